@@ -1,0 +1,493 @@
+/* console.c: see console.h. */
+#include "vspc/compat.h"
+#include "console.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vspc/log.h"
+#include "operator.h"
+#include "session.h"
+#include "vmotion.h"
+
+#define CON_HASH_MIN 256
+/* Input flow control: stop reading operators past these. */
+#define CON_OWNER_OUT_HIGH (256 * 1024)
+
+struct con_registry {
+    struct proxy *px;
+    struct console **buckets;
+    size_t nbuckets;
+    size_t count;
+    TAILQ_HEAD(, console) all;
+};
+
+static const char *const con_state_names[CON_ST__COUNT] = {
+    [CON_ST_CONNECTED] = "connected",
+    [CON_ST_VMOTION] = "vmotion",
+    [CON_ST_DISCONNECTED] = "disconnected",
+};
+
+const char *
+con_state_str(enum con_state st)
+{
+    if ((unsigned)st < CON_ST__COUNT)
+        return con_state_names[st];
+    return "???";
+}
+
+static uint64_t
+con_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    for (; *s; s++) {
+        h ^= (uint8_t)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+struct con_registry *
+con_registry_new(struct proxy *px)
+{
+    struct con_registry *reg = calloc(1, sizeof(*reg));
+
+    if (reg == NULL)
+        return NULL;
+    reg->px = px;
+    reg->nbuckets = CON_HASH_MIN;
+    reg->buckets = calloc(reg->nbuckets, sizeof(*reg->buckets));
+    if (reg->buckets == NULL) {
+        free(reg);
+        return NULL;
+    }
+    TAILQ_INIT(&reg->all);
+    return reg;
+}
+
+static void
+con_free(struct console *c)
+{
+    if (c->vmo)
+        vmo_cancel(c, "console freed");
+    if (c->expire_ev)
+        event_free(c->expire_ev);
+    if (c->held)
+        evbuffer_free(c->held);
+    free(c->ring);
+    free(c);
+}
+
+static void
+con_unlink(struct con_registry *reg, struct console *c)
+{
+    struct console **pp = &reg->buckets[con_hash(c->id) % reg->nbuckets];
+
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == c) {
+            *pp = c->hnext;
+            break;
+        }
+    }
+    TAILQ_REMOVE(&reg->all, c, link);
+    reg->count--;
+}
+
+void
+con_registry_free(struct con_registry **regp)
+{
+    struct con_registry *reg = *regp;
+    struct console *c;
+
+    if (reg == NULL)
+        return;
+    while ((c = TAILQ_FIRST(&reg->all)) != NULL) {
+        con_unlink(reg, c);
+        con_free(c);
+    }
+    free(reg->buckets);
+    free(reg);
+    *regp = NULL;
+}
+
+size_t
+con_registry_count(const struct con_registry *reg)
+{
+    return reg->count;
+}
+
+struct console *
+con_first(struct con_registry *reg)
+{
+    return TAILQ_FIRST(&reg->all);
+}
+
+struct console *
+con_next(struct console *c)
+{
+    return TAILQ_NEXT(c, link);
+}
+
+struct console *
+con_find(struct con_registry *reg, const char *id)
+{
+    struct console *c = reg->buckets[con_hash(id) % reg->nbuckets];
+
+    for (; c; c = c->hnext)
+        if (strcmp(c->id, id) == 0)
+            return c;
+    return NULL;
+}
+
+struct console *
+con_lookup(struct con_registry *reg, const char *key, const char **err)
+{
+    struct console *c, *found = NULL;
+    size_t klen = strlen(key);
+    unsigned hits = 0;
+
+    if (klen == 0) {
+        *err = "no console given";
+        return NULL;
+    }
+    if ((c = con_find(reg, key)) != NULL)
+        return c;
+    TAILQ_FOREACH (c, &reg->all, link) {
+        if (strcmp(c->name, key) == 0) {
+            found = c;
+            hits++;
+        }
+    }
+    if (hits == 1)
+        return found;
+    if (hits > 1) {
+        *err = "ambiguous VM name: use the console id";
+        return NULL;
+    }
+    TAILQ_FOREACH (c, &reg->all, link) {
+        if (strncmp(c->id, key, klen) == 0) {
+            found = c;
+            hits++;
+        }
+    }
+    if (hits == 1)
+        return found;
+    *err = hits ? "ambiguous prefix" : "no such console";
+    return NULL;
+}
+
+static void
+con_grow(struct con_registry *reg)
+{
+    size_t n = reg->nbuckets * 2;
+    struct console **nb = calloc(n, sizeof(*nb));
+    struct console *c;
+
+    if (nb == NULL)
+        return; /* keep the old table: longer chains, still correct */
+    TAILQ_FOREACH (c, &reg->all, link) {
+        size_t i = con_hash(c->id) % n;
+
+        c->hnext = nb[i];
+        nb[i] = c;
+    }
+    free(reg->buckets);
+    reg->buckets = nb;
+    reg->nbuckets = n;
+}
+
+struct console *
+con_get(struct con_registry *reg, const char uuid[33], const char *label)
+{
+    char id[VMX_CONSOLE_ID_MAX + 1];
+    struct console *c;
+    size_t i;
+
+    vmx_console_id(id, uuid, label);
+    if ((c = con_find(reg, id)) != NULL)
+        return c;
+    if ((c = calloc(1, sizeof(*c))) == NULL)
+        return NULL;
+    if ((c->held = evbuffer_new()) == NULL) {
+        free(c);
+        return NULL;
+    }
+    memcpy(c->id, id, sizeof(c->id));
+    memcpy(c->uuid, uuid, VMX_UUID_HEX + 1);
+    snprintf(c->label, sizeof(c->label), "%s", label ? label : "");
+    snprintf(c->hv_addr, sizeof(c->hv_addr), "-");
+    c->px = reg->px;
+    TAILQ_INIT(&c->ops);
+    if (reg->count + 1 > reg->nbuckets * 2)
+        con_grow(reg);
+    i = con_hash(c->id) % reg->nbuckets;
+    c->hnext = reg->buckets[i];
+    reg->buckets[i] = c;
+    TAILQ_INSERT_TAIL(&reg->all, c, link);
+    reg->count++;
+    log_info("console=%s created", c->id);
+    return c;
+}
+
+enum con_state
+con_state(const struct console *c)
+{
+    if (c->vmo)
+        return CON_ST_VMOTION;
+    return c->owner ? CON_ST_CONNECTED : CON_ST_DISCONNECTED;
+}
+
+void
+con_set_name(struct console *c, const char *name)
+{
+    if (strcmp(c->name, name) != 0) {
+        if (c->name[0])
+            log_info("console=%s renamed to \"%s\"", c->id, name);
+        snprintf(c->name, sizeof(c->name), "%s", name);
+    }
+}
+
+void
+con_set_owner(struct console *c, struct session *s)
+{
+    c->owner = s;
+    snprintf(c->hv_addr, sizeof(c->hv_addr), "%s", s->peer_addr);
+    con_check_expire(c);
+    if (!vmo_holds_input(c))
+        con_flush_held(c);
+    con_update_input_flow(c);
+}
+
+void
+con_owner_gone(struct console *c, struct session *s)
+{
+    if (c->owner != s)
+        return;
+    c->owner = NULL;
+    snprintf(c->hv_addr, sizeof(c->hv_addr), "-");
+    con_update_input_flow(c);
+    con_check_expire(c);
+}
+
+static void
+con_ring_append(struct console *c, const uint8_t *p, size_t n)
+{
+    size_t cap = c->px->cfg.scrollback;
+
+    if (cap == 0)
+        return;
+    if (n >= cap) { /* only the tail fits */
+        p += n - cap;
+        n = cap;
+    }
+    if (c->ring_cap < cap && c->ring_len + n > c->ring_cap) {
+        /* Grow (the ring has not wrapped while it is below cap). */
+        size_t want = c->ring_cap ? c->ring_cap : 4096;
+        uint8_t *nr;
+
+        while (want < c->ring_len + n && want < cap)
+            want *= 2;
+        if (want > cap)
+            want = cap;
+        nr = realloc(c->ring, want);
+        if (nr == NULL) {
+            log_warnx("console=%s scrollback not grown (out of memory)", c->id);
+        } else {
+            c->ring = nr;
+            c->ring_cap = want;
+        }
+    }
+    if (c->ring_cap == 0)
+        return;
+    if (n > c->ring_cap) {
+        p += n - c->ring_cap;
+        n = c->ring_cap;
+    }
+    while (n > 0) {
+        size_t chunk = c->ring_cap - c->ring_head;
+
+        if (chunk > n)
+            chunk = n;
+        memcpy(c->ring + c->ring_head, p, chunk);
+        c->ring_head = (c->ring_head + chunk) % c->ring_cap;
+        c->ring_len += chunk;
+        if (c->ring_len > c->ring_cap)
+            c->ring_len = c->ring_cap;
+        p += chunk;
+        n -= chunk;
+    }
+}
+
+void
+con_vm_output(struct console *c, const uint8_t *p, size_t n)
+{
+    struct operator* op, *tmp;
+
+    if (n == 0)
+        return;
+    c->offset += n;
+    c->bytes_in += n;
+    c->px->stats.bytes_from_vms += n;
+    con_ring_append(c, p, n);
+    /* op_output may close (unlink) a reader that is too slow. */
+    for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
+        tmp = TAILQ_NEXT(op, con_link);
+        op_output(op, p, n);
+    }
+}
+
+void
+con_op_input(struct console *c, const uint8_t *p, size_t n)
+{
+    if (n == 0)
+        return;
+    if (c->owner && !vmo_holds_input(c) && evbuffer_get_length(c->held) == 0) {
+        sess_send_data(c->owner, p, n);
+        c->bytes_out += n;
+        c->px->stats.bytes_to_vms += n;
+    } else {
+        evbuffer_add(c->held, p, n);
+    }
+    con_update_input_flow(c);
+}
+
+void
+con_flush_held(struct console *c)
+{
+    size_t len = evbuffer_get_length(c->held);
+
+    if (c->owner == NULL || len == 0 || vmo_holds_input(c))
+        return;
+    /* Contiguous iteration over the chain, then drain in one go. */
+    {
+        struct evbuffer_iovec vec[16];
+        size_t done = 0;
+
+        while (done < len) {
+            int nv = evbuffer_peek(c->held, -1, NULL, vec, 16);
+            size_t pass = 0;
+
+            for (int i = 0; i < nv && i < 16; i++) {
+                sess_send_data(c->owner, vec[i].iov_base, vec[i].iov_len);
+                pass += vec[i].iov_len;
+            }
+            evbuffer_drain(c->held, pass);
+            done += pass;
+            if (pass == 0)
+                break;
+        }
+        c->bytes_out += done;
+        c->px->stats.bytes_to_vms += done;
+        log_debug("console=%s flushed %zu held bytes to %s", c->id, done,
+                  c->owner->peer_addr);
+    }
+    con_update_input_flow(c);
+}
+
+void
+con_update_input_flow(struct console *c)
+{
+    bool blocked;
+    struct operator* op;
+
+    if (evbuffer_get_length(c->held) >= c->px->cfg.held_max)
+        blocked = true;
+    else if (c->owner && !vmo_holds_input(c))
+        blocked = sess_output_len(c->owner) >= CON_OWNER_OUT_HIGH;
+    else
+        blocked = false;
+    if (blocked == c->input_blocked)
+        return;
+    c->input_blocked = blocked;
+    log_debug("console=%s operator input %s", c->id,
+              blocked ? "paused" : "resumed");
+    TAILQ_FOREACH (op, &c->ops, con_link)
+        op_set_input_blocked(op, blocked);
+}
+
+uint64_t
+con_attach(struct console *c, struct operator* op)
+{
+    uint64_t start = c->offset - c->ring_len;
+
+    TAILQ_INSERT_TAIL(&c->ops, op, con_link);
+    c->n_ops++;
+    if (c->ring_len > 0) {
+        size_t tail = (c->ring_head + c->ring_cap - c->ring_len) % c->ring_cap;
+        size_t first = c->ring_cap - tail;
+
+        if (first > c->ring_len)
+            first = c->ring_len;
+        op_output(op, c->ring + tail, first);
+        if (op->state != OP_ST_CLOSING && first < c->ring_len)
+            op_output(op, c->ring, c->ring_len - first);
+    }
+    op_set_input_blocked(op, c->input_blocked);
+    con_check_expire(c);
+    return start;
+}
+
+void
+con_detach(struct console *c, struct operator* op)
+{
+    TAILQ_REMOVE(&c->ops, op, con_link);
+    c->n_ops--;
+    con_check_expire(c);
+}
+
+void
+con_notice(struct console *c, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    struct operator* op, *tmp;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
+        tmp = TAILQ_NEXT(op, con_link);
+        op_notice(op, text);
+    }
+}
+
+static void
+con_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct console *c = arg;
+    struct con_registry *reg = c->px->consoles;
+
+    if (c->owner || c->vmo || c->n_ops > 0)
+        return;
+    log_info("console=%s expired (disconnected, no operators)", c->id);
+    con_unlink(reg, c);
+    con_free(c);
+}
+
+void
+con_check_expire(struct console *c)
+{
+    bool idle = c->owner == NULL && c->vmo == NULL && c->n_ops == 0;
+
+    if (!idle) {
+        if (c->expire_ev)
+            event_del(c->expire_ev);
+        return;
+    }
+    if (c->expire_ev == NULL) {
+        c->expire_ev = evtimer_new(c->px->base, con_expire_cb, c);
+        if (c->expire_ev == NULL)
+            return;
+    }
+    struct timeval tv;
+    double t = c->px->cfg.console_expire;
+
+    if (evtimer_pending(c->expire_ev, NULL))
+        return;
+    tv.tv_sec = (time_t)t;
+    tv.tv_usec = (suseconds_t)((t - (double)tv.tv_sec) * 1e6);
+    evtimer_add(c->expire_ev, &tv);
+}

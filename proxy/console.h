@@ -1,0 +1,131 @@
+/*
+ * console.h: con_*, one virtual serial port of one VM and the registry of
+ * all of them.
+ *
+ * A console is identified by its normalised VC UUID plus optional label
+ * ("<32 hex>[.<label>]"). It outlives its hypervisor connections: a VM
+ * that reconnects (power cycle, network blip, vMotion) finds the same
+ * console, with its operators still attached and its scrollback kept.
+ *
+ * Data paths through a console:
+ *   VM output:  owner session -> con_vm_output() -> stream offset,
+ *               scrollback ring, every attached operator.
+ *   Operator input: operator -> con_op_input() -> owner session, or held
+ *               (in order) while a vMotion is between GOAHEAD and
+ *               COMPLETE/ABORT or while no hypervisor is connected.
+ *   Input flow control: when the owner's output or the held queue passes
+ *               its limit, operators stop being read (con_input_blocked());
+ *               their bytes are never dropped.
+ *
+ * Ownership: the registry owns every console (freed by con_registry_free
+ * or by expiry). A console never owns sessions or operators: it points at
+ * its owner session (cleared by the session when it closes) and lists its
+ * operators (each operator unlinks itself with con_detach()).
+ */
+#ifndef VSPC_CONSOLE_H
+#define VSPC_CONSOLE_H
+
+#include "vspc/compat.h"
+
+#include <sys/queue.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "proxy.h"
+#include "vmext.h"
+
+struct vmotion;
+
+enum con_state {
+    CON_ST_CONNECTED = 0, /* an owner session carries the console */
+    CON_ST_VMOTION,       /* owner present or not, a vMotion is pending */
+    CON_ST_DISCONNECTED,  /* no hypervisor connection */
+    CON_ST__COUNT,
+};
+const char *con_state_str(enum con_state st);
+
+enum op_mode { OP_MODE_RW = 0, OP_MODE_RO, OP_MODE__COUNT };
+
+struct console {
+    char id[VMX_CONSOLE_ID_MAX + 1];
+    char uuid[VMX_UUID_HEX + 1];
+    char label[VMX_LABEL_MAX + 1];
+    char name[VMX_NAME_MAX + 1]; /* sanitised display name, may be "" */
+    char hv_addr[64];            /* "addr:port" of the owner, or "-" */
+    struct proxy *px;
+    struct session *owner; /* live hypervisor connection or NULL */
+    struct vmotion *vmo;   /* pending vMotion or NULL */
+    uint64_t offset;       /* stream offset of the next VM output byte */
+    uint64_t bytes_in;     /* from the VM */
+    uint64_t bytes_out;    /* to the VM */
+    /* Scrollback ring: grows up to cfg.scrollback as output arrives. */
+    uint8_t *ring;
+    size_t ring_cap, ring_len, ring_head; /* head = next write position */
+    /* Operator input waiting for a hypervisor connection, in order. */
+    struct evbuffer *held;
+    bool input_blocked;
+    unsigned n_ops;
+    TAILQ_HEAD(, operator) ops;
+    struct event *expire_ev;
+    struct console *hnext; /* registry hash chain */
+    TAILQ_ENTRY(console) link;
+};
+
+struct con_registry;
+
+/* Caller owns the result; free with con_registry_free(). */
+struct con_registry *con_registry_new(struct proxy *px);
+/* Frees every console. Operators must already be gone. */
+void con_registry_free(struct con_registry **regp);
+size_t con_registry_count(const struct con_registry *reg);
+/* Iteration in creation order: first, then con_next(c). */
+struct console *con_first(struct con_registry *reg);
+struct console *con_next(struct console *c);
+
+/* Lookup by exact id. NULL if none. */
+struct console *con_find(struct con_registry *reg, const char *id);
+/*
+ * Operator lookup: exact id, then exact VM name, then unique id prefix.
+ * Returns NULL and sets *err ("no such console", "ambiguous ...").
+ */
+struct console *con_lookup(struct con_registry *reg, const char *key,
+                           const char **err);
+/* Find or create the console for id. Never NULL except on ENOMEM. */
+struct console *con_get(struct con_registry *reg, const char uuid[33],
+                        const char *label);
+
+enum con_state con_state(const struct console *c);
+void con_set_name(struct console *c, const char *name);
+
+/*
+ * A session becomes the console's hypervisor connection. Held operator
+ * input is flushed to it (unless a vMotion is pending).
+ */
+void con_set_owner(struct console *c, struct session *s);
+/* The owner session is going away: the console becomes disconnected. */
+void con_owner_gone(struct console *c, struct session *s);
+
+/* VM output: offset, scrollback, every operator. */
+void con_vm_output(struct console *c, const uint8_t *p, size_t n);
+
+/*
+ * Operator input toward the VM. Sent to the owner now, or appended to
+ * c->held while a vMotion is pending or no owner is connected.
+ */
+void con_op_input(struct console *c, const uint8_t *p, size_t n);
+/* Send everything held to the owner (after COMPLETE/ABORT/reconnect). */
+void con_flush_held(struct console *c);
+/* Re-evaluate input flow control (owner output drained, held changed). */
+void con_update_input_flow(struct console *c);
+
+/* Operators. con_attach sends the scrollback first; returns the stream
+ * offset of the first byte the operator receives. */
+uint64_t con_attach(struct console *c, struct operator* op);
+void con_detach(struct console *c, struct operator* op);
+/* Tell every operator of the console something, as an in-band line. */
+void con_notice(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
+
+/* Arm or disarm the expiry of a disconnected, unwatched console. */
+void con_check_expire(struct console *c);
+
+#endif /* VSPC_CONSOLE_H */

@@ -1,0 +1,338 @@
+/*
+ * main.c: vspc-proxy's command line, listeners, signals and event loop.
+ */
+#include "vspc/compat.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "vspc/log.h"
+#include "console.h"
+#include "operator.h"
+#include "proxy.h"
+#include "session.h"
+#include "vmotion.h"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: vspc-proxy [options]\n"
+               "\n"
+               "The vSPC node: ESXi hosts connect their VMs' network serial "
+               "ports to it;\noperators attach to the consoles.\n"
+               "\n"
+               "  --vm-listen ADDR:PORT        hypervisor side (default "
+               "0.0.0.0:13370)\n"
+               "  --operator-listen ADDR:PORT  operator port (default "
+               "127.0.0.1:13371)\n"
+               "  --service-uri STR            accepted Port URI (repeatable; "
+               "none = any)\n"
+               "  --node-id NAME               this node's name (default "
+               "node1)\n"
+               "  --node-index N               0-255, routing hint in vMotion "
+               "secrets\n"
+               "  --vmotion-timeout SECS       a pending vMotion expires "
+               "(default 30)\n"
+               "  --refuse-vmotion             answer every BEGIN with NOTNOW "
+               "(maintenance)\n"
+               "  --idle-timeout SECS          close connections that do not "
+               "identify (60)\n"
+               "  --console-expire SECS        forget disconnected, unwatched "
+               "consoles (86400)\n"
+               "  --scrollback BYTES           VM output kept per console "
+               "(65536)\n"
+               "  --log-level LEVEL            error, warn, info, debug "
+               "(default info)\n"
+               "  --help, --version\n");
+}
+
+static int
+parse_secs(const char *s, double *out)
+{
+    char *end;
+    double v = strtod(s, &end);
+
+    if (*end != '\0' || end == s || v <= 0 || v > 1e7)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int
+parse_size(const char *s, size_t *out, size_t max)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+
+    if (*end != '\0' || end == s || v > max)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static void
+parse_args(int argc, char **argv, struct proxy_cfg *cfg)
+{
+    enum {
+        O_VM = 1000,
+        O_OP,
+        O_URI,
+        O_NODE,
+        O_NODE_INDEX,
+        O_VMO_TIMEOUT,
+        O_REFUSE,
+        O_IDLE,
+        O_EXPIRE,
+        O_SCROLL,
+        O_LOGLEVEL,
+        O_HELP,
+        O_VERSION,
+    };
+    static const struct option opts[] = {
+        {"vm-listen", required_argument, NULL, O_VM},
+        {"operator-listen", required_argument, NULL, O_OP},
+        {"service-uri", required_argument, NULL, O_URI},
+        {"node-id", required_argument, NULL, O_NODE},
+        {"node-index", required_argument, NULL, O_NODE_INDEX},
+        {"vmotion-timeout", required_argument, NULL, O_VMO_TIMEOUT},
+        {"refuse-vmotion", no_argument, NULL, O_REFUSE},
+        {"idle-timeout", required_argument, NULL, O_IDLE},
+        {"console-expire", required_argument, NULL, O_EXPIRE},
+        {"scrollback", required_argument, NULL, O_SCROLL},
+        {"log-level", required_argument, NULL, O_LOGLEVEL},
+        {"help", no_argument, NULL, O_HELP},
+        {"version", no_argument, NULL, O_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    int ch, lvl;
+    size_t v;
+
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case O_VM:
+            snprintf(cfg->vm_listen, sizeof(cfg->vm_listen), "%s", optarg);
+            break;
+        case O_OP:
+            snprintf(cfg->operator_listen, sizeof(cfg->operator_listen), "%s",
+                     optarg);
+            break;
+        case O_URI:
+            if (cfg->n_service_uris == PROXY_MAX_SERVICE_URIS)
+                fatalx("at most %d --service-uri", PROXY_MAX_SERVICE_URIS);
+            if (optarg[0] == '\0' || strchr(optarg, '?'))
+                fatalx("--service-uri: give the URI without a query");
+            cfg->service_uris[cfg->n_service_uris++] = optarg;
+            break;
+        case O_NODE:
+            if (optarg[0] == '\0' || strlen(optarg) >= sizeof(cfg->node_id))
+                fatalx("--node-id: 1 to %zu characters",
+                       sizeof(cfg->node_id) - 1);
+            snprintf(cfg->node_id, sizeof(cfg->node_id), "%s", optarg);
+            break;
+        case O_NODE_INDEX:
+            if (parse_size(optarg, &v, 255) != 0)
+                fatalx("--node-index: 0 to 255");
+            cfg->node_index = (uint8_t)v;
+            break;
+        case O_VMO_TIMEOUT:
+            if (parse_secs(optarg, &cfg->vmotion_timeout) != 0)
+                fatalx("--vmotion-timeout: a positive number of seconds");
+            break;
+        case O_REFUSE:
+            cfg->refuse_vmotion = true;
+            break;
+        case O_IDLE:
+            if (parse_secs(optarg, &cfg->idle_timeout) != 0)
+                fatalx("--idle-timeout: a positive number of seconds");
+            break;
+        case O_EXPIRE:
+            if (parse_secs(optarg, &cfg->console_expire) != 0)
+                fatalx("--console-expire: a positive number of seconds");
+            break;
+        case O_SCROLL:
+            if (parse_size(optarg, &cfg->scrollback, 1u << 30) != 0)
+                fatalx("--scrollback: 0 to 1 GiB");
+            break;
+        case O_LOGLEVEL:
+            if ((lvl = log_level_parse(optarg)) < 0)
+                fatalx("--log-level: error, warn, info or debug");
+            log_verbosity = lvl;
+            break;
+        case O_HELP:
+            usage(stdout);
+            exit(0);
+        case O_VERSION:
+            printf("vspc-proxy %s\n", VSPC_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        exit(2);
+    }
+}
+
+static void
+vm_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+             int salen, void *arg)
+{
+    sess_new(arg, fd, sa);
+}
+
+static void
+op_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+             int salen, void *arg)
+{
+    op_new(arg, fd, sa);
+}
+
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    int err = EVUTIL_SOCKET_ERROR();
+
+    /* EMFILE and friends: keep running, the listener retries. */
+    log_warnx("accept failed: %s", evutil_socket_error_to_string(err));
+}
+
+static struct evconnlistener *
+listen_on(struct proxy *px, const char *addr, evconnlistener_cb cb,
+          const char *what)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    struct evconnlistener *l;
+
+    if (proxy_parse_addr(addr, &ss, &len) != 0)
+        fatalx("%s: bad address \"%s\" (want ADDR:PORT)", what, addr);
+    l = evconnlistener_new_bind(px->base, cb, px,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                    LEV_OPT_CLOSE_ON_EXEC,
+                                1024, (struct sockaddr *)&ss, (int)len);
+    if (l == NULL)
+        fatal("%s: cannot listen on %s", what, addr);
+    evconnlistener_set_error_cb(l, accept_error_cb);
+    return l;
+}
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *px = arg;
+    struct session *s;
+    struct operator* op;
+
+    while ((s = TAILQ_FIRST(&px->reap_sessions)) != NULL) {
+        TAILQ_REMOVE(&px->reap_sessions, s, link);
+        sess_free(s);
+    }
+    while ((op = TAILQ_FIRST(&px->reap_operators)) != NULL) {
+        TAILQ_REMOVE(&px->reap_operators, op, link);
+        op_free(op);
+    }
+}
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct proxy *px = arg;
+
+    log_info("signal %d: shutting down", (int)sig);
+    event_base_loopexit(px->base, NULL);
+}
+
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void
+policies(struct proxy *px)
+{
+    /* Hypervisors: BINARY and SGA both ways, the VMware extension from
+     * the host. Everything else (AUTH, ECHO, COM-PORT, ...) is refused. */
+    tn_policy_allow(&px->hv_policy, TN_OPT_BINARY, true, true);
+    tn_policy_allow(&px->hv_policy, TN_OPT_SGA, true, true);
+    tn_policy_allow(&px->hv_policy, TN_OPT_VMWARE, false, true);
+    /* Operators: character mode (we echo in command mode), binary. */
+    tn_policy_allow(&px->op_policy, TN_OPT_BINARY, true, true);
+    tn_policy_allow(&px->op_policy, TN_OPT_SGA, true, true);
+    tn_policy_allow(&px->op_policy, TN_OPT_ECHO, true, false);
+}
+
+static void
+proxy_shutdown(struct proxy *px)
+{
+    struct session *s;
+    struct operator* op;
+
+    while ((op = TAILQ_FIRST(&px->operators)) != NULL)
+        op_close(op, "shutdown");
+    while ((s = TAILQ_FIRST(&px->sessions)) != NULL)
+        sess_close(s, "shutdown");
+    reap_cb(-1, 0, px);
+    con_registry_free(&px->consoles);
+    evconnlistener_free(px->vm_listener);
+    evconnlistener_free(px->op_listener);
+    event_free(px->sig_term);
+    event_free(px->sig_int);
+    event_free(px->reap_ev);
+    px->reap_ev = NULL;
+    event_base_free(px->base);
+}
+
+int
+main(int argc, char **argv)
+{
+    static struct proxy px;
+
+    log_init("vspc-proxy", LOG_LVL_INFO);
+    proxy_cfg_defaults(&px.cfg);
+    parse_args(argc, argv, &px.cfg);
+    signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+    TAILQ_INIT(&px.sessions);
+    TAILQ_INIT(&px.reap_sessions);
+    TAILQ_INIT(&px.operators);
+    TAILQ_INIT(&px.reap_operators);
+    policies(&px);
+    if ((px.base = event_base_new()) == NULL)
+        fatalx("cannot create the event base");
+    if ((px.consoles = con_registry_new(&px)) == NULL)
+        fatalx("out of memory");
+    px.reap_ev = event_new(px.base, -1, 0, reap_cb, &px);
+    px.sig_term = evsignal_new(px.base, SIGTERM, signal_cb, &px);
+    px.sig_int = evsignal_new(px.base, SIGINT, signal_cb, &px);
+    if (px.reap_ev == NULL || px.sig_term == NULL || px.sig_int == NULL)
+        fatalx("out of memory");
+    evsignal_add(px.sig_term, NULL);
+    evsignal_add(px.sig_int, NULL);
+    px.vm_listener =
+        listen_on(&px, px.cfg.vm_listen, vm_accept_cb, "--vm-listen");
+    px.op_listener = listen_on(&px, px.cfg.operator_listen, op_accept_cb,
+                               "--operator-listen");
+    log_info("node %s listening: hypervisors on %s, operators on %s, "
+             "service URIs: %s",
+             px.cfg.node_id, px.cfg.vm_listen, px.cfg.operator_listen,
+             px.cfg.n_service_uris ? px.cfg.service_uris[0] : "(any)");
+    event_base_dispatch(px.base);
+    proxy_shutdown(&px);
+    log_info("stopped");
+    return 0;
+}

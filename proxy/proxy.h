@@ -1,0 +1,94 @@
+/*
+ * proxy.h: the node's configuration and its one process-wide context.
+ *
+ * Ownership: struct proxy is created by main.c, lives for the whole run
+ * and owns the event base, the listeners, the console registry and every
+ * session and operator (freed by proxy_free at exit). All of it is touched
+ * from the loop thread only.
+ */
+#ifndef VSPC_PROXY_H
+#define VSPC_PROXY_H
+
+#include "vspc/compat.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "telnet.h"
+
+#define PROXY_MAX_SERVICE_URIS 16
+
+struct proxy_cfg {
+    char vm_listen[128];
+    char operator_listen[128];
+    const char *service_uris[PROXY_MAX_SERVICE_URIS];
+    size_t n_service_uris;
+    char node_id[64];
+    uint8_t node_index;     /* routing hint in every secret we issue */
+    double vmotion_timeout; /* s: a pending vMotion expires */
+    double idle_timeout;    /* s: an unidentified connection is closed */
+    double console_expire;  /* s: a disconnected, unwatched console goes */
+    bool refuse_vmotion;    /* maintenance: every BEGIN gets NOTNOW */
+    size_t scrollback;      /* bytes of VM output kept per console */
+    size_t pre_ident_max;   /* bytes held before identification */
+    size_t held_max;        /* operator input held toward one console */
+    size_t op_queue_max;    /* output queued to one operator */
+};
+
+void proxy_cfg_defaults(struct proxy_cfg *cfg);
+
+/* Counters, updated on the loop thread only. */
+struct proxy_stats {
+    uint64_t hv_accepted;
+    uint64_t hv_closed;
+    uint64_t hv_identified;
+    uint64_t hv_refused; /* WONT-PROXY, bad UUID */
+    uint64_t proto_errors;
+    uint64_t unknown_suboptions;
+    uint64_t bytes_from_vms;
+    uint64_t bytes_to_vms;
+    uint64_t vmotion_begin;
+    uint64_t vmotion_notnow;
+    uint64_t vmotion_complete;
+    uint64_t vmotion_abort;
+    uint64_t vmotion_expired;
+    uint64_t peer_rejected;
+    uint64_t ops_accepted;
+    uint64_t ops_dropped_slow;
+};
+
+struct session;
+struct operator;
+struct con_registry;
+
+struct proxy {
+    struct proxy_cfg cfg;
+    struct event_base *base;
+    struct evconnlistener *vm_listener;
+    struct evconnlistener *op_listener;
+    struct event *sig_term;
+    struct event *sig_int;
+    struct event *reap_ev; /* frees closed sessions/operators */
+    struct con_registry *consoles;
+    TAILQ_HEAD(, session) sessions; /* every live hypervisor connection */
+    TAILQ_HEAD(, session) reap_sessions;
+    TAILQ_HEAD(, operator) operators;
+    TAILQ_HEAD(, operator) reap_operators;
+    struct tn_policy hv_policy;
+    struct tn_policy op_policy;
+    struct proxy_stats stats;
+    uint64_t next_session_id;
+};
+
+/* Parse "ADDR:PORT" (IPv4 dotted quad or [IPv6]). Returns 0 or -1. */
+int proxy_parse_addr(const char *s, struct sockaddr_storage *ss,
+                     socklen_t *len);
+/* "a.b.c.d:port" of a socket address, for logs and listings. */
+void proxy_addr_str(const struct sockaddr *sa, char *out, size_t cap);
+
+/* Schedule the reap event (frees what sess_close/op_close queued). */
+void proxy_schedule_reap(struct proxy *px);
+
+#endif /* VSPC_PROXY_H */

@@ -1,0 +1,669 @@
+/* session.c: see session.h. */
+#include "vspc/compat.h"
+#include "session.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <event2/buffer.h>
+#include <event2/util.h>
+
+#include "vspc/log.h"
+#include "console.h"
+#include "vmotion.h"
+
+/* Write low watermark: below it, operators blocked on us resume. */
+#define SESS_OUT_LOW (64 * 1024)
+/* A connection being retired gets this long to drain its output. */
+#define SESS_FLUSH_SECS 5
+
+#define B(st) (1u << SESS_ST_##st)
+/* Legal exits of each state (see the state list in session.h). */
+const uint32_t sess_allowed[SESS_ST__COUNT] = {
+    [SESS_ST_NEGOTIATING] = B(PROXY_REQ) | B(PEER) | B(RETIRED) | B(CLOSING),
+    [SESS_ST_PROXY_REQ] = B(ACTIVE) | B(PEER) | B(RETIRED) | B(CLOSING),
+    [SESS_ST_PEER] = B(ACTIVE) | B(RETIRED) | B(CLOSING),
+    [SESS_ST_ACTIVE] = B(RETIRED) | B(CLOSING),
+    [SESS_ST_RETIRED] = B(CLOSING),
+    [SESS_ST_CLOSING] = 0,
+};
+#undef B
+
+static const char *const sess_state_names[SESS_ST__COUNT] = {
+    "NEGOTIATING", "PROXY_REQ", "PEER", "ACTIVE", "RETIRED", "CLOSING"};
+
+const char *
+sess_state_str(enum sess_state st)
+{
+    return (unsigned)st < SESS_ST__COUNT ? sess_state_names[st] : "???";
+}
+
+bool
+sess_transition_ok(enum sess_state from, enum sess_state to)
+{
+    if ((unsigned)from >= SESS_ST__COUNT || (unsigned)to >= SESS_ST__COUNT)
+        return false;
+    return (sess_allowed[from] & (1u << to)) != 0;
+}
+
+static void
+sess_set_state(struct session *s, enum sess_state to, int line)
+{
+    if (!sess_transition_ok(s->state, to)) {
+        log_errorx("session=%llu illegal transition %s -> %s (line %d)",
+                   (unsigned long long)s->id, sess_state_str(s->state),
+                   sess_state_str(to), line);
+        return;
+    }
+    log_debug("session=%llu %s -> %s", (unsigned long long)s->id,
+              sess_state_str(s->state), sess_state_str(to));
+    s->state = to;
+}
+#define SET_STATE(s, to) sess_set_state((s), (to), __LINE__)
+
+static const char *
+sess_con_id(const struct session *s)
+{
+    return s->con ? s->con->id : "-";
+}
+
+/* ---- output ---------------------------------------------------------- */
+
+static void
+tn_out_cb(void *arg, const uint8_t *p, size_t n)
+{
+    struct session *s = arg;
+
+    if (s->state == SESS_ST_CLOSING || s->bev == NULL)
+        return;
+    bufferevent_write(s->bev, p, n);
+}
+
+void
+sess_send_data(struct session *s, const uint8_t *p, size_t n)
+{
+    tn_send_data(&s->tn, p, n);
+}
+
+size_t
+sess_output_len(const struct session *s)
+{
+    if (s->bev == NULL)
+        return 0;
+    return evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+void
+sess_send_vmx(struct session *s, uint8_t sub, const uint8_t *a, size_t an,
+              const uint8_t *b, size_t bn)
+{
+    vmx_send2(&s->tn, sub, a, an, b, bn);
+}
+
+bool
+sess_is_open(const struct session *s)
+{
+    return s->state != SESS_ST_CLOSING && s->state != SESS_ST_RETIRED;
+}
+
+void
+sess_set_read(struct session *s, bool on)
+{
+    if (s->bev == NULL || s->state == SESS_ST_CLOSING)
+        return;
+    if (on)
+        bufferevent_enable(s->bev, EV_READ);
+    else
+        bufferevent_disable(s->bev, EV_READ);
+}
+
+/* ---- identification ---------------------------------------------------- */
+
+static void
+sess_ask_ident(struct session *s)
+{
+    if (s->asked_ident)
+        return;
+    s->asked_ident = true;
+    vmx_send(&s->tn, VMX_GET_VM_VC_UUID, NULL, 0);
+    vmx_send(&s->tn, VMX_GET_VM_NAME, NULL, 0);
+}
+
+/* Serial data held before identification goes to the console now. */
+static void
+sess_deliver_pre(struct session *s)
+{
+    size_t len = evbuffer_get_length(s->pre);
+
+    if (len > 0 && s->con) {
+        const uint8_t *p = evbuffer_pullup(s->pre, -1);
+
+        if (p != NULL) {
+            con_vm_output(s->con, p, len);
+            log_info("console=%s delivered %zu bytes received before "
+                     "identification",
+                     s->con->id, len);
+        }
+        evbuffer_drain(s->pre, len);
+    }
+    if (s->read_paused) {
+        s->read_paused = false;
+        sess_set_read(s, true);
+    }
+}
+
+static void
+sess_disarm_timer(struct session *s)
+{
+    if (s->timer)
+        evtimer_del(s->timer);
+}
+
+static void
+sess_identify(struct session *s)
+{
+    struct proxy *px = s->px;
+    struct console *c = con_get(px->consoles, s->uuid, s->label);
+    struct session *old;
+
+    if (c == NULL) {
+        sess_close(s, "out of memory creating the console");
+        return;
+    }
+    old = c->owner;
+    if (c->vmo)
+        vmo_cancel(c, "the VM connected again");
+    if (old && old != s) {
+        log_info("console=%s reconnected from %s; replacing %s", c->id,
+                 s->peer_addr, old->peer_addr);
+        con_owner_gone(c, old);
+        old->con = NULL;
+        sess_close_flush(old, "replaced by a new connection of its VM");
+    }
+    vmx_send(&s->tn, VMX_WILL_PROXY, NULL, 0);
+    SET_STATE(s, SESS_ST_ACTIVE);
+    s->con = c;
+    sess_disarm_timer(s);
+    if (s->name[0])
+        con_set_name(c, s->name);
+    px->stats.hv_identified++;
+    log_info("console=%s connected from %s (vm \"%s\")", c->id, s->peer_addr,
+             s->name);
+    con_set_owner(c, s);
+    con_notice(c, "hypervisor connected from %s", s->peer_addr);
+    sess_deliver_pre(s);
+}
+
+void
+sess_become_peer(struct session *s, struct vmotion *vmo)
+{
+    SET_STATE(s, SESS_ST_PEER);
+    s->vmo = vmo;
+    sess_disarm_timer(s);
+    sess_ask_ident(s);
+}
+
+void
+sess_become_owner(struct session *s, struct console *c)
+{
+    SET_STATE(s, SESS_ST_ACTIVE);
+    s->vmo = NULL;
+    s->con = c;
+    if (s->name[0])
+        con_set_name(c, s->name);
+    con_set_owner(c, s);
+    sess_deliver_pre(s);
+}
+
+/* ---- option 232 ---------------------------------------------------------- */
+
+static void
+sess_on_do_proxy(struct session *s, const uint8_t *p, size_t n)
+{
+    struct proxy *px = s->px;
+    const uint8_t *uri;
+    size_t urilen;
+    char dir;
+
+    if (s->state != SESS_ST_NEGOTIATING) {
+        log_info("session=%llu %s: DO-PROXY in state %s: ignored",
+                 (unsigned long long)s->id, s->peer_addr,
+                 sess_state_str(s->state));
+        return;
+    }
+    if (vmx_parse_do_proxy(p, n, &dir, &uri, &urilen) != 0 || dir != 'S' ||
+        vmx_service_match(uri, urilen, px->cfg.service_uris,
+                          px->cfg.n_service_uris, s->label) != 0) {
+        char shown[128];
+
+        vmx_sanitise_name(p, n, shown, sizeof(shown));
+        px->stats.hv_refused++;
+        log_warnx("session=%llu %s: DO-PROXY \"%s\" refused (%s): "
+                  "WONT-PROXY",
+                  (unsigned long long)s->id, s->peer_addr, shown,
+                  n == 0        ? "empty"
+                  : p[0] != 'S' ? "direction is not S"
+                                : "service URI not configured");
+        vmx_send(&s->tn, VMX_WONT_PROXY, NULL, 0);
+        sess_close_flush(s, "DO-PROXY refused");
+        return;
+    }
+    s->proxy_ok = true;
+    SET_STATE(s, SESS_ST_PROXY_REQ);
+    sess_ask_ident(s);
+    if (s->uuid[0])
+        sess_identify(s);
+}
+
+static void
+sess_on_uuid(struct session *s, const uint8_t *p, size_t n)
+{
+    char uuid[VMX_UUID_HEX + 1];
+
+    if (vmx_uuid_normalise(p, n, uuid) != 0) {
+        char shown[80];
+
+        vmx_sanitise_name(p, n, shown, sizeof(shown));
+        s->px->stats.proto_errors++;
+        log_warnx("session=%llu %s: malformed VM-VC-UUID \"%s\"",
+                  (unsigned long long)s->id, s->peer_addr, shown);
+        if (s->state == SESS_ST_NEGOTIATING || s->state == SESS_ST_PROXY_REQ)
+            sess_close(s, "malformed VM-VC-UUID");
+        return;
+    }
+    if (s->uuid[0] && strcmp(s->uuid, uuid) != 0) {
+        log_warnx("console=%s %s announced a second, different UUID %s: "
+                  "ignored",
+                  sess_con_id(s), s->peer_addr, uuid);
+        return;
+    }
+    memcpy(s->uuid, uuid, sizeof(uuid));
+    if (s->state == SESS_ST_PEER && s->vmo &&
+        strcmp(s->vmo->con->uuid, uuid) != 0) {
+        log_warnx("console=%s vMotion peer %s announced UUID %s: not this "
+                  "VM, dropping the peer",
+                  s->vmo->con->id, s->peer_addr, uuid);
+        sess_close(s, "peer UUID mismatch");
+        return;
+    }
+    if (s->state == SESS_ST_PROXY_REQ)
+        sess_identify(s);
+}
+
+static void
+sess_on_name(struct session *s, const uint8_t *p, size_t n)
+{
+    vmx_sanitise_name(p, n, s->name, sizeof(s->name));
+    if (s->con && s->state == SESS_ST_ACTIVE)
+        con_set_name(s->con, s->name);
+}
+
+static void
+sess_on_vmx(struct session *s, const uint8_t *p, size_t n)
+{
+    uint8_t sub;
+
+    if (n == 0) {
+        s->px->stats.proto_errors++;
+        log_warnx("session=%llu %s: empty option-232 subnegotiation",
+                  (unsigned long long)s->id, s->peer_addr);
+        return;
+    }
+    sub = p[0];
+    p++;
+    n--;
+    log_debug("session=%llu <- %s (%zu bytes)", (unsigned long long)s->id,
+              vmx_sub_str(sub) ? vmx_sub_str(sub) : "?", n);
+    switch (sub) {
+    case VMX_KNOWN_SUBOPTIONS_1:
+    case VMX_UNKNOWN_SUBOPTION_RCVD_1:
+    case VMX_VM_BIOS_UUID:
+    case VMX_VM_LOCATION_UUID:
+        return; /* noted; nothing to do */
+    case VMX_DO_PROXY:
+        sess_on_do_proxy(s, p, n);
+        return;
+    case VMX_VM_VC_UUID:
+        sess_on_uuid(s, p, n);
+        return;
+    case VMX_VM_NAME:
+        sess_on_name(s, p, n);
+        return;
+    case VMX_VMOTION_BEGIN:
+        vmo_on_begin(s, p, n);
+        return;
+    case VMX_VMOTION_PEER:
+        sess_ask_ident(s);
+        vmo_on_peer(s, p, n);
+        return;
+    case VMX_VMOTION_COMPLETE:
+        vmo_on_complete(s, p, n);
+        return;
+    case VMX_VMOTION_ABORT:
+        vmo_on_abort(s);
+        return;
+    default:
+        break;
+    }
+    if (vmx_is_known(sub)) {
+        /* A code only a proxy sends: known, so no UNKNOWN reply. */
+        log_info("session=%llu %s: %s is not for a proxy to receive: "
+                 "ignored",
+                 (unsigned long long)s->id, s->peer_addr, vmx_sub_str(sub));
+        return;
+    }
+    s->px->stats.unknown_suboptions++;
+    log_info("session=%llu %s: unknown suboption %u: "
+             "UNKNOWN-SUBOPTION-RCVD-2",
+             (unsigned long long)s->id, s->peer_addr, sub);
+    vmx_send(&s->tn, VMX_UNKNOWN_SUBOPTION_RCVD_2, &sub, 1);
+}
+
+/* ---- telnet callbacks -----------------------------------------------------
+ */
+
+static void
+tn_data_cb(void *arg, const uint8_t *p, size_t n)
+{
+    struct session *s = arg;
+
+    switch (s->state) {
+    case SESS_ST_ACTIVE:
+        con_vm_output(s->con, p, n);
+        return;
+    case SESS_ST_NEGOTIATING:
+    case SESS_ST_PROXY_REQ:
+    case SESS_ST_PEER:
+        evbuffer_add(s->pre, p, n);
+        if (!s->read_paused &&
+            evbuffer_get_length(s->pre) >= s->px->cfg.pre_ident_max) {
+            s->read_paused = true;
+            sess_set_read(s, false);
+            log_warnx("session=%llu %s: %zu bytes before identification; "
+                      "not reading until it identifies",
+                      (unsigned long long)s->id, s->peer_addr,
+                      evbuffer_get_length(s->pre));
+        }
+        return;
+    case SESS_ST_RETIRED:
+    case SESS_ST_CLOSING:
+    case SESS_ST__COUNT:
+        break;
+    }
+    log_warnx("console=%s %zu bytes from retired connection %s discarded",
+              sess_con_id(s), n, s->peer_addr);
+}
+
+static void
+tn_subneg_cb(void *arg, uint8_t opt, const uint8_t *p, size_t n)
+{
+    struct session *s = arg;
+
+    if (s->state == SESS_ST_CLOSING || s->state == SESS_ST_RETIRED)
+        return;
+    if (opt == TN_OPT_VMWARE)
+        sess_on_vmx(s, p, n);
+    else
+        log_debug("session=%llu SB for option %u ignored",
+                  (unsigned long long)s->id, opt);
+}
+
+static void
+tn_option_cb(void *arg, uint8_t opt, bool local, bool enabled)
+{
+    struct session *s = arg;
+
+    if (opt == TN_OPT_VMWARE && !local && enabled)
+        vmx_send(&s->tn, VMX_KNOWN_SUBOPTIONS_2, vmx_known_suboptions_2,
+                 vmx_known_suboptions_2_len);
+}
+
+static void
+tn_negotiation_cb(void *arg, uint8_t verb, uint8_t opt)
+{
+    struct session *s = arg;
+
+    if (opt == TN_OPT_VMWARE && verb == TN_WONT &&
+        s->state == SESS_ST_NEGOTIATING) {
+        log_warnx("session=%llu %s: host refuses option 232 (not a VMware "
+                  "host?)",
+                  (unsigned long long)s->id, s->peer_addr);
+        sess_close_flush(s, "no VMware telnet extension");
+    }
+}
+
+static void
+tn_error_cb(void *arg, enum tn_err err)
+{
+    struct session *s = arg;
+
+    s->px->stats.proto_errors++;
+    log_warnx("console=%s %s: telnet protocol error: %s", sess_con_id(s),
+              s->peer_addr, tn_err_str(err));
+    if (tn_err_is_fatal(err))
+        sess_close(s, "telnet protocol error");
+}
+
+static const struct tn_handlers sess_tn_handlers = {
+    .output = tn_out_cb,
+    .data = tn_data_cb,
+    .subneg = tn_subneg_cb,
+    .option = tn_option_cb,
+    .negotiation = tn_negotiation_cb,
+    .error = tn_error_cb,
+};
+
+/* ---- libevent callbacks ----------------------------------------------------
+ */
+
+static void
+sess_read_cb(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+
+    while (s->state != SESS_ST_CLOSING && !tn_failed(&s->tn)) {
+        struct evbuffer_iovec v;
+        size_t used;
+
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+            break;
+        used = tn_feed(&s->tn, v.iov_base, v.iov_len);
+        evbuffer_drain(in, used);
+        if (used < v.iov_len)
+            break;
+    }
+    if (tn_failed(&s->tn) && s->state != SESS_ST_CLOSING)
+        sess_close(s, "telnet protocol error");
+}
+
+static void
+sess_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct session *s = arg;
+
+    if (s->closing_flush && sess_output_len(s) == 0) {
+        sess_close(s, "flushed");
+        return;
+    }
+    if (s->con && s->con->owner == s)
+        con_update_input_flow(s->con);
+}
+
+static void
+sess_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+    struct session *s = arg;
+
+    if (what & BEV_EVENT_EOF) {
+        s->eof = true;
+        sess_close(s, "host closed the connection");
+    } else if (what & BEV_EVENT_ERROR) {
+        int err = EVUTIL_SOCKET_ERROR();
+
+        sess_close(s, evutil_socket_error_to_string(err));
+    }
+}
+
+static void
+sess_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct session *s = arg;
+
+    if (s->closing_flush)
+        sess_close(s, "output not drained in time");
+    else if (s->state == SESS_ST_NEGOTIATING || s->state == SESS_ST_PROXY_REQ)
+        sess_close(s, "idle before identification");
+}
+
+/* ---- life cycle ------------------------------------------------------------
+ */
+
+static void
+sess_arm_timer(struct session *s, double secs)
+{
+    struct timeval tv;
+
+    tv.tv_sec = (time_t)secs;
+    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+    evtimer_add(s->timer, &tv);
+}
+
+static void
+sess_tune_socket(int fd)
+{
+    int on = 1, idle = 60, intvl = 10, cnt = 6;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+struct session *
+sess_new(struct proxy *px, int fd, const struct sockaddr *sa)
+{
+    struct session *s = calloc(1, sizeof(*s));
+
+    if (s == NULL)
+        goto fail;
+    s->px = px;
+    s->id = ++px->next_session_id;
+    s->state = SESS_ST_NEGOTIATING;
+    proxy_addr_str(sa, s->peer_addr, sizeof(s->peer_addr));
+    evutil_make_socket_nonblocking(fd);
+    sess_tune_socket(fd);
+    s->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (s->bev == NULL)
+        goto fail;
+    fd = -1; /* the bufferevent owns it now */
+    s->pre = evbuffer_new();
+    s->timer = evtimer_new(px->base, sess_timer_cb, s);
+    if (s->pre == NULL || s->timer == NULL)
+        goto fail;
+    tn_init(&s->tn, &px->hv_policy, &sess_tn_handlers, s);
+    bufferevent_setcb(s->bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
+    bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
+    bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+    TAILQ_INSERT_TAIL(&px->sessions, s, link);
+    px->stats.hv_accepted++;
+    sess_arm_timer(s, px->cfg.idle_timeout);
+    log_debug("session=%llu accepted from %s", (unsigned long long)s->id,
+              s->peer_addr);
+    /* Our offers (RFC 1143 requests); the host's WILL AUTH gets DONT. */
+    tn_request_local(&s->tn, TN_OPT_BINARY, true);
+    tn_request_remote(&s->tn, TN_OPT_BINARY, true);
+    tn_request_local(&s->tn, TN_OPT_SGA, true);
+    tn_request_remote(&s->tn, TN_OPT_SGA, true);
+    tn_request_remote(&s->tn, TN_OPT_VMWARE, true);
+    return s;
+fail:
+    log_warnx("cannot set up a hypervisor connection: out of memory");
+    if (s) {
+        if (s->bev)
+            bufferevent_free(s->bev);
+        if (s->pre)
+            evbuffer_free(s->pre);
+        if (s->timer)
+            event_free(s->timer);
+        free(s);
+    }
+    if (fd >= 0)
+        evutil_closesocket(fd);
+    return NULL;
+}
+
+/* Unlink from the console and any vMotion. */
+static void
+sess_detach_all(struct session *s)
+{
+    vmo_on_session_gone(s);
+    if (s->con) {
+        con_owner_gone(s->con, s);
+        if (s->con->owner == NULL && s->state != SESS_ST_RETIRED) {
+            s->px->stats.hv_closed++;
+            con_notice(s->con, "hypervisor %s disconnected", s->peer_addr);
+        }
+    }
+}
+
+void
+sess_close(struct session *s, const char *why)
+{
+    struct proxy *px = s->px;
+
+    if (s->state == SESS_ST_CLOSING)
+        return;
+    if (s->con)
+        log_info("console=%s connection from %s closed: %s", s->con->id,
+                 s->peer_addr, why);
+    else
+        log_info("session=%llu %s closed: %s", (unsigned long long)s->id,
+                 s->peer_addr, why);
+    sess_detach_all(s);
+    SET_STATE(s, SESS_ST_CLOSING);
+    s->con = NULL;
+    if (s->bev)
+        bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+    if (s->timer)
+        evtimer_del(s->timer);
+    TAILQ_REMOVE(&px->sessions, s, link);
+    TAILQ_INSERT_TAIL(&px->reap_sessions, s, link);
+    proxy_schedule_reap(px);
+}
+
+void
+sess_close_flush(struct session *s, const char *why)
+{
+    if (s->state == SESS_ST_CLOSING || s->state == SESS_ST_RETIRED)
+        return;
+    if (sess_output_len(s) == 0) {
+        sess_close(s, why);
+        return;
+    }
+    log_debug("session=%llu retiring (%s): flushing %zu bytes",
+              (unsigned long long)s->id, why, sess_output_len(s));
+    sess_detach_all(s);
+    SET_STATE(s, SESS_ST_RETIRED);
+    s->closing_flush = true;
+    bufferevent_disable(s->bev, EV_READ);
+    bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+    sess_arm_timer(s, SESS_FLUSH_SECS);
+}
+
+void
+sess_free(struct session *s)
+{
+    if (s->bev)
+        bufferevent_free(s->bev);
+    if (s->pre)
+        evbuffer_free(s->pre);
+    if (s->timer)
+        event_free(s->timer);
+    free(s);
+}

@@ -1,0 +1,100 @@
+/*
+ * session.h: sess_*, one hypervisor connection (ESXi host -> this node).
+ *
+ * A session runs the telnet codec and the option-232 dialogue, identifies
+ * itself (DO-PROXY + VM-VC-UUID, or an accepted VMOTION-PEER), then
+ * carries one console. The life cycle is an explicit state machine
+ * (session.c: sess_allowed[]); every change goes through sess_set_state().
+ *
+ *   NEGOTIATING  accepted; telnet/232 negotiation; waiting for DO-PROXY
+ *                or VMOTION-PEER. Data is held in `pre`.
+ *   PROXY_REQ    DO-PROXY accepted; waiting for VM-VC-UUID.
+ *   PEER         VMOTION-PEER accepted (PEER-OK sent); waiting for
+ *                COMPLETE. Data is held in `pre`.
+ *   ACTIVE       carries its console (owner). Data goes to the console.
+ *   RETIRED      was the owner, a newer connection took over (vMotion
+ *                COMPLETE, reconnect); flushing, then closed.
+ *   CLOSING      closed; waiting to be reaped after callbacks unwind.
+ *
+ * Ownership: sessions belong to proxy.sessions; sess_close() only marks
+ * the session CLOSING and queues it for the reap event, so a session is
+ * never freed under a running callback.
+ */
+#ifndef VSPC_SESSION_H
+#define VSPC_SESSION_H
+
+#include "vspc/compat.h"
+
+#include <sys/queue.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "proxy.h"
+#include "telnet.h"
+#include "vmext.h"
+
+enum sess_state {
+    SESS_ST_NEGOTIATING = 0,
+    SESS_ST_PROXY_REQ,
+    SESS_ST_PEER,
+    SESS_ST_ACTIVE,
+    SESS_ST_RETIRED,
+    SESS_ST_CLOSING,
+    SESS_ST__COUNT,
+};
+
+/* Legal exits of each state, as a bitmask of (1u << next). */
+extern const uint32_t sess_allowed[SESS_ST__COUNT];
+const char *sess_state_str(enum sess_state st);
+bool sess_transition_ok(enum sess_state from, enum sess_state to);
+
+struct console;
+struct vmotion;
+
+struct session {
+    uint64_t id;
+    enum sess_state state;
+    struct proxy *px;
+    struct bufferevent *bev;
+    char peer_addr[64];
+    struct tn tn;
+    struct console *con;         /* ACTIVE/RETIRED: its console */
+    struct vmotion *vmo;         /* PEER: the vMotion it presented */
+    struct evbuffer *pre;        /* serial data before identification */
+    struct event *timer;         /* idle timeout / close-flush deadline */
+    char uuid[VMX_UUID_HEX + 1]; /* as the host announced it ("" if not) */
+    char label[VMX_LABEL_MAX + 1];
+    char name[VMX_NAME_MAX + 1];
+    bool proxy_ok;      /* DO-PROXY accepted */
+    bool asked_ident;   /* GET-VM-VC-UUID/GET-VM-NAME sent */
+    bool read_paused;   /* pre-identification buffer full */
+    bool eof;           /* the host closed its side */
+    bool closing_flush; /* close once the output buffer drains */
+    TAILQ_ENTRY(session) link;
+};
+
+/* Accept a hypervisor connection on fd. Returns NULL (fd closed) on
+ * failure. The session belongs to px. */
+struct session *sess_new(struct proxy *px, int fd, const struct sockaddr *sa);
+/* Close now (drop unsent output) or after the output drains. */
+void sess_close(struct session *s, const char *why);
+void sess_close_flush(struct session *s, const char *why);
+/* Free a session queued by sess_close (reap event; proxy_free). */
+void sess_free(struct session *s);
+
+/* Serial data toward the VM (escaped by the codec). */
+void sess_send_data(struct session *s, const uint8_t *p, size_t n);
+/* Bytes queued toward the host and not yet written to the socket. */
+size_t sess_output_len(const struct session *s);
+/* Send an option-232 suboption. */
+void sess_send_vmx(struct session *s, uint8_t sub, const uint8_t *a, size_t an,
+                   const uint8_t *b, size_t bn);
+/* Peer accepted by vmotion.c: state PEER, PEER-OK is sent by the caller. */
+void sess_become_peer(struct session *s, struct vmotion *vmo);
+/* A PEER session's vMotion completed: it now carries the console. */
+void sess_become_owner(struct session *s, struct console *c);
+/* Stop or resume reading from the host (flow control). */
+void sess_set_read(struct session *s, bool on);
+bool sess_is_open(const struct session *s);
+
+#endif /* VSPC_SESSION_H */

@@ -1,0 +1,441 @@
+/* vmotion.c: see vmotion.h. */
+#include "vspc/compat.h"
+#include "vmotion.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "vspc/log.h"
+#include "console.h"
+#include "session.h"
+
+struct vmo_latency vmo_goahead_latency;
+
+#define S(n, a)                                                                \
+    {                                                                          \
+        VMO_ST_##n, VMO_ACT_##a                                                \
+    }
+/* vmo_table[state][event]: the whole vMotion machine of one console. */
+const struct vmo_step vmo_table[VMO_ST__COUNT][VMO_EV__COUNT] =
+    {
+        [VMO_ST_IDLE] =
+            {
+                [VMO_EV_BEGIN] = S(GOAHEAD, GOAHEAD),
+                [VMO_EV_PEER_VALID] = S(IDLE, NONE),
+                [VMO_EV_COMPLETE_PEER] = S(IDLE, NONE),
+                [VMO_EV_COMPLETE_OTHER] = S(IDLE, NONE),
+                [VMO_EV_ABORT_SOURCE] = S(IDLE, NONE),
+                [VMO_EV_ABORT_OTHER] = S(IDLE, NONE),
+                [VMO_EV_SOURCE_GONE] = S(IDLE, NONE),
+                [VMO_EV_PEER_GONE] = S(IDLE, NONE),
+                [VMO_EV_TIMEOUT] = S(IDLE, NONE),
+            },
+        [VMO_ST_GOAHEAD] =
+            {
+                [VMO_EV_BEGIN] = S(GOAHEAD, NOTNOW),
+                [VMO_EV_PEER_VALID] = S(PEER_OK, PEER_OK),
+                [VMO_EV_COMPLETE_PEER] = S(GOAHEAD, NONE),
+                [VMO_EV_COMPLETE_OTHER] = S(GOAHEAD, NONE),
+                [VMO_EV_ABORT_SOURCE] = S(IDLE, ABORT),
+                [VMO_EV_ABORT_OTHER] = S(GOAHEAD, NONE),
+                [VMO_EV_SOURCE_GONE] = S(GOAHEAD, SOURCE_GONE),
+                [VMO_EV_PEER_GONE] = S(GOAHEAD, NONE),
+                [VMO_EV_TIMEOUT] = S(IDLE, EXPIRE),
+            },
+        [VMO_ST_PEER_OK] =
+            {
+                [VMO_EV_BEGIN] = S(PEER_OK, NOTNOW),
+                [VMO_EV_PEER_VALID] = S(PEER_OK, NONE),
+                [VMO_EV_COMPLETE_PEER] = S(IDLE, SWITCH),
+                [VMO_EV_COMPLETE_OTHER] = S(PEER_OK, NONE),
+                [VMO_EV_ABORT_SOURCE] = S(IDLE, ABORT),
+                [VMO_EV_ABORT_OTHER] = S(PEER_OK, NONE),
+                [VMO_EV_SOURCE_GONE] = S(PEER_OK, SOURCE_GONE),
+                [VMO_EV_PEER_GONE] = S(GOAHEAD, PEER_LOST),
+                [VMO_EV_TIMEOUT] = S(IDLE, EXPIRE),
+            },
+};
+#undef S
+
+static const char *const vmo_state_names[VMO_ST__COUNT] = {"IDLE", "GOAHEAD",
+                                                           "PEER_OK"};
+static const char *const vmo_event_names[VMO_EV__COUNT] = {
+    "BEGIN",          "PEER_VALID",   "COMPLETE_PEER",
+    "COMPLETE_OTHER", "ABORT_SOURCE", "ABORT_OTHER",
+    "SOURCE_GONE",    "PEER_GONE",    "TIMEOUT"};
+static const char *const vmo_action_names[VMO_ACT__COUNT] = {
+    "NONE",  "GOAHEAD", "NOTNOW",      "PEER_OK",  "SWITCH",
+    "ABORT", "EXPIRE",  "SOURCE_GONE", "PEER_LOST"};
+
+const char *
+vmo_state_str(enum vmo_state st)
+{
+    return (unsigned)st < VMO_ST__COUNT ? vmo_state_names[st] : "???";
+}
+
+const char *
+vmo_event_str(enum vmo_event ev)
+{
+    return (unsigned)ev < VMO_EV__COUNT ? vmo_event_names[ev] : "???";
+}
+
+const char *
+vmo_action_str(enum vmo_action act)
+{
+    return (unsigned)act < VMO_ACT__COUNT ? vmo_action_names[act] : "???";
+}
+
+/* Every pending vMotion of this node: PEER is matched against these. */
+struct vmo_node {
+    struct vmotion *vmo;
+    TAILQ_ENTRY(vmo_node) link;
+};
+static TAILQ_HEAD(, vmo_node) vmo_pending = TAILQ_HEAD_INITIALIZER(vmo_pending);
+
+static uint64_t
+vmo_us_between(const struct timespec *a, const struct timespec *b)
+{
+    int64_t us = (int64_t)(b->tv_sec - a->tv_sec) * 1000000 +
+                 (b->tv_nsec - a->tv_nsec) / 1000;
+
+    return us < 0 ? 0 : (uint64_t)us;
+}
+
+static void
+vmo_hex(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n && o + 3 <= cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%02x", p[i]);
+    if (o < cap)
+        out[o] = '\0';
+}
+
+/* The audit record, then free. c->vmo, session links cleared. */
+static void
+vmo_end(struct vmotion *vmo, const char *outcome)
+{
+    struct console *c = vmo->con;
+    struct vmo_node *n;
+    struct timespec now;
+    char seq[2 * 64 + 1];
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    vmo_hex(vmo->seq, vmo->seq_len < 64 ? vmo->seq_len : 64, seq, sizeof(seq));
+    log_info(
+        "console=%s vmotion seq=%s outcome=%s src=%s dst=%s "
+        "begin_goahead_us=%llu peer_peerok_us=%llu total_ms=%llu "
+        "held_bytes=%zu",
+        c->id, seq, outcome, vmo->src_addr,
+        vmo->peer_addr[0] ? vmo->peer_addr : "-",
+        (unsigned long long)vmo_us_between(&vmo->t_begin, &vmo->t_goahead),
+        (unsigned long long)(vmo->t_peer.tv_sec
+                                 ? vmo_us_between(&vmo->t_peer, &vmo->t_peer_ok)
+                                 : 0),
+        (unsigned long long)(vmo_us_between(&vmo->t_begin, &now) / 1000),
+        evbuffer_get_length(c->held));
+    TAILQ_FOREACH (n, &vmo_pending, link) {
+        if (n->vmo == vmo) {
+            TAILQ_REMOVE(&vmo_pending, n, link);
+            free(n);
+            break;
+        }
+    }
+    if (vmo->peer && vmo->peer->vmo == vmo)
+        vmo->peer->vmo = NULL;
+    if (vmo->timer)
+        event_free(vmo->timer);
+    OPENSSL_cleanse(vmo->secret, sizeof(vmo->secret));
+    c->vmo = NULL;
+    free(vmo);
+    con_check_expire(c);
+}
+
+static void vmo_run(struct console *c, enum vmo_event ev, struct session *s,
+                    const uint8_t *p, size_t n);
+
+static void
+vmo_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vmotion *vmo = arg;
+
+    vmo_run(vmo->con, VMO_EV_TIMEOUT, NULL, NULL, 0);
+}
+
+static int
+vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
+          const struct timespec *t0)
+{
+    struct proxy *px = c->px;
+    struct vmotion *vmo = calloc(1, sizeof(*vmo));
+    struct vmo_node *node = calloc(1, sizeof(*node));
+    struct timeval tv;
+
+    if (vmo == NULL || node == NULL)
+        goto fail;
+    vmo->secret[0] = px->cfg.node_index;
+    if (RAND_bytes(vmo->secret + 1, VMX_SECRET_LEN - 1) != 1) {
+        log_errorx("console=%s RAND_bytes failed: refusing vMotion", c->id);
+        goto fail;
+    }
+    vmo->timer = evtimer_new(px->base, vmo_timer_cb, vmo);
+    if (vmo->timer == NULL)
+        goto fail;
+    vmo->state = VMO_ST_GOAHEAD;
+    vmo->con = c;
+    vmo->source = src;
+    memcpy(vmo->seq, seq, n);
+    vmo->seq_len = n;
+    vmo->t_begin = *t0;
+    vmo->held_at_begin = evbuffer_get_length(c->held);
+    snprintf(vmo->src_addr, sizeof(vmo->src_addr), "%s", src->peer_addr);
+    tv.tv_sec = (time_t)px->cfg.vmotion_timeout;
+    tv.tv_usec =
+        (suseconds_t)((px->cfg.vmotion_timeout - (double)tv.tv_sec) * 1e6);
+    evtimer_add(vmo->timer, &tv);
+    node->vmo = vmo;
+    TAILQ_INSERT_TAIL(&vmo_pending, node, link);
+    c->vmo = vmo;
+    /*
+     * Everything queued toward the VM is already in the source's output
+     * buffer ahead of this GOAHEAD (operator input is written through as
+     * it is read), so sending GOAHEAD now delivers it first. From here on
+     * con_op_input holds operator input.
+     */
+    sess_send_vmx(src, VMX_VMOTION_GOAHEAD, seq, n, vmo->secret,
+                  VMX_SECRET_LEN);
+    clock_gettime(CLOCK_MONOTONIC, &vmo->t_goahead);
+    {
+        uint64_t us = vmo_us_between(&vmo->t_begin, &vmo->t_goahead);
+
+        vmo_goahead_latency.count++;
+        vmo_goahead_latency.sum_us += us;
+        if (us > vmo_goahead_latency.max_us)
+            vmo_goahead_latency.max_us = us;
+    }
+    px->stats.vmotion_begin++;
+    log_info("console=%s vmotion BEGIN from %s: GOAHEAD (seq %zu bytes)", c->id,
+             src->peer_addr, n);
+    return 0;
+fail:
+    if (vmo && vmo->timer)
+        event_free(vmo->timer);
+    free(vmo);
+    free(node);
+    return -1;
+}
+
+static void
+vmo_notnow(struct session *s, const uint8_t *seq, size_t n, const char *why)
+{
+    s->px->stats.vmotion_notnow++;
+    log_info("console=%s vmotion BEGIN from %s: NOTNOW (%s)",
+             s->con ? s->con->id : "-", s->peer_addr, why);
+    sess_send_vmx(s, VMX_VMOTION_NOTNOW, seq, n, NULL, 0);
+}
+
+/* The single funnel: look the step up, apply it. */
+static void
+vmo_run(struct console *c, enum vmo_event ev, struct session *s,
+        const uint8_t *p, size_t n)
+{
+    struct vmotion *vmo = c->vmo;
+    enum vmo_state st = vmo ? vmo->state : VMO_ST_IDLE;
+    struct vmo_step step = vmo_table[st][ev];
+    struct timespec t0;
+    struct session *peer, *src;
+
+    log_debug("console=%s vmotion %s + %s -> %s (%s)", c->id, vmo_state_str(st),
+              vmo_event_str(ev), vmo_state_str(step.next),
+              vmo_action_str(step.action));
+    switch ((enum vmo_action)step.action) {
+    case VMO_ACT_NONE:
+        break;
+    case VMO_ACT_GOAHEAD:
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (vmo_start(c, s, p, n, &t0) != 0)
+            vmo_notnow(s, p, n, "cannot start");
+        return;
+    case VMO_ACT_NOTNOW:
+        vmo_notnow(s, p, n, "a vMotion is already pending");
+        return;
+    case VMO_ACT_PEER_OK:
+        vmo->state = VMO_ST_PEER_OK;
+        vmo->peer = s;
+        snprintf(vmo->peer_addr, sizeof(vmo->peer_addr), "%s", s->peer_addr);
+        clock_gettime(CLOCK_MONOTONIC, &vmo->t_peer);
+        sess_become_peer(s, vmo);
+        sess_send_vmx(s, VMX_VMOTION_PEER_OK, vmo->seq, vmo->seq_len, NULL, 0);
+        clock_gettime(CLOCK_MONOTONIC, &vmo->t_peer_ok);
+        log_info("console=%s vmotion PEER from %s: PEER-OK", c->id,
+                 s->peer_addr);
+        return;
+    case VMO_ACT_SWITCH:
+        peer = vmo->peer;
+        src = vmo->source;
+        c->px->stats.vmotion_complete++;
+        vmo_end(vmo, "complete");
+        /* The peer's early data, then held input, go after everything
+         * the source delivered. */
+        sess_become_owner(peer, c);
+        if (src && src != peer)
+            sess_close_flush(src, "vMotion complete: source retired");
+        con_notice(c, "vMotion complete: now on %s", peer->peer_addr);
+        return;
+    case VMO_ACT_ABORT:
+    case VMO_ACT_EXPIRE:
+        peer = vmo->peer;
+        if (step.action == VMO_ACT_ABORT)
+            c->px->stats.vmotion_abort++;
+        else
+            c->px->stats.vmotion_expired++;
+        vmo_end(vmo, step.action == VMO_ACT_ABORT ? "abort" : "expired");
+        if (peer)
+            sess_close(peer, "vMotion ended before COMPLETE");
+        con_flush_held(c);
+        con_update_input_flow(c);
+        return;
+    case VMO_ACT_SOURCE_GONE:
+        vmo->source = NULL;
+        log_info("console=%s vmotion source %s closed before COMPLETE; "
+                 "waiting",
+                 c->id, vmo->src_addr);
+        return;
+    case VMO_ACT_PEER_LOST:
+        vmo->state = VMO_ST_GOAHEAD;
+        vmo->peer = NULL;
+        log_info("console=%s vmotion peer %s closed before COMPLETE", c->id,
+                 vmo->peer_addr);
+        return;
+    case VMO_ACT__COUNT:
+        break;
+    }
+    if (vmo)
+        vmo->state = step.next;
+}
+
+void
+vmo_on_begin(struct session *s, const uint8_t *seq, size_t n)
+{
+    struct console *c = s->con;
+
+    if (n == 0 || n > VMX_SEQ_MAX) {
+        log_warnx("session=%llu BEGIN with a %zu-byte sequence: ignored",
+                  (unsigned long long)s->id, n);
+        return;
+    }
+    if (s->state != SESS_ST_ACTIVE || c == NULL || c->owner != s) {
+        vmo_notnow(s, seq, n, "connection is not a console's owner");
+        return;
+    }
+    if (s->px->cfg.refuse_vmotion) {
+        vmo_notnow(s, seq, n, "node refuses vMotion (maintenance)");
+        return;
+    }
+    vmo_run(c, VMO_EV_BEGIN, s, seq, n);
+}
+
+void
+vmo_on_peer(struct session *s, const uint8_t *p, size_t n)
+{
+    struct vmo_node *node;
+
+    if (s->state != SESS_ST_NEGOTIATING && s->state != SESS_ST_PROXY_REQ) {
+        s->px->stats.peer_rejected++;
+        log_warnx("session=%llu %s: PEER on a connection in state %s: "
+                  "rejected",
+                  (unsigned long long)s->id, s->peer_addr,
+                  sess_state_str(s->state));
+        return;
+    }
+    TAILQ_FOREACH (node, &vmo_pending, link) {
+        struct vmotion *vmo = node->vmo;
+
+        if (vmo->state != VMO_ST_GOAHEAD || vmo->peer != NULL ||
+            n != vmo->seq_len + VMX_SECRET_LEN || vmo->source == s)
+            continue;
+        if (CRYPTO_memcmp(p, vmo->seq, vmo->seq_len) == 0 &&
+            CRYPTO_memcmp(p + vmo->seq_len, vmo->secret, VMX_SECRET_LEN) == 0) {
+            /* One use: the secret is spent whatever happens next. */
+            vmo_run(vmo->con, VMO_EV_PEER_VALID, s, p, n);
+            RAND_bytes(vmo->secret, VMX_SECRET_LEN);
+            return;
+        }
+    }
+    s->px->stats.peer_rejected++;
+    log_warnx("session=%llu %s: PEER matches no pending vMotion (%zu bytes): "
+              "no answer",
+              (unsigned long long)s->id, s->peer_addr, n);
+}
+
+void
+vmo_on_complete(struct session *s, const uint8_t *seq, size_t n)
+{
+    struct vmotion *vmo = s->vmo;
+
+    if (s->state == SESS_ST_PEER && vmo && vmo->peer == s &&
+        n == vmo->seq_len && memcmp(seq, vmo->seq, n) == 0) {
+        vmo_run(vmo->con, VMO_EV_COMPLETE_PEER, s, seq, n);
+        return;
+    }
+    log_info("session=%llu %s: COMPLETE not for a pending vMotion of this "
+             "connection: ignored",
+             (unsigned long long)s->id, s->peer_addr);
+    if (s->con && s->con->vmo)
+        vmo_run(s->con, VMO_EV_COMPLETE_OTHER, s, seq, n);
+}
+
+void
+vmo_on_abort(struct session *s)
+{
+    struct console *c = s->con;
+
+    if (s->state == SESS_ST_ACTIVE && c && c->vmo && c->vmo->source == s) {
+        vmo_run(c, VMO_EV_ABORT_SOURCE, s, NULL, 0);
+        return;
+    }
+    log_info("session=%llu %s: ABORT not from a vMotion source: ignored",
+             (unsigned long long)s->id, s->peer_addr);
+    if (s->vmo)
+        vmo_run(s->vmo->con, VMO_EV_ABORT_OTHER, s, NULL, 0);
+}
+
+void
+vmo_on_session_gone(struct session *s)
+{
+    struct vmotion *vmo = s->vmo;
+
+    if (vmo && vmo->peer == s) {
+        vmo_run(vmo->con, VMO_EV_PEER_GONE, s, NULL, 0);
+        s->vmo = NULL;
+    }
+    if (s->con && s->con->vmo && s->con->vmo->source == s)
+        vmo_run(s->con, VMO_EV_SOURCE_GONE, s, NULL, 0);
+}
+
+void
+vmo_cancel(struct console *c, const char *why)
+{
+    struct vmotion *vmo = c->vmo;
+    struct session *peer;
+
+    if (vmo == NULL)
+        return;
+    log_info("console=%s vmotion cancelled: %s", c->id, why);
+    peer = vmo->peer;
+    c->px->stats.vmotion_expired++;
+    vmo_end(vmo, "cancelled");
+    if (peer)
+        sess_close(peer, "vMotion cancelled");
+}
+
+bool
+vmo_holds_input(const struct console *c)
+{
+    return c->vmo != NULL;
+}
