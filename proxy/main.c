@@ -226,23 +226,6 @@ listen_on(struct proxy *px, const char *addr, evconnlistener_cb cb,
 }
 
 static void
-reap_cb(evutil_socket_t fd, short what, void *arg)
-{
-    struct proxy *px = arg;
-    struct session *s;
-    struct operator* op;
-
-    while ((s = TAILQ_FIRST(&px->reap_sessions)) != NULL) {
-        TAILQ_REMOVE(&px->reap_sessions, s, link);
-        sess_free(s);
-    }
-    while ((op = TAILQ_FIRST(&px->reap_operators)) != NULL) {
-        TAILQ_REMOVE(&px->reap_operators, op, link);
-        op_free(op);
-    }
-}
-
-static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct proxy *px = arg;
@@ -262,41 +245,6 @@ raise_nofile(void)
     }
 }
 
-static void
-policies(struct proxy *px)
-{
-    /* Hypervisors: BINARY and SGA both ways, the VMware extension from
-     * the host. Everything else (AUTH, ECHO, COM-PORT, ...) is refused. */
-    tn_policy_allow(&px->hv_policy, TN_OPT_BINARY, true, true);
-    tn_policy_allow(&px->hv_policy, TN_OPT_SGA, true, true);
-    tn_policy_allow(&px->hv_policy, TN_OPT_VMWARE, false, true);
-    /* Operators: character mode (we echo in command mode), binary. */
-    tn_policy_allow(&px->op_policy, TN_OPT_BINARY, true, true);
-    tn_policy_allow(&px->op_policy, TN_OPT_SGA, true, true);
-    tn_policy_allow(&px->op_policy, TN_OPT_ECHO, true, false);
-}
-
-static void
-proxy_shutdown(struct proxy *px)
-{
-    struct session *s;
-    struct operator* op;
-
-    while ((op = TAILQ_FIRST(&px->operators)) != NULL)
-        op_close(op, "shutdown");
-    while ((s = TAILQ_FIRST(&px->sessions)) != NULL)
-        sess_close(s, "shutdown");
-    reap_cb(-1, 0, px);
-    con_registry_free(&px->consoles);
-    evconnlistener_free(px->vm_listener);
-    evconnlistener_free(px->op_listener);
-    event_free(px->sig_term);
-    event_free(px->sig_int);
-    event_free(px->reap_ev);
-    px->reap_ev = NULL;
-    event_base_free(px->base);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -307,19 +255,11 @@ main(int argc, char **argv)
     parse_args(argc, argv, &px.cfg);
     signal(SIGPIPE, SIG_IGN);
     raise_nofile();
-    TAILQ_INIT(&px.sessions);
-    TAILQ_INIT(&px.reap_sessions);
-    TAILQ_INIT(&px.operators);
-    TAILQ_INIT(&px.reap_operators);
-    policies(&px);
-    if ((px.base = event_base_new()) == NULL)
-        fatalx("cannot create the event base");
-    if ((px.consoles = con_registry_new(&px)) == NULL)
-        fatalx("out of memory");
-    px.reap_ev = event_new(px.base, -1, 0, reap_cb, &px);
+    if (proxy_init(&px) != 0)
+        fatalx("cannot set up the event loop (out of memory?)");
     px.sig_term = evsignal_new(px.base, SIGTERM, signal_cb, &px);
     px.sig_int = evsignal_new(px.base, SIGINT, signal_cb, &px);
-    if (px.reap_ev == NULL || px.sig_term == NULL || px.sig_int == NULL)
+    if (px.sig_term == NULL || px.sig_int == NULL)
         fatalx("out of memory");
     evsignal_add(px.sig_term, NULL);
     evsignal_add(px.sig_int, NULL);
@@ -332,7 +272,11 @@ main(int argc, char **argv)
              px.cfg.node_id, px.cfg.vm_listen, px.cfg.operator_listen,
              px.cfg.n_service_uris ? px.cfg.service_uris[0] : "(any)");
     event_base_dispatch(px.base);
-    proxy_shutdown(&px);
+    evconnlistener_free(px.vm_listener);
+    evconnlistener_free(px.op_listener);
+    event_free(px.sig_term);
+    event_free(px.sig_int);
+    proxy_fini(&px);
     log_info("stopped");
     return 0;
 }

@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vspc/log.h"
+#include "console.h"
 #include "operator.h"
 #include "session.h"
 
@@ -101,4 +103,69 @@ proxy_schedule_reap(struct proxy *px)
 {
     if (px->reap_ev)
         event_active(px->reap_ev, EV_TIMEOUT, 0);
+}
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct proxy *px = arg;
+    struct session *s;
+    struct operator* op;
+
+    while ((s = TAILQ_FIRST(&px->reap_sessions)) != NULL) {
+        TAILQ_REMOVE(&px->reap_sessions, s, link);
+        sess_free(s);
+    }
+    while ((op = TAILQ_FIRST(&px->reap_operators)) != NULL) {
+        TAILQ_REMOVE(&px->reap_operators, op, link);
+        op_free(op);
+    }
+}
+
+static void
+policies(struct proxy *px)
+{
+    /* Hypervisors: BINARY and SGA both ways, the VMware extension from
+     * the host. Everything else (AUTH, ECHO, COM-PORT, ...) is refused. */
+    tn_policy_allow(&px->hv_policy, TN_OPT_BINARY, true, true);
+    tn_policy_allow(&px->hv_policy, TN_OPT_SGA, true, true);
+    tn_policy_allow(&px->hv_policy, TN_OPT_VMWARE, false, true);
+    /* Operators: character mode (we echo in command mode), binary. */
+    tn_policy_allow(&px->op_policy, TN_OPT_BINARY, true, true);
+    tn_policy_allow(&px->op_policy, TN_OPT_SGA, true, true);
+    tn_policy_allow(&px->op_policy, TN_OPT_ECHO, true, false);
+}
+
+void
+proxy_fini(struct proxy *px)
+{
+    struct session *s;
+    struct operator* op;
+
+    while ((op = TAILQ_FIRST(&px->operators)) != NULL)
+        op_close(op, "shutdown");
+    while ((s = TAILQ_FIRST(&px->sessions)) != NULL)
+        sess_close(s, "shutdown");
+    reap_cb(-1, 0, px);
+    con_registry_free(&px->consoles);
+    event_free(px->reap_ev);
+    px->reap_ev = NULL;
+    event_base_free(px->base);
+    px->base = NULL;
+}
+
+int
+proxy_init(struct proxy *px)
+{
+    TAILQ_INIT(&px->sessions);
+    TAILQ_INIT(&px->reap_sessions);
+    TAILQ_INIT(&px->operators);
+    TAILQ_INIT(&px->reap_operators);
+    policies(px);
+    if ((px->base = event_base_new()) == NULL)
+        return -1;
+    if ((px->consoles = con_registry_new(px)) == NULL)
+        return -1;
+    px->reap_ev = event_new(px->base, -1, 0, reap_cb, px);
+    return px->reap_ev ? 0 : -1;
 }

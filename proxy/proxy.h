@@ -88,6 +88,15 @@ int proxy_parse_addr(const char *s, struct sockaddr_storage *ss,
 /* "a.b.c.d:port" of a socket address, for logs and listings. */
 void proxy_addr_str(const struct sockaddr *sa, char *out, size_t cap);
 
+/*
+ * Set up px (cfg already filled): event base, console registry, reap
+ * event, telnet policies. No listeners: main.c adds those, tests use
+ * socketpairs. Returns 0 or -1. proxy_fini closes every session and
+ * operator and frees everything proxy_init made.
+ */
+int proxy_init(struct proxy *px);
+void proxy_fini(struct proxy *px);
+
 /* Schedule the reap event (frees what sess_close/op_close queued). */
 void proxy_schedule_reap(struct proxy *px);
 

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# deps.sh: install what building and testing vspc needs, from Debian 12's
+# archive. Idempotent: apt-get runs only when a package is missing.
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config git
+      libevent-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
+      libssl-dev check libsubunit-dev libjansson-dev
+      telnet procps iproute2)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "deps: installing ${missing[*]}" >&2
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
