@@ -56,12 +56,18 @@ struct proxy_stats {
     uint64_t vmotion_expired;
     uint64_t peer_rejected;
     uint64_t ops_accepted;
-    uint64_t ops_dropped_slow;
+    uint64_t ops_dropped_slow; /* slow readers disconnected */
+    uint64_t ops_gaps;         /* slow readers caught up from scrollback */
+    uint64_t ops_gap_bytes;    /* bytes those readers missed */
+    uint64_t ops_input_refused; /* bytes from read-only operators */
+    uint64_t tn_errors[TN_ERR__COUNT]; /* hypervisor parse errors by kind */
 };
 
 struct session;
 struct operator;
 struct con_registry;
+struct vmlog;
+struct http;
 
 struct proxy {
     struct proxy_cfg cfg;
@@ -80,6 +86,9 @@ struct proxy {
     struct tn_policy op_policy;
     struct proxy_stats stats;
     uint64_t next_session_id;
+    struct vmlog *vmlog; /* NULL without --log-dir */
+    struct http *http;   /* NULL without HTTP */
+    struct event *sig_hup;
 };
 
 /* Parse "ADDR:PORT" (IPv4 dotted quad or [IPv6]). Returns 0 or -1. */
