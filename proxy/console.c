@@ -7,9 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "vspc/log.h"
 #include "operator.h"
 #include "session.h"
+#include "vmlog.h"
 #include "vmotion.h"
 
 #define CON_HASH_MIN 256
@@ -240,6 +243,16 @@ con_state(const struct console *c)
     return c->owner ? CON_ST_CONNECTED : CON_ST_DISCONNECTED;
 }
 
+json_t *
+con_to_json(const struct console *c)
+{
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id", c->id, "name",
+        c->name, "state", con_state_str(con_state(c)), "hypervisor", c->hv_addr,
+        "operators", (json_int_t)c->n_ops, "bytes_in", (json_int_t)c->bytes_in,
+        "bytes_out", (json_int_t)c->bytes_out, "offset", (json_int_t)c->offset);
+}
+
 void
 con_set_name(struct console *c, const char *name)
 {
@@ -324,7 +337,7 @@ con_ring_append(struct console *c, const uint8_t *p, size_t n)
 void
 con_vm_output(struct console *c, const uint8_t *p, size_t n)
 {
-    struct operator* op, *tmp;
+    struct oper *op, *tmp;
 
     if (n == 0)
         return;
@@ -332,6 +345,8 @@ con_vm_output(struct console *c, const uint8_t *p, size_t n)
     c->bytes_in += n;
     c->px->stats.bytes_from_vms += n;
     con_ring_append(c, p, n);
+    if (c->px->vmlog)
+        vmlog_data(c->px->vmlog, c->id, p, n);
     /* op_output may close (unlink) a reader that is too slow. */
     for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
         tmp = TAILQ_NEXT(op, con_link);
@@ -391,7 +406,7 @@ void
 con_update_input_flow(struct console *c)
 {
     bool blocked;
-    struct operator* op;
+    struct oper *op;
 
     if (evbuffer_get_length(c->held) >= c->px->cfg.held_max)
         blocked = true;
@@ -408,34 +423,206 @@ con_update_input_flow(struct console *c)
         op_set_input_blocked(op, blocked);
 }
 
-uint64_t
-con_attach(struct console *c, struct operator* op)
+int
+con_lock_from_byte(uint8_t b, enum con_lock_req *out)
 {
-    uint64_t start = c->offset - c->ring_len;
+    switch (b) {
+    case CON_LOCK_READWRITE:
+    case CON_LOCK_READONLY:
+    case CON_LOCK_EXCLUSIVE:
+    case CON_LOCK_EXCL_WRITE:
+    case CON_LOCK_READONLY_OK:
+        *out = (enum con_lock_req)b;
+        return 0;
+    default:
+        return -1;
+    }
+}
 
+static bool
+con_has_other_writer(const struct console *c, const struct oper *self)
+{
+    const struct oper *op;
+
+    TAILQ_FOREACH (op, &c->ops, con_link) {
+        if (op != self && op->mode == OP_MODE_RW)
+            return true;
+    }
+    return false;
+}
+
+static const char *const con_mode_names[OP_MODE__COUNT] = {"rw", "ro"};
+
+int
+con_attach(struct console *c, struct oper *op, enum con_lock_req req,
+           uint64_t *start, const char **err)
+{
+    enum op_mode mode = OP_MODE_RW;
+    bool take_write = false, take_all = false;
+
+    if (c->excl_all) {
+        *err = "console is held exclusively by another operator";
+        return -1;
+    }
+    switch (req) {
+    case CON_LOCK_READWRITE:
+        if (c->excl_writer) {
+            *err = "another operator holds the write lock";
+            return -1;
+        }
+        break;
+    case CON_LOCK_READONLY:
+        mode = OP_MODE_RO;
+        break;
+    case CON_LOCK_EXCLUSIVE:
+        if (c->n_ops > 0) {
+            *err = "other operators are attached";
+            return -1;
+        }
+        take_all = take_write = true;
+        break;
+    case CON_LOCK_EXCL_WRITE:
+        if (c->excl_writer || con_has_other_writer(c, op)) {
+            *err = "another operator has write access";
+            return -1;
+        }
+        take_write = true;
+        break;
+    case CON_LOCK_READONLY_OK:
+        if (c->excl_writer)
+            mode = OP_MODE_RO;
+        break;
+    case CON_LOCK_TAKE_WRITE:
+        if (c->excl_writer) {
+            *err = "another operator holds the write lock (attach, then "
+                   "force with the escape f)";
+            return -1;
+        }
+        take_write = true;
+        break;
+    default:
+        *err = "unknown lock mode";
+        return -1;
+    }
+    op->mode = mode;
+    if (take_write)
+        c->excl_writer = op;
+    if (take_all)
+        c->excl_all = op;
+    con_event(c, "operator %s attached (%s%s)", op->addr, con_mode_names[mode],
+              take_all     ? ", exclusive"
+              : take_write ? ", write lock"
+                           : "");
     TAILQ_INSERT_TAIL(&c->ops, op, con_link);
     c->n_ops++;
-    if (c->ring_len > 0) {
-        size_t tail = (c->ring_head + c->ring_cap - c->ring_len) % c->ring_cap;
-        size_t first = c->ring_cap - tail;
-
-        if (first > c->ring_len)
-            first = c->ring_len;
-        op_output(op, c->ring + tail, first);
-        if (op->state != OP_ST_CLOSING && first < c->ring_len)
-            op_output(op, c->ring, c->ring_len - first);
-    }
+    *start = con_ring_start(c);
     op_set_input_blocked(op, c->input_blocked);
     con_check_expire(c);
-    return start;
+    return 0;
 }
 
 void
-con_detach(struct console *c, struct operator* op)
+con_detach(struct console *c, struct oper *op, const char *why)
 {
     TAILQ_REMOVE(&c->ops, op, con_link);
     c->n_ops--;
+    if (c->excl_writer == op)
+        c->excl_writer = NULL;
+    if (c->excl_all == op)
+        c->excl_all = NULL;
+    con_event(c, "operator %s detached (%s)", op->addr, why);
     con_check_expire(c);
+}
+
+bool
+con_op_can_write(const struct console *c, const struct oper *op)
+{
+    return op->mode == OP_MODE_RW &&
+           (c->excl_writer == NULL || c->excl_writer == op);
+}
+
+void
+con_force_write(struct console *c, struct oper *op)
+{
+    struct oper *prev = c->excl_writer;
+
+    if (prev && prev != op) {
+        prev->mode = OP_MODE_RO;
+        op_notice(prev, "your write access was taken over: now read-only");
+        c->excl_writer = op;
+        if (c->excl_all == prev)
+            c->excl_all = NULL;
+    }
+    op->mode = OP_MODE_RW;
+    con_event(c, "operator %s forced write access%s%s", op->addr,
+              prev && prev != op ? " from " : "",
+              prev && prev != op ? prev->addr : "");
+}
+
+void
+con_make_spectator(struct console *c, struct oper *op)
+{
+    op->mode = OP_MODE_RO;
+    if (c->excl_writer == op)
+        c->excl_writer = NULL;
+    if (c->excl_all == op)
+        c->excl_all = NULL;
+    con_event(c, "operator %s is now a spectator", op->addr);
+}
+
+uint64_t
+con_ring_start(const struct console *c)
+{
+    return c->offset - c->ring_len;
+}
+
+/* Send ring bytes [from, offset) to op; from within the ring. */
+static void
+con_ring_send(struct console *c, struct oper *op, uint64_t from)
+{
+    size_t skip = (size_t)(from - con_ring_start(c));
+    size_t len = c->ring_len - skip;
+    size_t pos, first;
+
+    if (len == 0)
+        return;
+    pos = (c->ring_head + c->ring_cap - c->ring_len + skip) % c->ring_cap;
+    first = c->ring_cap - pos;
+    if (first > len)
+        first = len;
+    op_output(op, c->ring + pos, first);
+    if (op->state != OP_ST_CLOSING && first < len)
+        op_output(op, c->ring, len - first);
+}
+
+uint64_t
+con_replay_from(struct console *c, struct oper *op, uint64_t from)
+{
+    if (from < con_ring_start(c))
+        from = con_ring_start(c);
+    if (from > c->offset)
+        from = c->offset;
+    con_ring_send(c, op, from);
+    return from;
+}
+
+void
+con_replay_lines(struct console *c, struct oper *op, unsigned lines)
+{
+    uint64_t from = c->offset;
+    unsigned seen = 0;
+
+    /* Walk back over the ring to the start of the lines-th line. */
+    while (from > con_ring_start(c)) {
+        size_t idx =
+            (c->ring_head + c->ring_cap - (size_t)(c->offset - from) - 1) %
+            c->ring_cap;
+
+        if (c->ring[idx] == '\n' && from != c->offset && ++seen >= lines)
+            break;
+        from--;
+    }
+    con_ring_send(c, op, from);
 }
 
 void
@@ -443,11 +630,29 @@ con_notice(struct console *c, const char *fmt, ...)
 {
     char text[256];
     va_list ap;
-    struct operator* op, *tmp;
+    struct oper *op, *tmp;
 
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
+    for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
+        tmp = TAILQ_NEXT(op, con_link);
+        op_notice(op, text);
+    }
+}
+
+void
+con_event(struct console *c, const char *fmt, ...)
+{
+    char text[256];
+    va_list ap;
+    struct oper *op, *tmp;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (c->px->vmlog)
+        vmlog_event(c->px->vmlog, c->id, "%s", text);
     for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
         tmp = TAILQ_NEXT(op, con_link);
         op_notice(op, text);

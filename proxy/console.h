@@ -30,6 +30,7 @@
 #include <sys/queue.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "proxy.h"
 #include "vmext.h"
@@ -45,6 +46,35 @@ enum con_state {
 const char *con_state_str(enum con_state st);
 
 enum op_mode { OP_MODE_RW = 0, OP_MODE_RO, OP_MODE__COUNT };
+
+/*
+ * What an operator asks for when attaching. The first five are VMware's
+ * lock modes (option 233, vmware/vspc vspc/lock.py), with their byte
+ * values; the text command's `rw` is READONLY_OK, `ro` READONLY, and
+ * `excl` TAKE_WRITE.
+ *   READWRITE   read-write; refused while someone holds EXCLUSIVE or
+ *               EXCL_WRITE.
+ *   READONLY    read-only; refused while someone holds EXCLUSIVE.
+ *   EXCLUSIVE   read-write, alone: refused unless nobody else is attached;
+ *               while held, nobody else can attach.
+ *   EXCL_WRITE  the only writer: refused while another writer is attached;
+ *               others may watch.
+ *   READONLY_OK read-write, or read-only while someone holds the write
+ *               lock; refused while someone holds EXCLUSIVE.
+ *   TAKE_WRITE  the write lock (others keep watching; their input is
+ *               refused while it is held); refused only while another
+ *               operator holds a lock (then ^Ecf forces it).
+ */
+enum con_lock_req {
+    CON_LOCK_READWRITE = 0x00,
+    CON_LOCK_READONLY = 0x01,
+    CON_LOCK_EXCLUSIVE = 0x10,
+    CON_LOCK_EXCL_WRITE = 0x11,
+    CON_LOCK_READONLY_OK = 0x20,
+    CON_LOCK_TAKE_WRITE = 0x100,
+};
+/* Parses a VMware lock byte; -1 if unknown. */
+int con_lock_from_byte(uint8_t b, enum con_lock_req *out);
 
 struct console {
     char id[VMX_CONSOLE_ID_MAX + 1];
@@ -64,8 +94,10 @@ struct console {
     /* Operator input waiting for a hypervisor connection, in order. */
     struct evbuffer *held;
     bool input_blocked;
+    struct oper *excl_writer; /* holds the write lock, or NULL */
+    struct oper *excl_all;    /* holds EXCLUSIVE, or NULL */
     unsigned n_ops;
-    TAILQ_HEAD(, operator) ops;
+    TAILQ_HEAD(, oper) ops;
     struct event *expire_ev;
     struct console *hnext; /* registry hash chain */
     TAILQ_ENTRY(console) link;
@@ -95,6 +127,12 @@ struct console *con_get(struct con_registry *reg, const char uuid[33],
                         const char *label);
 
 enum con_state con_state(const struct console *c);
+/*
+ * {id, name, state, hypervisor, operators, bytes_in, bytes_out, offset}:
+ * the console as the operator port's `list --json` and the HTTP API show
+ * it. Caller owns the result (json_decref); NULL on ENOMEM.
+ */
+json_t *con_to_json(const struct console *c);
 void con_set_name(struct console *c, const char *name);
 
 /*
@@ -118,10 +156,37 @@ void con_flush_held(struct console *c);
 /* Re-evaluate input flow control (owner output drained, held changed). */
 void con_update_input_flow(struct console *c);
 
-/* Operators. con_attach sends the scrollback first; returns the stream
- * offset of the first byte the operator receives. */
-uint64_t con_attach(struct console *c, struct operator* op);
-void con_detach(struct console *c, struct operator* op);
+/*
+ * Operators. con_attach applies the lock request (sets op->mode and the
+ * console's locks), tells the others and links the operator. Returns 0 and
+ * in *start the offset where the scrollback begins (the caller sends it
+ * with con_replay_from after its own reply), or -1 with *err set (nothing
+ * changed).
+ */
+int con_attach(struct console *c, struct oper *op, enum con_lock_req req,
+               uint64_t *start, const char **err);
+/* Unlink; releases its locks; tells the others. */
+void con_detach(struct console *c, struct oper *op, const char *why);
+/* May this operator's input reach the VM now? */
+bool con_op_can_write(const struct console *c, const struct oper *op);
+/* ^Ecf: op takes write access; a lock holder is demoted and told. */
+void con_force_write(struct console *c, struct oper *op);
+/* ^Ecs: op becomes a spectator, releasing any lock. */
+void con_make_spectator(struct console *c, struct oper *op);
+/*
+ * Send op the scrollback from stream offset `from` (clamped to what the
+ * ring still holds) up to now. Returns the offset actually started at.
+ */
+uint64_t con_replay_from(struct console *c, struct oper *op, uint64_t from);
+/* Send op the last `lines` lines of the scrollback (^Ecr). */
+void con_replay_lines(struct console *c, struct oper *op, unsigned lines);
+/* Offset of the oldest byte the scrollback still holds. */
+uint64_t con_ring_start(const struct console *c);
+/*
+ * An event worth a marker: written to the console log (if any) and told
+ * to every operator attached (except raw ones) as an in-band notice.
+ */
+void con_event(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
 /* Tell every operator of the console something, as an in-band line. */
 void con_notice(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
 

@@ -18,6 +18,8 @@
 #include "operator.h"
 #include "proxy.h"
 #include "session.h"
+#include "http.h"
+#include "vmlog.h"
 #include "vmotion.h"
 
 static void
@@ -92,6 +94,14 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
         O_EXPIRE,
         O_SCROLL,
         O_LOGLEVEL,
+        O_ESCAPE,
+        O_SLOW,
+        O_OPQ,
+        O_HTTP,
+        O_LOGDIR,
+        O_LOGTS,
+        O_LOGROT,
+        O_LOGKEEP,
         O_HELP,
         O_VERSION,
     };
@@ -106,6 +116,14 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
         {"idle-timeout", required_argument, NULL, O_IDLE},
         {"console-expire", required_argument, NULL, O_EXPIRE},
         {"scrollback", required_argument, NULL, O_SCROLL},
+        {"escape-char", required_argument, NULL, O_ESCAPE},
+        {"slow-reader", required_argument, NULL, O_SLOW},
+        {"operator-queue", required_argument, NULL, O_OPQ},
+        {"http-listen", required_argument, NULL, O_HTTP},
+        {"log-dir", required_argument, NULL, O_LOGDIR},
+        {"log-timestamps", no_argument, NULL, O_LOGTS},
+        {"log-rotate-bytes", required_argument, NULL, O_LOGROT},
+        {"log-keep", required_argument, NULL, O_LOGKEEP},
         {"log-level", required_argument, NULL, O_LOGLEVEL},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
@@ -159,6 +177,52 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
         case O_SCROLL:
             if (parse_size(optarg, &cfg->scrollback, 1u << 30) != 0)
                 fatalx("--scrollback: 0 to 1 GiB");
+            break;
+        case O_ESCAPE:
+            /* "^E", "none", or one control character. */
+            if (strcmp(optarg, "none") == 0)
+                cfg->escape_char = 0;
+            else if (optarg[0] == '^' && optarg[1] >= '@' && optarg[1] <= '_' &&
+                     optarg[2] == '\0')
+                cfg->escape_char = (uint8_t)(optarg[1] - '@');
+            else if (optarg[0] == '^' && optarg[1] >= 'a' && optarg[1] <= 'z' &&
+                     optarg[2] == '\0')
+                cfg->escape_char = (uint8_t)(optarg[1] - 'a' + 1);
+            else
+                fatalx("--escape-char: ^X (a control character) or none");
+            break;
+        case O_SLOW:
+            if (strcmp(optarg, "catchup") == 0)
+                cfg->slow_disconnect = false;
+            else if (strcmp(optarg, "disconnect") == 0)
+                cfg->slow_disconnect = true;
+            else
+                fatalx("--slow-reader: catchup or disconnect");
+            break;
+        case O_OPQ:
+            if (parse_size(optarg, &cfg->op_queue_max, 1u << 30) != 0 ||
+                cfg->op_queue_max < 4096)
+                fatalx("--operator-queue: 4096 bytes to 1 GiB");
+            break;
+        case O_HTTP:
+            snprintf(cfg->http_listen, sizeof(cfg->http_listen), "%s",
+                     strcmp(optarg, "none") == 0 ? "" : optarg);
+            break;
+        case O_LOGDIR:
+            cfg->log_dir = optarg;
+            break;
+        case O_LOGTS:
+            cfg->log_timestamps = true;
+            break;
+        case O_LOGROT:
+            if (parse_size(optarg, &cfg->log_rotate_bytes, (size_t)1 << 40) !=
+                0)
+                fatalx("--log-rotate-bytes: a size in bytes (0 = never)");
+            break;
+        case O_LOGKEEP:
+            if (parse_size(optarg, &v, 1000) != 0 || v < 1)
+                fatalx("--log-keep: 1 to 1000");
+            cfg->log_keep = (unsigned)v;
             break;
         case O_LOGLEVEL:
             if ((lvl = log_level_parse(optarg)) < 0)
@@ -226,6 +290,16 @@ listen_on(struct proxy *px, const char *addr, evconnlistener_cb cb,
 }
 
 static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct proxy *px = arg;
+
+    log_info("SIGHUP: reopening console logs");
+    if (px->vmlog)
+        vmlog_reopen(px->vmlog);
+}
+
+static void
 signal_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct proxy *px = arg;
@@ -259,8 +333,26 @@ main(int argc, char **argv)
         fatalx("cannot set up the event loop (out of memory?)");
     px.sig_term = evsignal_new(px.base, SIGTERM, signal_cb, &px);
     px.sig_int = evsignal_new(px.base, SIGINT, signal_cb, &px);
-    if (px.sig_term == NULL || px.sig_int == NULL)
+    px.sig_hup = evsignal_new(px.base, SIGHUP, sighup_cb, &px);
+    if (px.sig_term == NULL || px.sig_int == NULL || px.sig_hup == NULL)
         fatalx("out of memory");
+    evsignal_add(px.sig_hup, NULL);
+    if (px.cfg.log_dir) {
+        struct vmlog_cfg lc = {
+            .dir = px.cfg.log_dir,
+            .timestamps = px.cfg.log_timestamps,
+            .rotate_bytes = px.cfg.log_rotate_bytes,
+            .keep = px.cfg.log_keep,
+            .queue_max = 64u * 1024 * 1024,
+        };
+
+        if ((px.vmlog = vmlog_new(&lc, px.base)) == NULL)
+            fatalx("--log-dir %s: cannot start the console log writer",
+                   px.cfg.log_dir);
+    }
+    if (px.cfg.http_listen[0] &&
+        (px.http = http_new(&px, px.cfg.http_listen)) == NULL)
+        fatalx("--http-listen %s: cannot listen", px.cfg.http_listen);
     evsignal_add(px.sig_term, NULL);
     evsignal_add(px.sig_int, NULL);
     px.vm_listener =
@@ -268,14 +360,18 @@ main(int argc, char **argv)
     px.op_listener = listen_on(&px, px.cfg.operator_listen, op_accept_cb,
                                "--operator-listen");
     log_info("node %s listening: hypervisors on %s, operators on %s, "
-             "service URIs: %s",
+             "HTTP on %s, service URIs: %s%s, console logs: %s",
              px.cfg.node_id, px.cfg.vm_listen, px.cfg.operator_listen,
-             px.cfg.n_service_uris ? px.cfg.service_uris[0] : "(any)");
+             px.cfg.http_listen[0] ? px.cfg.http_listen : "(off)",
+             px.cfg.n_service_uris ? px.cfg.service_uris[0] : "(any)",
+             px.cfg.n_service_uris > 1 ? ", ..." : "",
+             px.cfg.log_dir ? px.cfg.log_dir : "(off)");
     event_base_dispatch(px.base);
     evconnlistener_free(px.vm_listener);
     evconnlistener_free(px.op_listener);
     event_free(px.sig_term);
     event_free(px.sig_int);
+    event_free(px.sig_hup);
     proxy_fini(&px);
     log_info("stopped");
     return 0;

@@ -2,6 +2,7 @@
 #include "vspc/compat.h"
 #include "operator.h"
 
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,28 +14,49 @@
 #include "session.h"
 
 #define OP_PROMPT "vspc> "
+/* A client that answers WILL 233 within this gets no banner. */
+#define OP_BANNER_DELAY_MS 300
+/* quit: the output gets this long to drain. */
+#define OP_FLUSH_SECS 5
+/* ^Ecr replays this many lines. */
+#define OP_REPLAY_LINES 20
+
+/* Option 233 subcommands (vmware/vspc vspc/admin_option.py). */
+enum {
+    ADM_GET_VM_PORT_LIST = 0x10,
+    ADM_VM_PORT_LIST = 0x11,
+    ADM_VM_PORT_SET_CONNECTION = 0x20,
+    ADM_VM_PORT_CONNECTED = 0x21,
+    ADM_VM_PORT_DISCONNECTED = 0x22,
+};
 
 static const char *const op_mode_names[OP_MODE__COUNT] = {"rw", "ro"};
+
+/* A one-byte option-233 subnegotiation. */
+static void
+adm_send(struct oper *op, uint8_t sub)
+{
+    tn_send_sb(&op->tn, TN_OPT_VSPC_ADMIN, &sub, 1);
+}
 
 /* ---- output -------------------------------------------------------------- */
 
 static void
 op_tn_out(void *arg, const uint8_t *p, size_t n)
 {
-    struct operator* op = arg;
+    struct oper *op = arg;
 
     if (op->state != OP_ST_CLOSING)
         bufferevent_write(op->bev, p, n);
 }
 
 static void
-op_puts(struct operator* op, const char *s)
+op_puts(struct oper *op, const char *s)
 {
     tn_send_data(&op->tn, (const uint8_t *)s, strlen(s));
 }
 
-static void VSPC_PRINTF(2, 3)
-    op_printf(struct operator* op, const char *fmt, ...)
+static void VSPC_PRINTF(2, 3) op_printf(struct oper *op, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
@@ -50,25 +72,65 @@ static void VSPC_PRINTF(2, 3)
     tn_send_data(&op->tn, (const uint8_t *)buf, (size_t)n);
 }
 
-void
-op_output(struct operator* op, const uint8_t *p, size_t n)
+static size_t
+op_queued(const struct oper *op)
 {
-    if (op->state != OP_ST_ATTACHED)
-        return;
-    tn_send_data(&op->tn, p, n);
-    if (evbuffer_get_length(bufferevent_get_output(op->bev)) >
-        op->px->cfg.op_queue_max) {
-        op->px->stats.ops_dropped_slow++;
-        log_warnx("console=%s operator %s too slow (%zu bytes queued): "
-                  "disconnected",
-                  op->con ? op->con->id : "-", op->addr,
-                  evbuffer_get_length(bufferevent_get_output(op->bev)));
-        op_close(op, "reader too slow");
-    }
+    return evbuffer_get_length(bufferevent_get_output(op->bev));
 }
 
 void
-op_notice(struct operator* op, const char *text)
+op_output(struct oper *op, const uint8_t *p, size_t n)
+{
+    if (op->state != OP_ST_ATTACHED || op->lagging)
+        return;
+    tn_send_data(&op->tn, p, n);
+    if (op_queued(op) <= op->px->cfg.op_queue_max)
+        return;
+    if (op->px->cfg.slow_disconnect) {
+        op->px->stats.ops_dropped_slow++;
+        log_warnx("console=%s operator %s too slow (%zu bytes queued): "
+                  "disconnected",
+                  op->con ? op->con->id : "-", op->addr, op_queued(op));
+        op_close(op, "reader too slow");
+        return;
+    }
+    /* Stop queuing; the write callback catches up from the scrollback. */
+    op->lagging = true;
+    op->lag_from = op->con->offset;
+    log_info("console=%s operator %s lagging at offset %llu (%zu bytes "
+             "queued)",
+             op->con->id, op->addr, (unsigned long long)op->lag_from,
+             op_queued(op));
+}
+
+/* The reader drained below the low mark: resume from the scrollback. */
+static void
+op_catch_up(struct oper *op)
+{
+    struct console *c = op->con;
+    uint64_t start = con_ring_start(c);
+
+    op->lagging = false;
+    if (op->lag_from < start) {
+        uint64_t gap = start - op->lag_from;
+        char text[128];
+
+        op->px->stats.ops_gaps++;
+        op->px->stats.ops_gap_bytes += gap;
+        log_warnx("console=%s operator %s missed %llu bytes (slow reader)",
+                  c->id, op->addr, (unsigned long long)gap);
+        /* Visible in-band even to raw readers: they must know. */
+        snprintf(text, sizeof(text),
+                 "\r\n[vspc: %llu bytes of output skipped (reader too slow); "
+                 "resuming at offset %llu]\r\n",
+                 (unsigned long long)gap, (unsigned long long)start);
+        op_puts(op, text);
+    }
+    con_replay_from(c, op, op->lag_from);
+}
+
+void
+op_notice(struct oper *op, const char *text)
 {
     if (op->raw || op->state != OP_ST_ATTACHED)
         return;
@@ -76,21 +138,97 @@ op_notice(struct operator* op, const char *text)
 }
 
 void
-op_set_input_blocked(struct operator* op, bool blocked)
+op_set_input_blocked(struct oper *op, bool blocked)
 {
     op->read_blocked = blocked;
-    if (op->state == OP_ST_CLOSING)
+    if (op->state == OP_ST_CLOSING || op->flush_close)
         return;
-    if (blocked)
+    if (blocked) {
         bufferevent_disable(op->bev, EV_READ);
-    else
-        bufferevent_enable(op->bev, EV_READ);
+        return;
+    }
+    bufferevent_enable(op->bev, EV_READ);
+    /* Bytes read before the pause are still in the input buffer: run the
+     * read callback again, deferred so we never re-enter a callback. */
+    if (evbuffer_get_length(bufferevent_get_input(op->bev)) > 0)
+        bufferevent_trigger(op->bev, EV_READ,
+                            BEV_TRIG_IGNORE_WATERMARKS |
+                                BEV_TRIG_DEFER_CALLBACKS);
 }
 
-/* ---- commands ---------------------------------------------------------- */
+static void
+op_close_flush(struct oper *op, const char *why)
+{
+    struct timeval tv = {OP_FLUSH_SECS, 0};
+
+    if (op_queued(op) == 0) {
+        op_close(op, why);
+        return;
+    }
+    op->flush_close = true;
+    bufferevent_disable(op->bev, EV_READ);
+    evtimer_add(op->timer, &tv);
+}
+
+/* ---- attach and detach ----------------------------------------------------
+ */
 
 static void
-op_cmd_list(struct operator* op, bool json)
+op_banner(struct oper *op)
+{
+    if (op->banner_sent || op->admin)
+        return;
+    op->banner_sent = true;
+    evtimer_del(op->timer);
+    op_printf(op, "vspc %s node %s (help for commands)\r\n", VSPC_VERSION,
+              op->px->cfg.node_id);
+    op_puts(op, OP_PROMPT);
+}
+
+/* Link op to c with the lock request. 0, or -1 with *err. */
+static int
+op_attach(struct oper *op, struct console *c, enum con_lock_req req, bool raw,
+          const char **err)
+{
+    uint64_t start;
+
+    if (con_attach(c, op, req, &start, err) != 0)
+        return -1;
+    op->con = c;
+    op->raw = raw;
+    op->state = OP_ST_ATTACHED;
+    op->esc_state = 0;
+    op->ro_told = false;
+    op->lagging = false;
+    log_info("console=%s operator %s attached %s%s%s", c->id, op->addr,
+             op_mode_names[op->mode], raw ? " raw" : "",
+             op->admin ? " (option 233)" : "");
+    if (!op->admin)
+        op_printf(op, "ok attached %s %s offset=%llu\r\n", c->id,
+                  op_mode_names[op->mode], (unsigned long long)start);
+    else
+        adm_send(op, ADM_VM_PORT_CONNECTED);
+    con_replay_from(c, op, start);
+    return 0;
+}
+
+static void
+op_detach(struct oper *op, const char *why)
+{
+    struct console *c = op->con;
+
+    if (c == NULL)
+        return;
+    op->con = NULL;
+    op->lagging = false;
+    con_detach(c, op, why);
+    log_info("console=%s operator %s detached: %s", c->id, op->addr, why);
+}
+
+/* ---- command mode -------------------------------------------------------- */
+
+static void
+op_cmd_list(struct oper *op, bool json)
 {
     struct console *c;
 
@@ -98,16 +236,8 @@ op_cmd_list(struct operator* op, bool json)
         json_t *arr = json_array();
         char *text;
 
-        for (c = con_first(op->px->consoles); c; c = con_next(c)) {
-            json_array_append_new(
-                arr, json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id",
-                               c->id, "name", c->name, "state",
-                               con_state_str(con_state(c)), "hypervisor",
-                               c->hv_addr, "operators", (json_int_t)c->n_ops,
-                               "bytes_in", (json_int_t)c->bytes_in, "bytes_out",
-                               (json_int_t)c->bytes_out, "offset",
-                               (json_int_t)c->offset));
-        }
+        for (c = con_first(op->px->consoles); c; c = con_next(c))
+            json_array_append_new(arr, con_to_json(c));
         text = json_dumps(arr, JSON_COMPACT);
         json_decref(arr);
         if (text) {
@@ -125,36 +255,50 @@ op_cmd_list(struct operator* op, bool json)
     }
 }
 
-static void op_cmd_help(struct operator* op)
+static void
+op_cmd_help(struct oper *op)
 {
-    op_puts(op, "commands:\r\n"
-                "  list [--json]                 consoles on this node\r\n"
-                "  attach <console> [rw|ro] [raw]\r\n"
-                "                                console: id, VM name or "
-                "unique id prefix\r\n"
-                "  help                          this text\r\n"
-                "  quit                          leave\r\n");
+    op_printf(op,
+              "commands:\r\n"
+              "  list [--json]        the consoles: id, state, hypervisor, "
+              "operators,\r\n"
+              "                       bytes from/to the VM, VM name\r\n"
+              "  attach <console> [rw|ro|excl] [raw]\r\n"
+              "                       console: id, VM name or unique id "
+              "prefix;\r\n"
+              "                       rw shares the console (default), ro "
+              "watches,\r\n"
+              "                       excl takes the write lock; raw: no "
+              "escapes\r\n"
+              "  help                 this text\r\n"
+              "  quit                 leave\r\n"
+              "attached: ^%cc. detach, ^%ccr replay, ^%ccf force write, "
+              "^%ccs spectator, ^%cc? help\r\n",
+              op->px->cfg.escape_char + '@', op->px->cfg.escape_char + '@',
+              op->px->cfg.escape_char + '@', op->px->cfg.escape_char + '@',
+              op->px->cfg.escape_char + '@');
 }
 
 /* Returns true when the operator left command mode. */
 static bool
-op_cmd_attach(struct operator* op, char *args)
+op_cmd_attach(struct oper *op, char *args)
 {
     char *save = NULL, *tok;
     const char *key = NULL, *err = NULL;
-    enum op_mode mode = OP_MODE_RW;
+    enum con_lock_req req = CON_LOCK_READONLY_OK;
     bool raw = false;
     struct console *c;
-    uint64_t start;
 
     for (tok = strtok_r(args, " \t", &save); tok;
          tok = strtok_r(NULL, " \t", &save)) {
         if (key == NULL)
             key = tok;
         else if (strcmp(tok, "rw") == 0)
-            mode = OP_MODE_RW;
+            req = CON_LOCK_READONLY_OK;
         else if (strcmp(tok, "ro") == 0)
-            mode = OP_MODE_RO;
+            req = CON_LOCK_READONLY;
+        else if (strcmp(tok, "excl") == 0)
+            req = CON_LOCK_TAKE_WRITE;
         else if (strcmp(tok, "raw") == 0)
             raw = true;
         else {
@@ -163,33 +307,22 @@ op_cmd_attach(struct operator* op, char *args)
         }
     }
     if (key == NULL) {
-        op_puts(op, "error usage: attach <console> [rw|ro] [raw]\r\n");
+        op_puts(op, "error usage: attach <console> [rw|ro|excl] [raw]\r\n");
         return false;
     }
     c = con_lookup(op->px->consoles, key, &err);
-    if (c == NULL) {
+    if (c == NULL || op_attach(op, c, req, raw, &err) != 0) {
         op_printf(op, "error %s\r\n", err);
         return false;
     }
-    op->mode = mode;
-    op->raw = raw;
-    op->con = c;
-    op->state = OP_ST_ATTACHED;
     op->skip_lf = op->last_cr;
     op->last_cr = false;
-    op_printf(op, "ok attached %s %s offset=%llu\r\n", c->id,
-              op_mode_names[mode],
-              (unsigned long long)(c->offset - c->ring_len));
-    log_info("console=%s operator %s attached %s%s", c->id, op->addr,
-             op_mode_names[mode], raw ? " raw" : "");
-    con_notice(c, "operator %s attached (%s)", op->addr, op_mode_names[mode]);
-    start = con_attach(c, op);
-    (void)start;
-    return op->state == OP_ST_ATTACHED;
+    return true;
 }
 
 /* Returns true when the operator left command mode. */
-static bool op_run_line(struct operator* op)
+static bool
+op_run_line(struct oper *op)
 {
     char *line = op->line, *cmd, *rest;
 
@@ -210,13 +343,11 @@ static bool op_run_line(struct operator* op)
     } else if (strcmp(cmd, "attach") == 0) {
         if (op_cmd_attach(op, rest))
             return true;
-        if (op->state == OP_ST_CLOSING)
-            return true;
     } else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "?") == 0) {
         op_cmd_help(op);
     } else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) {
         op_puts(op, "bye\r\n");
-        op_close(op, "quit");
+        op_close_flush(op, "quit");
         return true;
     } else {
         op_printf(op, "error unknown command \"%.40s\" (try help)\r\n", cmd);
@@ -226,7 +357,7 @@ static bool op_run_line(struct operator* op)
 }
 
 static void
-op_echo(struct operator* op, const char *s, size_t n)
+op_echo(struct oper *op, const char *s, size_t n)
 {
     if (tn_local_enabled(&op->tn, TN_OPT_ECHO))
         tn_send_data(&op->tn, (const uint8_t *)s, n);
@@ -235,8 +366,9 @@ op_echo(struct operator* op, const char *s, size_t n)
 /* Command mode, byte by byte. Returns how many bytes it used: fewer than
  * n when an attach switched the operator to the console. */
 static size_t
-op_command_bytes(struct operator* op, const uint8_t *p, size_t n)
+op_command_bytes(struct oper *op, const uint8_t *p, size_t n)
 {
+    op_banner(op);
     for (size_t i = 0; i < n; i++) {
         uint8_t ch = p[i];
         bool was_cr = op->last_cr;
@@ -274,13 +406,80 @@ op_command_bytes(struct operator* op, const uint8_t *p, size_t n)
     return n;
 }
 
-static void
-op_console_bytes(struct operator* op, const uint8_t *p, size_t n)
-{
-    uint8_t buf[4096];
-    size_t o = 0;
+/* ---- attached: escapes and input ------------------------------------------
+ */
 
-    if (op->skip_lf) {
+static void
+op_input(struct oper *op, const uint8_t *p, size_t n)
+{
+    struct console *c = op->con;
+
+    if (n == 0 || c == NULL)
+        return;
+    if (!con_op_can_write(c, op)) {
+        /* A spectator's input never reaches the VM. */
+        op->px->stats.ops_input_refused += n;
+        if (!op->ro_told) {
+            op->ro_told = true;
+            op_notice(op, "read-only: your input is discarded "
+                          "(escape f forces write access)");
+        }
+        return;
+    }
+    op->ro_told = false;
+    con_op_input(c, p, n);
+}
+
+static void
+op_escape_help(struct oper *op)
+{
+    char e = (char)(op->px->cfg.escape_char + '@');
+
+    op_printf(op,
+              "\r\n[vspc: escapes: ^%cc. detach  ^%ccr replay  ^%ccf force "
+              "write  ^%ccs spectator  ^%cc? help]\r\n",
+              e, e, e, e, e);
+}
+
+/* Escape command ch after "<esc> c". Returns false if op left the console. */
+static bool
+op_escape(struct oper *op, uint8_t ch)
+{
+    struct console *c = op->con;
+
+    switch (ch) {
+    case '.':
+        op_detach(op, "escape");
+        op->state = OP_ST_COMMAND;
+        op_puts(op, "\r\n[vspc: detached]\r\n" OP_PROMPT);
+        return false;
+    case 'r':
+        con_replay_lines(c, op, OP_REPLAY_LINES);
+        return true;
+    case 'f':
+        con_force_write(c, op);
+        op_notice(op, "you have write access");
+        return true;
+    case 's':
+        con_make_spectator(c, op);
+        op_notice(op, "you are a spectator (read-only)");
+        return true;
+    case '?':
+        op_escape_help(op);
+        return true;
+    default:
+        op_notice(op, "unknown escape (escape c ? for help)");
+        return true;
+    }
+}
+
+static void
+op_console_bytes(struct oper *op, const uint8_t *p, size_t n)
+{
+    uint8_t esc = op->px->cfg.escape_char;
+    size_t run = 0;
+
+    if (op->skip_lf && n > 0) {
         /* The LF or NUL of the attach line's CR LF / CR NUL. */
         op->skip_lf = false;
         if (p[0] == '\n' || p[0] == '\0') {
@@ -288,10 +487,54 @@ op_console_bytes(struct operator* op, const uint8_t *p, size_t n)
             n--;
         }
     }
-    if (op->mode != OP_MODE_RW || op->con == NULL || n == 0)
-        return; /* a spectator's input never reaches the VM */
+    if (op->raw || esc == 0) {
+        op_input(op, p, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = p[i];
+
+        if (op->esc_state == 0) {
+            if (ch != esc)
+                continue;
+            op_input(op, p + run, i - run);
+            op->esc_state = 1;
+        } else if (op->esc_state == 1) {
+            if (ch == 'c') {
+                op->esc_state = 2;
+            } else {
+                /* Not an escape: the escape char and this byte are data. */
+                op->esc_state = 0;
+                op_input(op, &esc, 1);
+                if (ch == esc) {
+                    op->esc_state = 1;
+                } else {
+                    run = i;
+                    continue;
+                }
+            }
+        } else {
+            op->esc_state = 0;
+            if (!op_escape(op, ch)) {
+                if (i + 1 < n)
+                    op_command_bytes(op, p + i + 1, n - i - 1);
+                return;
+            }
+        }
+        run = i + 1;
+    }
+    if (op->esc_state == 0)
+        op_input(op, p + run, n - run);
+}
+
+static void
+op_attached_bytes(struct oper *op, const uint8_t *p, size_t n)
+{
+    uint8_t buf[4096];
+    size_t o = 0;
+
     if (tn_remote_enabled(&op->tn, TN_OPT_BINARY)) {
-        con_op_input(op->con, p, n);
+        op_console_bytes(op, p, n);
         return;
     }
     /* NVT: the client sends CR as CR NUL; the NUL is not the user's. */
@@ -303,32 +546,133 @@ op_console_bytes(struct operator* op, const uint8_t *p, size_t n)
             continue;
         buf[o++] = p[i];
         if (o == sizeof(buf)) {
-            con_op_input(op->con, buf, o);
+            op_console_bytes(op, buf, o);
             o = 0;
         }
     }
     if (o)
-        con_op_input(op->con, buf, o);
+        op_console_bytes(op, buf, o);
+}
+
+/* ---- option 233 (VMware's admin client) ---------------------------------- */
+
+static void
+adm_port_list(struct oper *op)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct console *c;
+    bool first = true;
+    uint8_t sub = ADM_VM_PORT_LIST;
+
+    if (b == NULL)
+        return;
+    evbuffer_add(b, &sub, 1);
+    for (c = con_first(op->px->consoles); c; c = con_next(c)) {
+        /* id NUL name NUL uri, entries joined by NUL (no URI here). */
+        if (!first)
+            evbuffer_add(b, "", 1);
+        first = false;
+        evbuffer_add(b, c->id, strlen(c->id));
+        evbuffer_add(b, "", 1);
+        evbuffer_add(b, c->name, strlen(c->name));
+        evbuffer_add(b, "", 1);
+    }
+    tn_send_sb(&op->tn, TN_OPT_VSPC_ADMIN, evbuffer_pullup(b, -1),
+               evbuffer_get_length(b));
+    evbuffer_free(b);
+}
+
+static void
+adm_set_connection(struct oper *op, const uint8_t *p, size_t n)
+{
+    char key[VMX_CONSOLE_ID_MAX + VMX_NAME_MAX + 2];
+    enum con_lock_req req;
+    const char *err = "bad request";
+    struct console *c;
+
+    op_detach(op, "admin client disconnected");
+    op->state = OP_ST_COMMAND;
+    if (n == 0) {
+        adm_send(op, ADM_VM_PORT_DISCONNECTED);
+        return;
+    }
+    if (n >= 2 && n - 1 < sizeof(key) && con_lock_from_byte(p[0], &req) == 0) {
+        memcpy(key, p + 1, n - 1);
+        key[n - 1] = '\0';
+        /* vmware/vspc shows ids in upper case; ours are lower case. */
+        for (char *k = key; *k && k - key < VMX_UUID_HEX; k++)
+            *k = (char)tolower((unsigned char)*k);
+        c = con_lookup(op->px->consoles, key, &err);
+        if (c && op_attach(op, c, req, true, &err) == 0)
+            return;
+    }
+    log_info("operator %s (option 233): connect refused: %s", op->addr, err);
+    adm_send(op, ADM_VM_PORT_DISCONNECTED);
+}
+
+static void
+op_tn_subneg(void *arg, uint8_t opt, const uint8_t *p, size_t n)
+{
+    struct oper *op = arg;
+
+    if (opt != TN_OPT_VSPC_ADMIN || !op->admin || n == 0) {
+        log_debug("operator %s: SB option %u ignored", op->addr, opt);
+        return;
+    }
+    if (p[0] == ADM_GET_VM_PORT_LIST && n == 1)
+        adm_port_list(op);
+    else if (p[0] == ADM_VM_PORT_SET_CONNECTION)
+        adm_set_connection(op, p + 1, n - 1);
+    else
+        log_warnx("operator %s: bad option-233 request %u (%zu bytes)",
+                  op->addr, p[0], n);
+}
+
+static void
+op_tn_option(void *arg, uint8_t opt, bool local, bool enabled)
+{
+    struct oper *op = arg;
+
+    if (opt == TN_OPT_VSPC_ADMIN && local && enabled && !op->banner_sent) {
+        op->admin = true;
+        evtimer_del(op->timer);
+        log_debug("operator %s speaks option 233", op->addr);
+    }
+}
+
+static void
+op_tn_negotiation(void *arg, uint8_t verb, uint8_t opt)
+{
+    struct oper *op = arg;
+
+    if (opt == TN_OPT_VSPC_ADMIN && verb == TN_DONT)
+        op_banner(op);
 }
 
 static void
 op_tn_data(void *arg, const uint8_t *p, size_t n)
 {
-    struct operator* op = arg;
+    struct oper *op = arg;
 
     if (op->state == OP_ST_COMMAND) {
-        size_t used = op_command_bytes(op, p, n);
+        size_t used;
 
+        if (op->admin)
+            return; /* not connected: vmware/vspc ignores it too */
+        used = op_command_bytes(op, p, n);
         p += used;
         n -= used;
     }
     if (op->state == OP_ST_ATTACHED && n > 0)
-        op_console_bytes(op, p, n);
+        op_attached_bytes(op, p, n);
 }
 
 static const struct tn_handlers op_tn_handlers = {
     .output = op_tn_out,
     .data = op_tn_data,
+    .subneg = op_tn_subneg,
+    .option = op_tn_option,
+    .negotiation = op_tn_negotiation,
 };
 
 /* ---- libevent -------------------------------------------------------------
@@ -337,10 +681,11 @@ static const struct tn_handlers op_tn_handlers = {
 static void
 op_read_cb(struct bufferevent *bev, void *arg)
 {
-    struct operator* op = arg;
+    struct oper *op = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
-    while (op->state != OP_ST_CLOSING && !tn_failed(&op->tn)) {
+    while (op->state != OP_ST_CLOSING && !op->flush_close &&
+           !tn_failed(&op->tn)) {
         struct evbuffer_iovec v;
         size_t used;
 
@@ -359,18 +704,45 @@ op_read_cb(struct bufferevent *bev, void *arg)
 }
 
 static void
+op_write_cb(struct bufferevent *bev, void *arg)
+{
+    struct oper *op = arg;
+
+    if (op->flush_close) {
+        if (op_queued(op) == 0)
+            op_close(op, "flushed");
+        return;
+    }
+    if (op->lagging && op->state == OP_ST_ATTACHED && op->con)
+        op_catch_up(op);
+}
+
+static void
 op_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    struct operator* op = arg;
+    struct oper *op = arg;
 
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         op_close(op, (what & BEV_EVENT_EOF) ? "operator closed"
                                             : "connection error");
 }
 
-struct operator* op_new(struct proxy *px, int fd, const struct sockaddr *sa)
+static void
+op_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct operator* op = calloc(1, sizeof(*op));
+    struct oper *op = arg;
+
+    if (op->flush_close)
+        op_close(op, "output not drained in time");
+    else
+        op_banner(op);
+}
+
+struct oper *
+op_new(struct proxy *px, int fd, const struct sockaddr *sa)
+{
+    struct oper *op = calloc(1, sizeof(*op));
+    struct timeval tv = {0, OP_BANNER_DELAY_MS * 1000};
 
     if (op == NULL) {
         evutil_closesocket(fd);
@@ -382,13 +754,20 @@ struct operator* op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     proxy_addr_str(sa, op->addr, sizeof(op->addr));
     evutil_make_socket_nonblocking(fd);
     op->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    if (op->bev == NULL) {
-        evutil_closesocket(fd);
+    op->timer = evtimer_new(px->base, op_timer_cb, op);
+    if (op->bev == NULL || op->timer == NULL) {
+        if (op->bev)
+            bufferevent_free(op->bev);
+        else
+            evutil_closesocket(fd);
+        if (op->timer)
+            event_free(op->timer);
         free(op);
         return NULL;
     }
     tn_init(&op->tn, &px->op_policy, &op_tn_handlers, op);
-    bufferevent_setcb(op->bev, op_read_cb, NULL, op_event_cb, op);
+    bufferevent_setcb(op->bev, op_read_cb, op_write_cb, op_event_cb, op);
+    bufferevent_setwatermark(op->bev, EV_WRITE, px->cfg.op_queue_max / 4, 0);
     bufferevent_enable(op->bev, EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&px->operators, op, link);
     px->stats.ops_accepted++;
@@ -397,38 +776,36 @@ struct operator* op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     tn_request_remote(&op->tn, TN_OPT_SGA, true);
     tn_request_local(&op->tn, TN_OPT_BINARY, true);
     tn_request_remote(&op->tn, TN_OPT_BINARY, true);
-    op_printf(op, "vspc %s node %s\r\n", VSPC_VERSION, px->cfg.node_id);
-    op_puts(op, OP_PROMPT);
+    tn_request_local(&op->tn, TN_OPT_VSPC_ADMIN, true);
+    /* The banner waits for the answer about 233 (or a short timer). */
+    evtimer_add(op->timer, &tv);
     log_debug("operator %s connected", op->addr);
     return op;
 }
 
 void
-op_close(struct operator* op, const char *why)
+op_close(struct oper *op, const char *why)
 {
     struct proxy *px = op->px;
-    struct console *c = op->con;
 
     if (op->state == OP_ST_CLOSING)
         return;
+    op_detach(op, why);
     op->state = OP_ST_CLOSING;
-    if (c) {
-        con_detach(c, op);
-        op->con = NULL;
-        log_info("console=%s operator %s detached: %s", c->id, op->addr, why);
-        con_notice(c, "operator %s detached", op->addr);
-    } else {
-        log_debug("operator %s closed: %s", op->addr, why);
-    }
+    log_debug("operator %s closed: %s", op->addr, why);
     bufferevent_disable(op->bev, EV_READ | EV_WRITE);
+    evtimer_del(op->timer);
     TAILQ_REMOVE(&px->operators, op, link);
     TAILQ_INSERT_TAIL(&px->reap_operators, op, link);
     proxy_schedule_reap(px);
 }
 
-void op_free(struct operator* op)
+void
+op_free(struct oper *op)
 {
     if (op->bev)
         bufferevent_free(op->bev);
+    if (op->timer)
+        event_free(op->timer);
     free(op);
 }

@@ -4,7 +4,11 @@
  *
  * An operator is in command mode (banner, prompt, line editing, `list`,
  * `attach`, `help`, `quit`) or attached to one console, where bytes flow
- * both ways (0xFF doubled on the wire).
+ * both ways (0xFF doubled on the wire) and conserver-style escapes apply
+ * (default ^E: ^Ec. detach, ^Ecr replay, ^Ecf force write, ^Ecs spectator,
+ * ^Ec? help). A client that accepts our WILL 233 speaks VMware's admin
+ * option instead (PROTOCOL.md 8.2): port list, connect with a lock mode;
+ * it gets no banner, no prompt and no escapes.
  *
  * Ownership: operators belong to proxy.operators; op_close() marks one
  * closing, detaches it from its console and queues it for the reap event.
@@ -30,36 +34,49 @@ enum op_state {
     OP_ST__COUNT,
 };
 
-struct operator
-{
+struct oper {
     uint64_t id;
     enum op_state state;
     enum op_mode mode;
     bool raw;          /* no escapes, no in-band notices */
+    bool admin;        /* speaks VMware's option 233 (vmware/vspc client) */
+    bool banner_sent;
     bool read_blocked; /* console input flow control */
     bool last_cr;      /* NVT: drop the NUL of CR NUL */
     bool skip_lf;      /* attach line ended in CR: drop a LF/NUL */
+    bool lagging;      /* slow reader: output not queued, see lag_from */
+    bool ro_told;      /* told once that its input is refused */
+    bool flush_close;  /* close once the output drained */
+    uint8_t esc_state; /* 0, 1 = saw the escape char, 2 = escape + 'c' */
+    uint64_t lag_from; /* stream offset where queuing stopped */
     struct proxy *px;
     struct bufferevent *bev;
+    struct event *timer; /* banner delay, close deadline */
     struct tn tn;
     struct console *con;
     char addr[64];
     char line[OP_LINE_MAX];
     size_t line_len;
-    TAILQ_ENTRY(operator) link;     /* proxy.operators */
-    TAILQ_ENTRY(operator) con_link; /* console.ops */
+    TAILQ_ENTRY(oper) link;     /* proxy.operators */
+    TAILQ_ENTRY(oper) con_link; /* console.ops */
 };
 
-struct operator* op_new(struct proxy *px, int fd, const struct sockaddr *sa);
-void op_close(struct operator* op, const char *why);
-void op_free(struct operator* op);
+/* Accept an operator connection on fd. NULL (fd closed) on failure. */
+struct oper *op_new(struct proxy *px, int fd, const struct sockaddr *sa);
+void op_close(struct oper *op, const char *why);
+void op_free(struct oper *op);
 
-/* Console output to this operator (escaped); closes a reader whose queue
- * passed cfg.op_queue_max. */
-void op_output(struct operator* op, const uint8_t *p, size_t n);
+/*
+ * Console output to this operator (escaped). A reader whose queue passes
+ * cfg.op_queue_max stops being queued to ("lagging"); once it drains it
+ * is caught up from the scrollback, with an in-band notice and a counted
+ * gap if the scrollback no longer holds everything it missed, or it is
+ * disconnected if cfg.slow_disconnect is set.
+ */
+void op_output(struct oper *op, const uint8_t *p, size_t n);
 /* An in-band notice line ("[vspc: ...]\r\n"); not sent to raw operators. */
-void op_notice(struct operator* op, const char *text);
+void op_notice(struct oper *op, const char *text);
 /* Console input flow control: stop or resume reading this operator. */
-void op_set_input_blocked(struct operator* op, bool blocked);
+void op_set_input_blocked(struct oper *op, bool blocked);
 
 #endif /* VSPC_OPERATOR_H */

@@ -7,10 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/thread.h>
 
 #include "vspc/log.h"
 #include "console.h"
+#include "http.h"
 #include "operator.h"
+#include "vmlog.h"
 #include "session.h"
 
 void
@@ -28,7 +31,11 @@ proxy_cfg_defaults(struct proxy_cfg *cfg)
     cfg->scrollback = 64 * 1024;
     cfg->pre_ident_max = 64 * 1024;
     cfg->held_max = 64 * 1024;
-    cfg->op_queue_max = 4 * 1024 * 1024;
+    cfg->op_queue_max = 256 * 1024;
+    cfg->escape_char = 0x05; /* ^E, as conserver */
+    snprintf(cfg->http_listen, sizeof(cfg->http_listen), "127.0.0.1:13372");
+    cfg->log_rotate_bytes = 16 * 1024 * 1024;
+    cfg->log_keep = 5;
 }
 
 int
@@ -110,7 +117,7 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct proxy *px = arg;
     struct session *s;
-    struct operator* op;
+    struct oper *op;
 
     while ((s = TAILQ_FIRST(&px->reap_sessions)) != NULL) {
         TAILQ_REMOVE(&px->reap_sessions, s, link);
@@ -134,19 +141,24 @@ policies(struct proxy *px)
     tn_policy_allow(&px->op_policy, TN_OPT_BINARY, true, true);
     tn_policy_allow(&px->op_policy, TN_OPT_SGA, true, true);
     tn_policy_allow(&px->op_policy, TN_OPT_ECHO, true, false);
+    tn_policy_allow(&px->op_policy, TN_OPT_VSPC_ADMIN, true, false);
 }
 
 void
 proxy_fini(struct proxy *px)
 {
     struct session *s;
-    struct operator* op;
+    struct oper *op;
 
     while ((op = TAILQ_FIRST(&px->operators)) != NULL)
         op_close(op, "shutdown");
     while ((s = TAILQ_FIRST(&px->sessions)) != NULL)
         sess_close(s, "shutdown");
     reap_cb(-1, 0, px);
+    /* The log writer flushes; outstanding reads get ECANCELED (the HTTP
+     * side still exists to receive them), then HTTP goes. */
+    vmlog_free(&px->vmlog);
+    http_free(&px->http);
     con_registry_free(&px->consoles);
     event_free(px->reap_ev);
     px->reap_ev = NULL;
@@ -157,6 +169,15 @@ proxy_fini(struct proxy *px)
 int
 proxy_init(struct proxy *px)
 {
+    static bool threads_on;
+
+    /* The console log writer thread hands results back through the base:
+     * libevent's locking must be on before the base exists. */
+    if (!threads_on) {
+        if (evthread_use_pthreads() != 0)
+            return -1;
+        threads_on = true;
+    }
     TAILQ_INIT(&px->sessions);
     TAILQ_INIT(&px->reap_sessions);
     TAILQ_INIT(&px->operators);

@@ -35,6 +35,13 @@ struct proxy_cfg {
     size_t pre_ident_max;   /* bytes held before identification */
     size_t held_max;        /* operator input held toward one console */
     size_t op_queue_max;    /* output queued to one operator */
+    uint8_t escape_char;    /* operator escape (default ^E, 0x05) */
+    bool slow_disconnect;   /* slow reader: disconnect, not catch up */
+    char http_listen[128];  /* "" = no HTTP */
+    const char *log_dir;    /* NULL = no console logs */
+    bool log_timestamps;
+    size_t log_rotate_bytes;
+    unsigned log_keep;
 };
 
 void proxy_cfg_defaults(struct proxy_cfg *cfg);
@@ -56,15 +63,15 @@ struct proxy_stats {
     uint64_t vmotion_expired;
     uint64_t peer_rejected;
     uint64_t ops_accepted;
-    uint64_t ops_dropped_slow; /* slow readers disconnected */
-    uint64_t ops_gaps;         /* slow readers caught up from scrollback */
-    uint64_t ops_gap_bytes;    /* bytes those readers missed */
+    uint64_t ops_dropped_slow;  /* slow readers disconnected */
+    uint64_t ops_gaps;          /* slow readers caught up from scrollback */
+    uint64_t ops_gap_bytes;     /* bytes those readers missed */
     uint64_t ops_input_refused; /* bytes from read-only operators */
     uint64_t tn_errors[TN_ERR__COUNT]; /* hypervisor parse errors by kind */
 };
 
 struct session;
-struct operator;
+struct oper;
 struct con_registry;
 struct vmlog;
 struct http;
@@ -80,8 +87,8 @@ struct proxy {
     struct con_registry *consoles;
     TAILQ_HEAD(, session) sessions; /* every live hypervisor connection */
     TAILQ_HEAD(, session) reap_sessions;
-    TAILQ_HEAD(, operator) operators;
-    TAILQ_HEAD(, operator) reap_operators;
+    TAILQ_HEAD(, oper) operators;
+    TAILQ_HEAD(, oper) reap_operators;
     struct tn_policy hv_policy;
     struct tn_policy op_policy;
     struct proxy_stats stats;

@@ -18,6 +18,9 @@
 
 /* Write low watermark: below it, operators blocked on us resume. */
 #define SESS_OUT_LOW (64 * 1024)
+/* Data held before identification: close past this many times
+ * cfg.pre_ident_max. */
+#define SESS_PRE_HARD 16
 /* A connection being retired gets this long to drain its output. */
 #define SESS_FLUSH_SECS 5
 
@@ -150,10 +153,6 @@ sess_deliver_pre(struct session *s)
         }
         evbuffer_drain(s->pre, len);
     }
-    if (s->read_paused) {
-        s->read_paused = false;
-        sess_set_read(s, true);
-    }
 }
 
 static void
@@ -194,7 +193,7 @@ sess_identify(struct session *s)
     log_info("console=%s connected from %s (vm \"%s\")", c->id, s->peer_addr,
              s->name);
     con_set_owner(c, s);
-    con_notice(c, "hypervisor connected from %s", s->peer_addr);
+    con_event(c, "hypervisor %s connected", s->peer_addr);
     sess_deliver_pre(s);
 }
 
@@ -379,14 +378,26 @@ tn_data_cb(void *arg, const uint8_t *p, size_t n)
     case SESS_ST_PROXY_REQ:
     case SESS_ST_PEER:
         evbuffer_add(s->pre, p, n);
-        if (!s->read_paused &&
+        /*
+         * Keep reading: the message that identifies the connection may be
+         * behind this data. Warn at the limit; past SESS_PRE_HARD times
+         * it the host is not behaving like ESXi: close, loudly.
+         */
+        if (!s->pre_warned &&
             evbuffer_get_length(s->pre) >= s->px->cfg.pre_ident_max) {
-            s->read_paused = true;
-            sess_set_read(s, false);
-            log_warnx("session=%llu %s: %zu bytes before identification; "
-                      "not reading until it identifies",
+            s->pre_warned = true;
+            log_warnx("session=%llu %s: %zu bytes before identification",
                       (unsigned long long)s->id, s->peer_addr,
                       evbuffer_get_length(s->pre));
+        }
+        if (evbuffer_get_length(s->pre) >
+            SESS_PRE_HARD * s->px->cfg.pre_ident_max) {
+            s->px->stats.proto_errors++;
+            log_errorx("session=%llu %s: %zu bytes of serial data and still "
+                       "not identified: closing (the data is lost)",
+                       (unsigned long long)s->id, s->peer_addr,
+                       evbuffer_get_length(s->pre));
+            sess_close(s, "too much data before identification");
         }
         return;
     case SESS_ST_RETIRED:
@@ -442,6 +453,8 @@ tn_error_cb(void *arg, enum tn_err err)
     struct session *s = arg;
 
     s->px->stats.proto_errors++;
+    if ((unsigned)err < TN_ERR__COUNT)
+        s->px->stats.tn_errors[err]++;
     log_warnx("console=%s %s: telnet protocol error: %s", sess_con_id(s),
               s->peer_addr, tn_err_str(err));
     if (tn_err_is_fatal(err))
@@ -607,7 +620,7 @@ sess_detach_all(struct session *s)
         con_owner_gone(s->con, s);
         if (s->con->owner == NULL && s->state != SESS_ST_RETIRED) {
             s->px->stats.hv_closed++;
-            con_notice(s->con, "hypervisor %s disconnected", s->peer_addr);
+            con_event(s->con, "hypervisor %s disconnected", s->peer_addr);
         }
     }
 }

@@ -67,7 +67,7 @@ struct session {
     char name[VMX_NAME_MAX + 1];
     bool proxy_ok;      /* DO-PROXY accepted */
     bool asked_ident;   /* GET-VM-VC-UUID/GET-VM-NAME sent */
-    bool read_paused;   /* pre-identification buffer full */
+    bool pre_warned;    /* warned: much data before identification */
     bool eof;           /* the host closed its side */
     bool closing_flush; /* close once the output buffer drains */
     TAILQ_ENTRY(session) link;

@@ -14,6 +14,11 @@
 #include "session.h"
 
 struct vmo_latency vmo_goahead_latency;
+/* Up to ESXi's 5 s vmotionLimit, where the vMotion is cancelled. */
+const uint64_t vmo_latency_bounds_us[VMO_LAT_BUCKETS] = {
+    500,    1000,   2500,   5000,    10000,   25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000,
+};
 
 #define S(n, a)                                                                \
     {                                                                          \
@@ -217,6 +222,12 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
         vmo_goahead_latency.sum_us += us;
         if (us > vmo_goahead_latency.max_us)
             vmo_goahead_latency.max_us = us;
+        for (size_t i = 0; i < VMO_LAT_BUCKETS; i++) {
+            if (us <= vmo_latency_bounds_us[i]) {
+                vmo_goahead_latency.buckets[i]++;
+                break;
+            }
+        }
     }
     px->stats.vmotion_begin++;
     log_info("console=%s vmotion BEGIN from %s: GOAHEAD (seq %zu bytes)", c->id,
@@ -249,6 +260,7 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
     struct vmo_step step = vmo_table[st][ev];
     struct timespec t0;
     struct session *peer, *src;
+    char vmo_src[64];
 
     log_debug("console=%s vmotion %s + %s -> %s (%s)", c->id, vmo_state_str(st),
               vmo_event_str(ev), vmo_state_str(step.next),
@@ -278,6 +290,7 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
     case VMO_ACT_SWITCH:
         peer = vmo->peer;
         src = vmo->source;
+        snprintf(vmo_src, sizeof(vmo_src), "%s", vmo->src_addr);
         c->px->stats.vmotion_complete++;
         vmo_end(vmo, "complete");
         /* The peer's early data, then held input, go after everything
@@ -285,7 +298,7 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         sess_become_owner(peer, c);
         if (src && src != peer)
             sess_close_flush(src, "vMotion complete: source retired");
-        con_notice(c, "vMotion complete: now on %s", peer->peer_addr);
+        con_event(c, "vMotion complete: %s -> %s", vmo_src, peer->peer_addr);
         return;
     case VMO_ACT_ABORT:
     case VMO_ACT_EXPIRE:
@@ -294,7 +307,11 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
             c->px->stats.vmotion_abort++;
         else
             c->px->stats.vmotion_expired++;
+        snprintf(vmo_src, sizeof(vmo_src), "%s", vmo->src_addr);
         vmo_end(vmo, step.action == VMO_ACT_ABORT ? "abort" : "expired");
+        con_event(c, "vMotion %s: staying on %s",
+                  step.action == VMO_ACT_ABORT ? "aborted" : "expired",
+                  vmo_src);
         if (peer)
             sess_close(peer, "vMotion ended before COMPLETE");
         con_flush_held(c);

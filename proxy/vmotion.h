@@ -105,11 +105,17 @@ void vmo_cancel(struct console *c, const char *why);
 /* true while operator input must be held (GOAHEAD..COMPLETE/ABORT). */
 bool vmo_holds_input(const struct console *c);
 
-/* BEGIN->GOAHEAD latency histogram (microseconds), for benchmarks. */
+/* BEGIN->GOAHEAD latency histogram (microseconds), for benchmarks and
+ * the vspc_vmotion_goahead_seconds metric. buckets[i] counts the
+ * latencies in (bounds[i-1], bounds[i]] (not cumulative); those above the
+ * last bound are count minus the sum of buckets. */
+#define VMO_LAT_BUCKETS 13
+extern const uint64_t vmo_latency_bounds_us[VMO_LAT_BUCKETS];
 struct vmo_latency {
     uint64_t count;
     uint64_t max_us;
     uint64_t sum_us;
+    uint64_t buckets[VMO_LAT_BUCKETS];
 };
 extern struct vmo_latency vmo_goahead_latency;
 

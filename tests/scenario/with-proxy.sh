@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # with-proxy.sh PROXY_BIN BASE_PORT [proxy options...] -- COMMAND [ARGS...]
 #
-# Starts the real vspc-proxy on 127.0.0.1:BASE_PORT (hypervisors) and
-# 127.0.0.1:BASE_PORT+1 (operators), waits until both ports accept, runs
-# COMMAND with VSPC_VM_ADDR / VSPC_OP_ADDR / VSPC_PROXY_PID / VSPC_PROXY_LOG
-# set, then stops the proxy with SIGTERM (by its PID) and fails if the
+# Starts the real vspc-proxy on 127.0.0.1:BASE_PORT (hypervisors),
+# 127.0.0.1:BASE_PORT+1 (operators) and BASE_PORT+2 (HTTP, unless the
+# options name --http-listen), waits until both ports accept, runs COMMAND
+# with VSPC_VM_ADDR / VSPC_OP_ADDR / VSPC_HTTP_ADDR / VSPC_PROXY_PID /
+# VSPC_PROXY_LOG set, then stops the proxy with SIGTERM (by its PID) and fails if the
 # command failed, the proxy died early, or the proxy did not exit 0 (a
 # sanitizer report makes it exit non-zero). Bounded: the proxy is killed
 # after 10 s if SIGTERM does not end it.
@@ -19,6 +20,11 @@ log=$(mktemp "${TMPDIR:-/tmp}/vspc-proxy-log.XXXXXX")
 export VSPC_VM_ADDR="127.0.0.1:$base"
 export VSPC_OP_ADDR="127.0.0.1:$((base + 1))"
 export VSPC_PROXY_LOG="$log"
+export VSPC_HTTP_ADDR="127.0.0.1:$((base + 2))"
+case " ${popts[*]} " in
+*" --http-listen "*) ;;
+*) popts+=(--http-listen "$VSPC_HTTP_ADDR") ;;
+esac
 "$proxy" --vm-listen "$VSPC_VM_ADDR" --operator-listen "$VSPC_OP_ADDR" \
     --node-id test "${popts[@]}" 2>"$log" &
 ppid=$!

@@ -1,0 +1,161 @@
+/*
+ * simint.h: the simulator's internal types, shared by sim.c (consoles,
+ * streaming, verification, run phases) and migrate.c (vMotion). Not for
+ * other modules: they use sim.h.
+ *
+ * Ownership: struct sim owns the console array; each console owns its
+ * connections (cur, dst: hvc objects closed with hvc_close() or ended by
+ * their closed() callback, see hvconn.h), its operator (opc) and its
+ * vMotion timer. Source connections that are finishing after a vMotion are
+ * no longer referenced by their console (hvconn owns them until they end).
+ */
+#ifndef VSPC_HVSIM_SIMINT_H
+#define VSPC_HVSIM_SIMINT_H
+
+#include "vspc/compat.h"
+
+#include "hvconn.h"
+#include "opclient.h"
+#include "sim.h"
+
+struct event;
+struct event_base;
+struct opc;
+
+enum sim_phase {
+    SIM_PH_CONNECT = 0, /* consoles connecting and identifying */
+    SIM_PH_RUN,         /* streaming and vMotions */
+    SIM_PH_DRAIN,       /* generation stopped; waiting for verification */
+    SIM_PH_DONE,        /* summary printed, loop stopping */
+};
+
+enum mig_state {
+    MIG_IDLE = 0,      /* streaming on cur; the timer starts the next one */
+    MIG_BEGIN,         /* BEGIN sent, waiting GOAHEAD or NOTNOW */
+    MIG_ABORT_WAIT,    /* GOAHEAD received, ABORT after --abort-delay */
+    MIG_PEER_DELAY,    /* GOAHEAD received, destination after --peer-delay */
+    MIG_PEER,          /* GOAHEAD received, destination waits PEER-OK */
+    MIG_COMPLETE_WAIT, /* PEER-OK, source FIN sent, COMPLETE after
+                          --fin-lead */
+};
+
+#define SIM_SEQ_MAX 200
+#define SIM_SECRET_MAX 255
+
+struct scon {
+    struct sim *sim;
+    unsigned idx;
+    uint64_t vm_seed;
+    uint64_t op_seed;
+    uint64_t rng;
+
+    char uuid_text[48];
+    char bios_text[48];
+    char loc_text[48];
+    char name[96];
+    char console_id[80];
+    char service_uri[160];
+    struct hvc_ident ident;
+
+    struct hvc *cur; /* the connection that carries the console */
+    struct hvc *dst; /* vMotion destination being set up */
+    struct opc *op;
+
+    bool connecting; /* counted in sim->pending */
+    bool identified;
+    bool ready;     /* identified and (no operator or attached) */
+    bool failed;    /* gave up on this console (already counted) */
+    bool streaming; /* may send VM output now */
+
+    /* VM output stream (VM -> operators). */
+    uint64_t tx;
+    uint64_t tokens; /* token bucket, bytes * 1e6 */
+    /* Operator input stream as received by the VM. */
+    uint64_t rx;
+    uint64_t rx_ok; /* verified prefix */
+    bool rx_bad;
+    /* Operator typing. */
+    uint64_t op_tokens;
+    /* The operator's counters, kept when it goes away. */
+    struct opc_stats op_last;
+
+    /* vMotion */
+    enum mig_state mig;
+    struct event *mig_timer;
+    unsigned vmo_attempts; /* BEGINs sent */
+    unsigned vmo_done;     /* finished one way or another */
+    unsigned notnow_run;   /* NOTNOWs in a row */
+    bool abort_this;
+    uint8_t seq_len;
+    uint8_t secret_len;
+    uint8_t seq[SIM_SEQ_MAX];
+    uint8_t secret[SIM_SECRET_MAX];
+    uint64_t t_begin_us;
+};
+
+struct sim {
+    const struct sim_cfg *cfg;
+    struct event_base *base;
+    struct scon *cons;
+    struct event *tick;
+    struct event *sig_int;
+    struct event *sig_term;
+    enum sim_phase phase;
+    int exit_code;
+
+    unsigned write_ms; /* minimum time between writes per console */
+
+    uint64_t t_start_us;
+    uint64_t t_last_tick_us;
+    uint64_t t_run_us;   /* entered RUN */
+    uint64_t t_drain_us; /* entered DRAIN */
+
+    unsigned next_connect; /* next console index to connect */
+    unsigned pending;      /* consoles connecting, within the window */
+    unsigned nready;
+    unsigned nfailed;
+
+    uint64_t errors;
+    uint64_t errors_printed;
+    uint64_t vmo_ok;
+    uint64_t vmo_aborted;
+    uint64_t vmo_notnow;
+    uint64_t vmo_failed;
+    uint64_t vmo_refused;  /* given up after NOTNOWs, with --notnow-ok */
+    unsigned vmo_inflight; /* consoles not in MIG_IDLE */
+
+    /* BEGIN -> GOAHEAD latencies, microseconds (bounded). */
+    uint32_t *lat;
+    size_t nlat;
+    size_t lat_cap;
+};
+
+/* sim.c services for migrate.c */
+uint64_t sim_now_us(void);
+void sim_err(struct sim *s, const struct scon *c, uint64_t off, const char *fmt,
+             ...) VSPC_PRINTF(4, 5);
+void sim_stream_pause(struct scon *c);
+void sim_stream_resume(struct scon *c);
+void sim_con_fail(struct scon *c, const char *why);
+void sim_lat_add(struct sim *s, uint64_t us);
+uint64_t sim_rand(struct scon *c);
+extern const struct hvc_handlers sim_hvc_handlers;
+
+/* migrate.c */
+int mig_init(struct scon *c);
+void mig_cleanup(struct scon *c);
+/* Arm the timer for the next vMotion if any is left. */
+void mig_schedule(struct scon *c);
+/* Stop starting new vMotions (drain); in-flight ones go on. */
+void mig_stop(struct scon *c);
+/* Forget any vMotion in progress (closes the destination), no error. */
+void mig_reset(struct scon *c);
+/* true while the source VM is frozen (GOAHEAD received, not yet resumed
+ * or switched): operator bytes arriving on it would be lost. */
+bool mig_frozen(const struct scon *c);
+void mig_on_vmotion(struct scon *c, struct hvc *h, uint8_t sub,
+                    const uint8_t *p, size_t n);
+/* A connection of c that mig cares about (cur or dst) ended. */
+void mig_on_closed(struct scon *c, struct hvc *h, bool error, const char *why);
+
+#endif /* VSPC_HVSIM_SIMINT_H */
