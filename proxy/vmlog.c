@@ -72,13 +72,19 @@ _Static_assert(VMLOG_ID_MAX >= VMX_CONSOLE_ID_MAX, "console ids must fit");
 #define VL_KEEP_MAX 1000
 #define VL_NAME_MAX (VMLOG_ID_MAX + 16) /* "<id>.log.<n>" */
 #define VL_TIME_LEN 24                  /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
-#define VL_HASH_MIN 64
+#define VL_NBUCKET 1024 /* per table; thousands of consoles: short chains */
+#define VL_S(n) ((n) == 1 ? "" : "s") /* plural */
 
 enum vl_kind {
     VL_DATA,   /* console bytes (n may be 0: losses to announce only) */
     VL_EVENT,  /* marker text */
     VL_READ,   /* a vmlog_read request */
     VL_REOPEN, /* close every file, reopen the directory */
+};
+
+/* Losses to announce: queue full (bytes, markers), write errors (bytes). */
+struct vl_loss {
+    uint64_t q, qev, w;
 };
 
 /* A finished (or cancelled) read, waiting for the loop thread. */
@@ -97,8 +103,7 @@ struct vl_rec {
     enum vl_kind kind;
     struct timespec ts;   /* CLOCK_REALTIME when queued */
     size_t charge;        /* counted in queue_bytes while queued */
-    uint64_t lost_bytes;  /* queue-full losses of this console before it */
-    uint64_t lost_events; /* idem, markers */
+    struct vl_loss lost;  /* queue-full losses of this console before it */
     uint64_t offset;      /* VL_READ */
     struct vl_done *done; /* VL_READ */
     size_t n;             /* payload bytes; VL_READ: max */
@@ -114,14 +119,15 @@ struct vl_hent {
 };
 
 struct vl_htab {
-    struct vl_hent **b;
-    size_t nb, n;
+    struct vl_hent *b[VL_NBUCKET];
+    size_t n;
 };
 
-/* Loop side: losses of one console not yet carried by a record. */
+/* Loop side: losses of one console not yet carried by a record (entries
+ * stay once made: at most one per console). */
 struct vl_pend {
     struct vl_hent h;
-    uint64_t bytes, events;
+    struct vl_loss lost;
 };
 
 /* Writer side: one console's file. */
@@ -129,12 +135,10 @@ struct vl_file {
     struct vl_hent h;
     TAILQ_ENTRY(vl_file) lru; /* on open_files while fd >= 0 */
     int fd;
-    bool line_start;       /* the next byte starts a line */
-    uint64_t size;         /* bytes in the file + buffered for it */
-    uint64_t lost_q;       /* to announce: queue full, bytes */
-    uint64_t lost_qev;     /* idem, markers */
-    uint64_t lost_w;       /* to announce: write errors, bytes */
-    time_t rotate_retry;   /* CLOCK_MONOTONIC s: no rotation before */
+    bool line_start;     /* the next byte starts a line */
+    uint64_t size;       /* bytes in the file + buffered for it */
+    struct vl_loss lost; /* to announce before its next bytes */
+    time_t rotate_retry; /* CLOCK_MONOTONIC s: no rotation before */
 };
 
 TAILQ_HEAD(vl_files, vl_file);
@@ -172,8 +176,8 @@ struct vmlog {
     struct vl_file *ofile; /* owner of obuf */
     uint8_t *obuf;
     size_t olen;
-    uint64_t odata;  /* console bytes in obuf */
-    uint64_t omark_q, omark_qev, omark_w; /* losses announced in obuf */
+    uint64_t odata;        /* console bytes in obuf */
+    struct vl_loss omark;  /* losses announced by markers in obuf */
     struct vmlog_stats wd; /* not yet reported: written, dropped, ... */
     size_t wfreed;         /* charge of records done, not yet reported */
     time_t warn_at;
@@ -181,6 +185,14 @@ struct vmlog {
 };
 
 /* ---- small helpers --------------------------------------------------- */
+
+static void
+vl_loss_add(struct vl_loss *to, const struct vl_loss *from)
+{
+    to->q += from->q;
+    to->qev += from->qev;
+    to->w += from->w;
+}
 
 static time_t
 vl_mono(void)
@@ -198,9 +210,9 @@ vl_time(char *out, size_t cap, const struct timespec *ts)
     struct tm tm;
 
     gmtime_r(&ts->tv_sec, &tm);
-    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-             tm.tm_min, tm.tm_sec, (int)(ts->tv_nsec / 1000000));
+    snprintf(out, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (int)(ts->tv_nsec / 1000000));
 }
 
 /* Length of a valid console id, or 0: [0-9A-Za-z._-], not '.' first. */
@@ -233,93 +245,54 @@ vl_name(char out[VL_NAME_MAX], const char *id, unsigned gen)
         snprintf(out, VL_NAME_MAX, "%s.log.%u", id, gen);
 }
 
-/* ---- hash table (FNV-1a, chained, grows) ----------------------------- */
+/* ---- hash table (FNV-1a, fixed buckets, chained) ---------------------- */
 
-static uint32_t
-vl_hash(const char *s)
+static struct vl_hent **
+vl_hslot(struct vl_htab *t, const char *id, uint32_t *hp)
 {
     uint32_t h = 2166136261u;
 
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h;
+    for (const char *c = id; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    *hp = h;
+    return &t->b[h % VL_NBUCKET];
 }
 
 static struct vl_hent *
-vl_hfind(const struct vl_htab *t, const char *id)
+vl_hfind(struct vl_htab *t, const char *id)
 {
     uint32_t h;
-    struct vl_hent *e;
+    struct vl_hent *e = t->n ? *vl_hslot(t, id, &h) : NULL;
 
-    if (t->n == 0)
-        return NULL;
-    h = vl_hash(id);
-    for (e = t->b[h % t->nb]; e; e = e->hnext)
-        if (e->hash == h && strcmp(e->id, id) == 0)
-            return e;
-    return NULL;
+    while (e && (e->hash != h || strcmp(e->id, id) != 0))
+        e = e->hnext;
+    return e;
 }
 
-/* e->id set by the caller. Returns 0, or -1 (out of memory). */
-static int
+/* e->id set by the caller. */
+static void
 vl_hadd(struct vl_htab *t, struct vl_hent *e)
 {
-    e->hash = vl_hash(e->id);
-    if (t->b == NULL) {
-        if ((t->b = calloc(VL_HASH_MIN, sizeof(*t->b))) == NULL)
-            return -1;
-        t->nb = VL_HASH_MIN;
-    } else if (t->n >= 2 * t->nb) {
-        struct vl_hent **nb = calloc(2 * t->nb, sizeof(*nb));
+    struct vl_hent **slot = vl_hslot(t, e->id, &e->hash);
 
-        if (nb != NULL) { /* else: longer chains, still correct */
-            for (size_t i = 0; i < t->nb; i++) {
-                struct vl_hent *x, *next;
-
-                for (x = t->b[i]; x; x = next) {
-                    next = x->hnext;
-                    x->hnext = nb[x->hash % (2 * t->nb)];
-                    nb[x->hash % (2 * t->nb)] = x;
-                }
-            }
-            free(t->b);
-            t->b = nb;
-            t->nb *= 2;
-        }
-    }
-    e->hnext = t->b[e->hash % t->nb];
-    t->b[e->hash % t->nb] = e;
+    e->hnext = *slot;
+    *slot = e;
     t->n++;
-    return 0;
 }
 
-static void
-vl_hdel(struct vl_htab *t, struct vl_hent *e)
-{
-    struct vl_hent **pp = &t->b[e->hash % t->nb];
-
-    while (*pp && *pp != e)
-        pp = &(*pp)->hnext;
-    if (*pp) {
-        *pp = e->hnext;
-        t->n--;
-    }
-}
-
-/* Frees every entry (they were malloc'd whole) and the table. */
+/* Frees every entry (each was malloc'd whole). */
 static void
 vl_hclear(struct vl_htab *t)
 {
-    for (size_t i = 0; i < t->nb; i++) {
-        struct vl_hent *e, *next;
+    for (size_t i = 0; i < VL_NBUCKET && t->n > 0; i++) {
+        while (t->b[i]) {
+            struct vl_hent *e = t->b[i];
 
-        for (e = t->b[i]; e; e = next) {
-            next = e->hnext;
+            t->b[i] = e->hnext;
+            t->n--;
             free(e);
         }
     }
-    free(t->b);
-    memset(t, 0, sizeof(*t));
 }
 
 /* ---- writer: errors, counters, fds ---------------------------------- */
@@ -380,10 +353,8 @@ vl_write_all(int fd, const uint8_t *p, size_t n)
 
         if (k == -1 && errno == EINTR)
             continue;
-        if (k == -1)
-            return -1;
-        if (k == 0) {
-            errno = EIO;
+        if (k <= 0) {
+            errno = k == 0 ? EIO : errno;
             return -1;
         }
         p += k;
@@ -411,14 +382,14 @@ vl_w_flush(struct vmlog *log)
         vl_name(name, f->h.id, 0);
         vl_w_err(log, "write", name);
         log->wd.bytes_dropped += log->odata;
-        f->lost_w += log->odata + log->omark_w;
-        f->lost_q += log->omark_q;
-        f->lost_qev += log->omark_qev;
+        log->omark.w += log->odata;
+        vl_loss_add(&f->lost, &log->omark);
         log->olen = 0;
         vl_w_close(log, f);
     }
-    log->olen = 0;
-    log->odata = log->omark_q = log->omark_qev = log->omark_w = 0;
+    log->olen = 0; /* before a failure's vl_w_close flushes again */
+    log->odata = 0;
+    memset(&log->omark, 0, sizeof(log->omark));
 }
 
 static void
@@ -436,10 +407,11 @@ vl_w_close(struct vmlog *log, struct vl_file *f)
     f->fd = -1;
 }
 
-/* open(2) a log file for appending or reading; a FIFO, device or symlink
- * is refused without blocking. Evicts one open file on EMFILE. */
+/* open(2) a log file for appending or reading, *size its size; a FIFO,
+ * device or symlink is refused without blocking. Evicts one open file on
+ * EMFILE. */
 static int
-vl_w_openat(struct vmlog *log, const char *name, bool rd)
+vl_w_openat(struct vmlog *log, const char *name, bool rd, uint64_t *size)
 {
     int flags = (rd ? O_RDONLY : O_WRONLY | O_APPEND | O_CREAT) | O_CLOEXEC |
                 O_NOFOLLOW | O_NONBLOCK;
@@ -460,6 +432,7 @@ vl_w_openat(struct vmlog *log, const char *name, bool rd)
         errno = EINVAL;
         return -1;
     }
+    *size = (uint64_t)sb.st_size;
     return fd;
 }
 
@@ -468,8 +441,6 @@ static int
 vl_w_open(struct vmlog *log, struct vl_file *f)
 {
     char name[VL_NAME_MAX];
-    struct stat sb;
-    int fd;
 
     if (f->fd >= 0) {
         TAILQ_REMOVE(&log->open_files, f, lru);
@@ -479,14 +450,10 @@ vl_w_open(struct vmlog *log, struct vl_file *f)
     if (log->nopen >= log->max_open)
         vl_w_close(log, TAILQ_FIRST(&log->open_files));
     vl_name(name, f->h.id, 0);
-    if ((fd = vl_w_openat(log, name, false)) == -1 || fstat(fd, &sb) == -1) {
+    if ((f->fd = vl_w_openat(log, name, false, &f->size)) == -1) {
         vl_w_err(log, "open", name);
-        if (fd != -1)
-            close(fd);
         return -1;
     }
-    f->fd = fd;
-    f->size = (uint64_t)sb.st_size;
     TAILQ_INSERT_TAIL(&log->open_files, f, lru);
     log->nopen++;
     return 0;
@@ -495,54 +462,38 @@ vl_w_open(struct vmlog *log, struct vl_file *f)
 /* ---- writer: output --------------------------------------------------- */
 
 /*
- * Append len bytes (ndata of them console bytes; the rest stamps or a
- * marker announcing the given losses) to f, which the caller opened.
- * If f is closed by then (a flush failed), the bytes are lost and counted.
+ * Buffer len (<= VL_OBUF) bytes for f, which the caller opened: ndata of
+ * them console bytes, the rest a stamp or a marker announcing ann.
  */
 static void
 vl_w_out(struct vmlog *log, struct vl_file *f, const void *p, size_t len,
-         size_t ndata, const uint64_t announce[3])
+         size_t ndata, const struct vl_loss *ann)
 {
-    char name[VL_NAME_MAX];
-
     if (log->ofile != f) {
         vl_w_flush(log);
         log->ofile = f;
     }
     if (log->olen + len > VL_OBUF)
         vl_w_flush(log);
-    if (f->fd < 0)
-        goto lost;
-    if (len > VL_OBUF) { /* a long run of console bytes: no copy */
-        if (vl_write_all(f->fd, p, len) == -1) {
-            vl_name(name, f->h.id, 0);
-            vl_w_err(log, "write", name);
-            vl_w_close(log, f);
-            goto lost;
-        }
-        log->wd.bytes_written += ndata;
-        f->size += len;
+    if (f->fd < 0) { /* the flush failed: f is closed, these are lost */
+        log->wd.bytes_dropped += ndata;
+        f->lost.w += ndata;
+        if (ann)
+            vl_loss_add(&f->lost, ann);
         return;
     }
     memcpy(log->obuf + log->olen, p, len);
     log->olen += len;
     log->odata += ndata;
-    log->omark_q += announce ? announce[0] : 0;
-    log->omark_qev += announce ? announce[1] : 0;
-    log->omark_w += announce ? announce[2] : 0;
+    if (ann)
+        vl_loss_add(&log->omark, ann);
     f->size += len;
-    return;
-lost:
-    log->wd.bytes_dropped += ndata;
-    f->lost_w += ndata + (announce ? announce[2] : 0);
-    f->lost_q += announce ? announce[0] : 0;
-    f->lost_qev += announce ? announce[1] : 0;
 }
 
 /* "\r\n[vspc <time> <text>]\r\n"; text already clean. */
 static void
 vl_w_marker(struct vmlog *log, struct vl_file *f, const struct timespec *ts,
-            const char *text, const uint64_t announce[3])
+            const char *text, const struct vl_loss *ann)
 {
     char t[64], line[VMLOG_EVENT_MAX + 128];
     int len;
@@ -553,7 +504,7 @@ vl_w_marker(struct vmlog *log, struct vl_file *f, const struct timespec *ts,
         return;
     if ((size_t)len >= sizeof(line))
         len = (int)sizeof(line) - 1;
-    vl_w_out(log, f, line, (size_t)len, 0, announce);
+    vl_w_out(log, f, line, (size_t)len, 0, ann);
     f->line_start = true;
 }
 
@@ -593,27 +544,27 @@ vl_w_ready(struct vmlog *log, struct vl_file *f, const struct timespec *ts)
         if (vl_w_open(log, f) == -1)
             return -1;
     }
-    if (f->lost_q > 0 || f->lost_qev > 0) {
-        uint64_t a[3] = {f->lost_q, f->lost_qev, 0};
+    if (f->lost.q > 0 || f->lost.qev > 0) {
+        struct vl_loss a = {f->lost.q, f->lost.qev, 0};
+        int k =
+            snprintf(text, sizeof(text), "%" PRIu64 " byte%s", a.q, VL_S(a.q));
 
-        if (f->lost_qev > 0)
-            snprintf(text, sizeof(text),
-                     "%" PRIu64 " bytes and %" PRIu64
-                     " event markers not logged (queue full)",
-                     f->lost_q, f->lost_qev);
-        else
-            snprintf(text, sizeof(text),
-                     "%" PRIu64 " bytes not logged (queue full)", f->lost_q);
-        f->lost_q = f->lost_qev = 0;
-        vl_w_marker(log, f, ts, text, a);
+        if (a.qev > 0)
+            k +=
+                snprintf(text + k, sizeof(text) - (size_t)k,
+                         " and %" PRIu64 " event marker%s", a.qev, VL_S(a.qev));
+        snprintf(text + k, sizeof(text) - (size_t)k,
+                 " not logged (queue full)");
+        f->lost.q = f->lost.qev = 0;
+        vl_w_marker(log, f, ts, text, &a);
     }
-    if (f->lost_w > 0) {
-        uint64_t a[3] = {0, 0, f->lost_w};
+    if (f->lost.w > 0) {
+        struct vl_loss a = {0, 0, f->lost.w};
 
         snprintf(text, sizeof(text),
-                 "%" PRIu64 " bytes not logged (write error)", f->lost_w);
-        f->lost_w = 0;
-        vl_w_marker(log, f, ts, text, a);
+                 "%" PRIu64 " byte%s not logged (write error)", a.w, VL_S(a.w));
+        f->lost.w = 0;
+        vl_w_marker(log, f, ts, text, &a);
     }
     return f->fd >= 0 ? 0 : -1;
 }
@@ -633,7 +584,7 @@ vl_w_data(struct vmlog *log, struct vl_file *f, const struct vl_rec *r)
 
         if (vl_w_ready(log, f, &r->ts) == -1) {
             log->wd.bytes_dropped += n;
-            f->lost_w += n;
+            f->lost.w += n;
             return;
         }
         if (log->timestamps ||
@@ -644,6 +595,8 @@ vl_w_data(struct vmlog *log, struct vl_file *f, const struct vl_rec *r)
         if (log->rotate_soft > 0 && f->size < log->rotate_hard &&
             len > log->rotate_hard - f->size)
             len = (size_t)(log->rotate_hard - f->size);
+        if (len > VL_OBUF - 128) /* room for a stamp */
+            len = VL_OBUF - 128;
         if (log->timestamps && f->line_start) {
             int k;
 
@@ -670,10 +623,7 @@ vl_w_file(struct vmlog *log, const char *id)
     snprintf(f->h.id, sizeof(f->h.id), "%s", id);
     f->fd = -1;
     f->line_start = true;
-    if (vl_hadd(&log->files, &f->h) == -1) {
-        free(f);
-        return NULL;
-    }
+    vl_hadd(&log->files, &f->h);
     return f;
 }
 
@@ -682,7 +632,6 @@ vl_w_read(struct vmlog *log, struct vl_rec *r, bool stopping)
 {
     struct vl_done *d = r->done;
     char name[VL_NAME_MAX];
-    struct stat sb;
     int fd;
 
     if (stopping) {
@@ -691,16 +640,10 @@ vl_w_read(struct vmlog *log, struct vl_rec *r, bool stopping)
     }
     vl_w_flush(log);
     vl_name(name, r->buf, 0);
-    if ((fd = vl_w_openat(log, name, true)) == -1) {
+    if ((fd = vl_w_openat(log, name, true, &d->file_size)) == -1) {
         d->err = errno;
         return;
     }
-    if (fstat(fd, &sb) == -1) {
-        d->err = errno;
-        close(fd);
-        return;
-    }
-    d->file_size = (uint64_t)sb.st_size;
     if (r->offset < d->file_size && r->n > 0) {
         uint64_t left = d->file_size - r->offset;
         size_t want = left < r->n ? (size_t)left : r->n;
@@ -766,12 +709,11 @@ vl_w_record(struct vmlog *log, struct vl_rec *r, bool stopping)
             log->wd.bytes_dropped += r->kind == VL_DATA ? r->n : 0;
             break;
         }
-        f->lost_q += r->lost_bytes;
-        f->lost_qev += r->lost_events;
+        vl_loss_add(&f->lost, &r->lost);
         if (vl_w_ready(log, f, &r->ts) == -1) {
             if (r->kind == VL_DATA) {
                 log->wd.bytes_dropped += r->n;
-                f->lost_w += r->n;
+                f->lost.w += r->n;
             }
             break;
         }
@@ -802,15 +744,11 @@ vl_writer(void *arg)
         log->head = NULL;
         log->tailp = &log->head;
         stopping = log->stop;
+        log->reopen_queued = false; /* a later call must queue its own */
         pthread_mutex_unlock(&log->mu);
 
         for (; r; r = next) { /* bounded by the batch taken */
             next = r->next;
-            if (r->kind == VL_REOPEN) {
-                pthread_mutex_lock(&log->mu);
-                log->reopen_queued = false;
-                pthread_mutex_unlock(&log->mu);
-            }
             vl_w_record(log, r, stopping);
             free(r);
             if (log->wfreed >= VL_REPORT) {
@@ -884,11 +822,9 @@ vl_push(struct vmlog *log, struct vl_rec *r, bool forced)
     if ((r->kind == VL_DATA || r->kind == VL_EVENT) && log->pend.n > 0) {
         struct vl_pend *pe = (struct vl_pend *)vl_hfind(&log->pend, r->buf);
 
-        if (pe) {
-            r->lost_bytes = pe->bytes;
-            r->lost_events = pe->events;
-            vl_hdel(&log->pend, &pe->h);
-            free(pe);
+        if (pe) { /* the entry stays, zeroed, for the next loss */
+            r->lost = pe->lost;
+            memset(&pe->lost, 0, sizeof(pe->lost));
         }
     }
     r->next = NULL;
@@ -901,8 +837,7 @@ vl_push(struct vmlog *log, struct vl_rec *r, bool forced)
 
 /* Under mu. Remember a console's loss for its next record. */
 static void
-vl_pend_add(struct vmlog *log, const char *id, uint64_t bytes,
-            uint64_t events)
+vl_pend_add(struct vmlog *log, const char *id, uint64_t bytes, uint64_t events)
 {
     struct vl_pend *pe = (struct vl_pend *)vl_hfind(&log->pend, id);
 
@@ -910,19 +845,16 @@ vl_pend_add(struct vmlog *log, const char *id, uint64_t bytes,
         if ((pe = calloc(1, sizeof(*pe))) == NULL)
             return; /* still counted in the stats; only the marker is lost */
         snprintf(pe->h.id, sizeof(pe->h.id), "%s", id);
-        if (vl_hadd(&log->pend, &pe->h) == -1) {
-            free(pe);
-            return;
-        }
+        vl_hadd(&log->pend, &pe->h);
     }
-    pe->bytes += bytes;
-    pe->events += events;
+    pe->lost.q += bytes;
+    pe->lost.qev += events;
 }
 
 /* Queue a data or event record; count it either way. */
 static int
-vl_submit(struct vmlog *log, enum vl_kind kind, const char *id,
-          const void *p, size_t n)
+vl_submit(struct vmlog *log, enum vl_kind kind, const char *id, const void *p,
+          size_t n)
 {
     size_t idlen = vl_id_len(id);
     struct vl_rec *r = NULL;
@@ -988,21 +920,19 @@ vmlog_event(struct vmlog *log, const char *console_id, const char *fmt, ...)
 void
 vmlog_reopen(struct vmlog *log)
 {
-    struct vl_rec *r;
+    struct vl_rec *r = vl_rec_new(VL_REOPEN, "", 0, NULL, 0);
 
-    pthread_mutex_lock(&log->mu);
-    if (log->reopen_queued) { /* the queued one opens after this call */
-        pthread_mutex_unlock(&log->mu);
-        return;
-    }
-    pthread_mutex_unlock(&log->mu);
-    if ((r = vl_rec_new(VL_REOPEN, "", 0, NULL, 0)) == NULL) {
+    if (r == NULL) {
         log_warnx("console log reopen: out of memory");
         return;
     }
     pthread_mutex_lock(&log->mu);
-    log->reopen_queued = true;
-    vl_push(log, r, true); /* tiny, and at most one queued */
+    if (log->reopen_queued) { /* the queued one opens after this call */
+        free(r);
+    } else {
+        log->reopen_queued = true;
+        vl_push(log, r, true); /* tiny, and at most one queued */
+    }
     pthread_mutex_unlock(&log->mu);
 }
 
@@ -1090,8 +1020,7 @@ vmlog_new(const struct vmlog_cfg *cfg, struct event_base *base)
     int rc;
 
     if (cfg->dir == NULL || cfg->queue_max == 0 ||
-        (cfg->rotate_bytes > 0 &&
-         (cfg->keep < 1 || cfg->keep > VL_KEEP_MAX))) {
+        (cfg->rotate_bytes > 0 && (cfg->keep < 1 || cfg->keep > VL_KEEP_MAX))) {
         log_warnx("console log: bad configuration (need a directory, "
                   "queue_max > 0, keep 1 to %u)",
                   VL_KEEP_MAX);
@@ -1113,9 +1042,9 @@ vmlog_new(const struct vmlog_cfg *cfg, struct event_base *base)
     log->queue_max = cfg->queue_max;
     if (cfg->rotate_bytes > 0) {
         log->rotate_soft = cfg->rotate_bytes;
-        log->rotate_hard = cfg->rotate_bytes +
-                           (cfg->rotate_bytes < VL_SLACK_MAX ? cfg->rotate_bytes
-                                                             : VL_SLACK_MAX);
+        log->rotate_hard = cfg->rotate_bytes + (cfg->rotate_bytes < VL_SLACK_MAX
+                                                    ? cfg->rotate_bytes
+                                                    : VL_SLACK_MAX);
     }
     log->max_open = VL_OPEN_MAX;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
@@ -1158,22 +1087,22 @@ vmlog_free(struct vmlog **logp)
 {
     struct vmlog *log = *logp;
     struct vl_done *d, *dnext;
-    struct vl_rec *r, *rnext;
+    struct vl_rec *r;
 
     if (log == NULL)
         return;
     *logp = NULL;
     pthread_mutex_lock(&log->mu);
     /* Losses still owed get a record of their own (a marker, no bytes). */
-    for (size_t i = 0; i < log->pend.nb; i++) {
+    for (size_t i = 0; i < VL_NBUCKET && log->pend.n > 0; i++) {
         struct vl_hent *e;
 
         for (e = log->pend.b[i]; e; e = e->hnext) {
             struct vl_pend *pe = (struct vl_pend *)e;
 
-            if ((r = vl_rec_new(VL_DATA, e->id, strlen(e->id), NULL, 0))) {
-                r->lost_bytes = pe->bytes;
-                r->lost_events = pe->events;
+            if ((pe->lost.q > 0 || pe->lost.qev > 0) &&
+                (r = vl_rec_new(VL_DATA, e->id, strlen(e->id), NULL, 0))) {
+                r->lost = pe->lost;
                 r->next = NULL;
                 *log->tailp = r;
                 log->tailp = &r->next;
@@ -1190,16 +1119,8 @@ vmlog_free(struct vmlog **logp)
         pthread_join(log->thread, NULL);
     if (log->done_ev)
         event_free(log->done_ev);
-    /* Only when the thread never started: records still queued. */
-    for (r = log->head; r; r = rnext) {
-        rnext = r->next;
-        if (r->done) {
-            r->done->next = NULL;
-            *log->done_tailp = r->done;
-            log->done_tailp = &r->done->next;
-        }
-        free(r);
-    }
+    /* The queue is empty: the writer drained it (or never ran, when
+     * vmlog_new failed, and then nothing was queued). */
     for (d = log->done; d; d = dnext) {
         dnext = d->next;
         d->cb(d->arg, NULL, 0, 0, ECANCELED);

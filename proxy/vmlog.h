@@ -27,10 +27,12 @@
  * queued the record. With timestamps on, every line of output starts with
  * "[<UTC time>] " (a line starts after '\n'; the console bytes are
  * otherwise unchanged; markers are not stamped). Losses are announced in
- * the console's file before its next logged bytes:
- *   "[vspc <time> N bytes not logged (queue full)]" (", and M event
- *   markers" is inserted before " not logged" when markers were lost too)
- *   "[vspc <time> N bytes not logged (write error)]" (after ENOSPC etc.)
+ * the console's file (as markers) before its next logged bytes, or by
+ * vmlog_free:
+ *   "N bytes not logged (queue full)" (" and M event markers" is inserted
+ *   before " not logged" when markers were lost too)
+ *   "N bytes not logged (write error)" (ENOSPC etc.; the file is reopened)
+ * ("byte", "marker" when the count is 1).
  *
  * Reads for the HTTP API (log download, follow) also run on the writer
  * thread: vmlog_read() queues a request; its callback runs later on the
@@ -60,7 +62,7 @@ struct vmlog_cfg {
     size_t rotate_bytes; /* rotate a file when it passes this (0 = never) */
     unsigned keep;       /* rotated files kept per console (>= 1) */
     size_t queue_max;    /* bytes queued toward the writer, all consoles
-                            (payload plus about 80 bytes per record) */
+                            (payload + id + ~100 bytes per record) */
 };
 
 /*
@@ -71,10 +73,10 @@ struct vmlog_cfg {
  * its whole chunk as dropped (even if part of it reached the file).
  */
 struct vmlog_stats {
-    uint64_t bytes_queued;   /* accepted from the loop */
-    uint64_t bytes_written;  /* reached a file */
-    uint64_t bytes_dropped;  /* queue full, bad id or write error */
-    uint64_t write_errors;   /* failed open/write/rename calls */
+    uint64_t bytes_queued;  /* accepted from the loop */
+    uint64_t bytes_written; /* reached a file */
+    uint64_t bytes_dropped; /* queue full, bad id or write error */
+    uint64_t write_errors;  /* failed open/write/rename calls */
     uint64_t rotations;
     uint64_t reopens;
     uint64_t queue_bytes;    /* now, as charged against queue_max */
@@ -109,8 +111,8 @@ void vmlog_free(struct vmlog **logp);
 int vmlog_data(struct vmlog *log, const char *console_id, const uint8_t *p,
                size_t n);
 /* An event marker line (see above). Never blocks. 0, or -1 as above. */
-int vmlog_event(struct vmlog *log, const char *console_id, const char *fmt,
-                ...) VSPC_PRINTF(3, 4);
+int vmlog_event(struct vmlog *log, const char *console_id, const char *fmt, ...)
+    VSPC_PRINTF(3, 4);
 /*
  * SIGHUP: close every file (and reopen the directory); records queued
  * after this call go to newly opened files (after logrotate moved them).
