@@ -2,7 +2,7 @@
 # demo.sh: install what is needed, build, and run a local vspc node on its
 # embedded defaults (hypervisors on 0.0.0.0:13370, operators on
 # 127.0.0.1:13371) with simulated ESXi hosts streaming a few VM consoles
-# and moving vm-00000 with vMotion every 10 s. Ctrl-C stops everything.
+# that move with vMotion every 10 s. Ctrl-C stops everything.
 #   VSPC_DEMO_CONSOLES=N   how many consoles (default 3)
 #   VSPC_DEMO_SECONDS=S    stop by itself after S seconds (default: never)
 set -euo pipefail
@@ -31,14 +31,14 @@ done
 n=${VSPC_DEMO_CONSOLES:-3}
 secs=${VSPC_DEMO_SECONDS:-0}
 ./build/vspc-hvsim run --proxy 127.0.0.1:13370 --consoles "$n" --text \
-    --rate 40 --vmotions 100000 --vmotion-interval 10000 \
+    --rate 72 --vmotions 100000 --vmotion-interval 10000 \
     --duration "$secs" >build/demo/hvsim.out 2>&1 &
 pids+=($!)
 
 cat <<MSG
 
   vspc demo: one node, $n simulated VMs (vm-00000 ... ) printing a line a second;
-  vm-00000 moves between hosts with vMotion every 10 s (watch its lines stay in order).
+  each moves to another host with vMotion every 10 s: watch the line numbers stay consecutive.
 
   Attach from another terminal:
       telnet 127.0.0.1 13371

@@ -11,9 +11,8 @@
  *   - the vmlog writer: every vmlog_read() that returned 0 calls back
  *     exactly once (read_pending), even after the client or this module
  *     is gone, so the state outlives both until that call;
- *   - the client: when its connection dies, libevent calls our closecb
- *     (req becomes NULL); while a follow stream is idle we also peek the
- *     socket on each poll to notice a hang-up without writing;
+ *   - the client: when its connection dies (hang-up, write error or
+ *     timeout), libevent calls our closecb and req becomes NULL;
  *   - http_free: closes every connection (the closecbs run) and leaves
  *     the states whose read is still pending orphaned (http NULL).
  * A state is freed by whoever finds it with neither a request nor a
@@ -441,6 +440,26 @@ hl_close_cb(struct evhttp_connection *evcon, void *arg)
     hl_release(st);
 }
 
+/*
+ * libevent reads a connection while it writes a reply, to notice a close,
+ * with the server's timeout: an idle follow stream (a quiet console) would
+ * be cut after HTTP_TIMEOUT_S. Off while following (the write timeout
+ * still bounds a client that stops reading), back on when the reply ends
+ * and the connection may carry another request.
+ */
+static void
+hl_set_read_timeout(struct http_log *st, bool on)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(st->req);
+    struct bufferevent *bev;
+    struct timeval tv = {.tv_sec = HTTP_TIMEOUT_S};
+
+    if (evcon == NULL ||
+        (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
+        return;
+    bufferevent_set_timeouts(bev, on ? &tv : NULL, &tv);
+}
+
 /* Our side is done: end the reply (or send code if nothing was sent yet). */
 static void
 hl_finish(struct http_log *st, int code, const char *text)
@@ -448,6 +467,8 @@ hl_finish(struct http_log *st, int code, const char *text)
     struct evhttp_request *req = st->req;
 
     if (req) {
+        if (st->follow && st->started)
+            hl_set_read_timeout(st, true);
         st->req = NULL;
         evhttp_connection_set_closecb(evhttp_request_get_connection(req), NULL,
                                       NULL);
@@ -483,26 +504,21 @@ hl_unsent(struct http_log *st)
     return evbuffer_get_length(bufferevent_get_output(bev));
 }
 
-/* An idle follow stream never writes, so libevent would not notice the
- * client hanging up: peek at its socket instead (never blocks). */
+/*
+ * While a reply is being written libevent keeps reading the connection
+ * only to notice a close, into a buffer without a limit: a follow client
+ * that keeps sending would grow it for as long as the stream lasts.
+ */
 static bool
-hl_client_gone(struct http_log *st)
+hl_client_floods(struct http_log *st)
 {
     struct evhttp_connection *evcon = evhttp_request_get_connection(st->req);
     struct bufferevent *bev;
-    evutil_socket_t fd;
-    char ch;
-    ssize_t r;
 
     if (evcon == NULL ||
         (bev = evhttp_connection_get_bufferevent(evcon)) == NULL)
-        return true;
-    if ((fd = bufferevent_getfd(bev)) == -1)
-        return true;
-    r = recv(fd, &ch, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (r == 0)
-        return true;
-    return r == -1 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+        return false;
+    return evbuffer_get_length(bufferevent_get_input(bev)) > HTTP_HEADERS_MAX;
 }
 
 static void
@@ -515,7 +531,8 @@ hl_drop(struct http_log *st)
         evhttp_connection_set_closecb(evcon, NULL, NULL);
         evhttp_connection_free(evcon); /* frees the request too */
     }
-    log_debug("console=%s http log client gone", st->con_id);
+    log_debug("console=%s http log client sends while following: dropped",
+              st->con_id);
     hl_release(st);
 }
 
@@ -561,6 +578,8 @@ hl_read_cb(void *arg, const uint8_t *p, size_t n, uint64_t file_size, int err)
         evhttp_send_reply_start(st->req, 200, "OK");
         st->started = true;
         st->end = file_size;
+        if (st->follow)
+            hl_set_read_timeout(st, false);
     }
     if (n > 0 && (b = evbuffer_new()) != NULL) {
         evbuffer_add(b, p, n);
@@ -604,11 +623,11 @@ hl_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct http_log *st = arg;
 
-    if (st->req == NULL) { /* not reached: the timer dies with req */
+    if (st->req == NULL) { /* not reached: the timer stops with req */
         hl_release(st);
         return;
     }
-    if (st->started && hl_client_gone(st)) {
+    if (st->started && hl_client_floods(st)) {
         hl_drop(st);
         return;
     }
@@ -642,6 +661,7 @@ http_get_log(struct http *h, struct evhttp_request *req, const char *id,
              const char *query)
 {
     struct http_log *st;
+    struct evhttp_connection *evcon;
     bool follow = http_query_flag(query, "follow");
 
     if (h->px->vmlog == NULL) {
@@ -673,8 +693,13 @@ http_get_log(struct http *h, struct evhttp_request *req, const char *id,
     h->n_logs++;
     if (follow)
         h->n_follow++;
-    evhttp_connection_set_closecb(evhttp_request_get_connection(req),
-                                  hl_close_cb, st);
+    evcon = evhttp_request_get_connection(req);
+    evhttp_connection_set_closecb(evcon, hl_close_cb, st);
+    /* Until the reply starts, the connection's read callback is still
+     * libevent's request parser, which aborts the process ("illegal
+     * connection state") if bytes arrive now: read nothing until then
+     * (libevent 2.1; evhttp_send_reply_start turns reading back on). */
+    bufferevent_disable(evhttp_connection_get_bufferevent(evcon), EV_READ);
     hl_read(st);
 }
 

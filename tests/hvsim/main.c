@@ -60,6 +60,7 @@ enum {
     OPT_HANDSHAKE_TIMEOUT,
     OPT_PEER_DELAY,
     OPT_FIN_LEAD,
+    OPT_TEXT,
 };
 
 static const struct option main_opts[] = {
@@ -100,6 +101,7 @@ static const struct option main_opts[] = {
     {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE_TIMEOUT},
     {"peer-delay", required_argument, NULL, OPT_PEER_DELAY},
     {"fin-lead", required_argument, NULL, OPT_FIN_LEAD},
+    {"text", no_argument, NULL, OPT_TEXT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -133,6 +135,10 @@ main_usage(FILE *f)
         "  --duration SECS          run time after all consoles are ready;\n"
         "                           0 = until --bytes/--vmotions are done "
         "(0)\n"
+        "  --text                   readable fixed-length log lines instead "
+        "of the\n"
+        "                           binary pattern (the demo; no "
+        "--operator)\n"
         "  --max-lag N              VM output stops while its operator "
         "lags by N\n"
         "                           bytes (1M; 0 = no cap)\n"
@@ -357,6 +363,9 @@ main_opt(struct sim_cfg *cfg, int ch, const char *arg, bool *dest_set,
     case OPT_CONNECT_ONLY:
         cfg->connect_only = true;
         return 0;
+    case OPT_TEXT:
+        cfg->text = true;
+        return 0;
     case OPT_CONNECT_WINDOW:
         return main_uint(name, arg, 1, 100000, &cfg->connect_window);
     case OPT_CONNECT_TIMEOUT:
@@ -437,6 +446,11 @@ main_run(int argc, char **argv)
         fprintf(stderr, "vspc-hvsim: give --duration, --bytes or "
                         "--vmotions (or --connect-only), else the run never "
                         "ends\n");
+        return 2;
+    }
+    if (cfg.text && cfg.have_operator) {
+        fprintf(stderr, "vspc-hvsim: --text streams are not verified by "
+                        "operators: drop --operator\n");
         return 2;
     }
     if (cfg.op_rate > 0 && !cfg.have_operator) {

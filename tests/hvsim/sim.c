@@ -25,6 +25,7 @@
 #include "hvconn.h"
 #include "opclient.h"
 #include "pattern.h"
+#include "textpat.h"
 #include "seed.h"
 #include "simint.h"
 #include "vmext.h"
@@ -244,7 +245,10 @@ sim_send(struct scon *c, uint64_t max)
     while (max > 0 && hvc_outbuf(c->cur) < HVC_HIWAT) {
         size_t n = max < sizeof(buf) ? (size_t)max : sizeof(buf);
 
-        pat_fill(c->vm_seed, c->tx, buf, n);
+        if (cfg->text)
+            text_fill(c->name, c->tx, buf, n);
+        else
+            pat_fill(c->vm_seed, c->tx, buf, n);
         hvc_send_data(c->cur, buf, n);
         c->tx += n;
         max -= n;
@@ -394,10 +398,16 @@ sim_connect_more(struct sim *s)
 {
     unsigned budget = 64; /* bounded work per call */
 
+    /* A console that fails at once (EMFILE) settles and calls back here:
+     * the outer call's loop goes on, no recursion. */
+    if (s->in_connect)
+        return;
+    s->in_connect = true;
     while (s->phase == SIM_PH_CONNECT && budget-- > 0 &&
            s->next_connect < s->cfg->consoles &&
            s->pending < s->cfg->connect_window)
         sim_con_start(s, &s->cons[s->next_connect++]);
+    s->in_connect = false;
 }
 
 /* ---- operator callbacks ------------------------------------------------- */

@@ -58,6 +58,7 @@ struct sim_cfg {
     unsigned max_notnow;           /* --max-notnow in a row per vMotion */
     bool notnow_ok;    /* --notnow-ok: giving up after NOTNOWs is no error */
     bool connect_only; /* --connect-only */
+    bool text;         /* --text: readable lines (textpat.h), no operators */
     unsigned error_print_max; /* errors printed before going quiet */
 };
 

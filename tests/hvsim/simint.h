@@ -111,6 +111,7 @@ struct sim {
     uint64_t t_drain_us; /* entered DRAIN */
 
     unsigned next_connect; /* next console index to connect */
+    bool in_connect;       /* inside sim_connect_more() */
     unsigned pending;      /* consoles connecting, within the window */
     unsigned nready;
     unsigned nfailed;

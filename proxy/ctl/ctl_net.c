@@ -1,0 +1,453 @@
+/* ctl_net.c: blocking sockets and a small HTTP client for vspcctl. */
+#include "vspc/compat.h"
+#include "ctl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#define CTL_HEAD_MAX (16 * 1024)
+
+void
+ctl_warnx(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("vspcctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int64_t
+ctl_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Split "host:port" / "[v6]:port". Returns 0 or -1. */
+static int
+ctl_split_addr(const char *addr, char *host, size_t hcap, char *port,
+               size_t pcap)
+{
+    const char *colon, *h = addr;
+    size_t hlen;
+
+    if (addr[0] == '[') {
+        const char *rb = strchr(addr, ']');
+
+        if (rb == NULL || rb[1] != ':')
+            return -1;
+        h = addr + 1;
+        hlen = (size_t)(rb - h);
+        colon = rb + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL)
+            return -1;
+        hlen = (size_t)(colon - addr);
+    }
+    if (hlen == 0 || hlen >= hcap || colon[1] == '\0' ||
+        strlen(colon + 1) >= pcap)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    snprintf(port, pcap, "%s", colon + 1);
+    return 0;
+}
+
+static int
+ctl_connect_one(const struct addrinfo *ai, int timeout_ms)
+{
+    int fd =
+        socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    int flags, err = 0, one = 1;
+    socklen_t elen = sizeof(err);
+    struct pollfd pfd;
+
+    if (fd == -1)
+        return -1;
+    flags = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) == -1) {
+        if (errno != EINPROGRESS)
+            goto fail;
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        if (poll(&pfd, 1, timeout_ms) != 1) {
+            errno = ETIMEDOUT;
+            goto fail;
+        }
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == -1)
+            goto fail;
+        if (err) {
+            errno = err;
+            goto fail;
+        }
+    }
+    fcntl(fd, F_SETFL, flags);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    return fd;
+fail:
+    err = errno;
+    close(fd);
+    errno = err;
+    return -1;
+}
+
+int
+ctl_connect(const char *addr, int timeout_ms)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *res, *ai;
+    char host[256], port[16];
+    int rc, fd = -1;
+
+    if (ctl_split_addr(addr, host, sizeof(host), port, sizeof(port)) == -1) {
+        ctl_warnx("bad address \"%s\" (HOST:PORT)", addr);
+        return -1;
+    }
+    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+        ctl_warnx("%s: %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai && fd == -1; ai = ai->ai_next)
+        fd = ctl_connect_one(ai, timeout_ms);
+    if (fd == -1)
+        ctl_warnx("cannot connect to %s: %s", addr, strerror(errno));
+    freeaddrinfo(res);
+    return fd;
+}
+
+int
+ctl_write_all(int fd, const void *p, size_t n, int timeout_ms)
+{
+    const char *c = p;
+
+    while (n > 0) {
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        ssize_t w;
+        int r = poll(&pfd, 1, timeout_ms);
+
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1)
+            return -1;
+        if (r == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        w = write(fd, c, n);
+        if (w == -1) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return -1;
+        }
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read once, waiting at most idle_ms (-1 forever). >0 bytes, 0 EOF, -1
+ * error or timeout (errno). */
+static ssize_t
+ctl_read_wait(int fd, char *buf, size_t cap, int idle_ms)
+{
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int r = poll(&pfd, 1, idle_ms);
+        ssize_t n;
+
+        if (r == -1 && errno == EINTR)
+            continue;
+        if (r == -1)
+            return -1;
+        if (r == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        n = read(fd, buf, cap);
+        if (n == -1 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        return n;
+    }
+}
+
+/* ---- chunked transfer decoding ------------------------------------------ */
+
+enum ch_state {
+    CH_SIZE,    /* hex digits of the chunk size */
+    CH_EXT,     /* chunk extension, up to LF */
+    CH_DATA,    /* chunk bytes */
+    CH_DATA_CR, /* the CR LF after the data */
+    CH_DATA_LF,
+    CH_TRAILER, /* after the 0 chunk: lines up to an empty one */
+    CH_DONE,
+};
+
+struct chunked {
+    enum ch_state st;
+    uint64_t left;
+    unsigned digits;
+    size_t line_len; /* trailer: bytes in the current line */
+};
+
+/* Feed n bytes; body bytes go to sink. Returns 0, 1 when the body is
+ * complete, -1 on a protocol error or when sink stops. */
+typedef int (*ch_sink)(void *arg, const char *p, size_t n);
+
+static int
+ch_feed(struct chunked *ch, const char *p, size_t n, ch_sink sink, void *arg)
+{
+    size_t i = 0;
+
+    while (i < n && ch->st != CH_DONE) {
+        char c = p[i];
+
+        switch (ch->st) {
+        case CH_SIZE:
+            if (c >= '0' && c <= '9')
+                ch->left = ch->left * 16 + (uint64_t)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                ch->left = ch->left * 16 + (uint64_t)(c - 'a' + 10);
+            else if (c >= 'A' && c <= 'F')
+                ch->left = ch->left * 16 + (uint64_t)(c - 'A' + 10);
+            else if (ch->digits > 0 && (c == '\r' || c == ';' || c == ' ')) {
+                ch->st = CH_EXT;
+                break;
+            } else if (ch->digits > 0 && c == '\n') {
+                ch->st = ch->left ? CH_DATA : CH_TRAILER;
+                ch->line_len = 0;
+                break;
+            } else {
+                return -1;
+            }
+            if (++ch->digits > 15)
+                return -1;
+            break;
+        case CH_EXT:
+            if (c == '\n') {
+                ch->st = ch->left ? CH_DATA : CH_TRAILER;
+                ch->line_len = 0;
+            }
+            break;
+        case CH_DATA: {
+            size_t take = n - i;
+
+            if (take > ch->left)
+                take = (size_t)ch->left;
+            if (sink(arg, p + i, take) == -1)
+                return -1;
+            ch->left -= take;
+            i += take;
+            if (ch->left == 0)
+                ch->st = CH_DATA_CR;
+            continue;
+        }
+        case CH_DATA_CR:
+            if (c == '\n') {
+                ch->st = CH_SIZE;
+                ch->digits = 0;
+                break;
+            }
+            if (c != '\r')
+                return -1;
+            ch->st = CH_DATA_LF;
+            break;
+        case CH_DATA_LF:
+            if (c != '\n')
+                return -1;
+            ch->st = CH_SIZE;
+            ch->digits = 0;
+            break;
+        case CH_TRAILER:
+            if (c == '\n') {
+                if (ch->line_len == 0)
+                    ch->st = CH_DONE;
+                ch->line_len = 0;
+            } else if (c != '\r') {
+                ch->line_len++;
+            }
+            break;
+        case CH_DONE:
+            break;
+        }
+        i++;
+    }
+    return ch->st == CH_DONE ? 1 : 0;
+}
+
+/* ---- GET ------------------------------------------------------------------
+ */
+
+/* Tells a sink that stopped from a malformed body. */
+struct sink_wrap {
+    ctl_body_cb cb;
+    void *arg;
+    int status;
+    bool failed;
+};
+
+static int
+sw_cb(void *a, const char *p, size_t n)
+{
+    struct sink_wrap *w = a;
+
+    if (n > 0 && w->cb(w->arg, w->status, p, n) == -1) {
+        w->failed = true;
+        return -1;
+    }
+    return 0;
+}
+
+static const char *
+ctl_header(const char *head, const char *name)
+{
+    size_t nl = strlen(name);
+
+    for (const char *l = strstr(head, "\r\n"); l; l = strstr(l + 2, "\r\n")) {
+        const char *v = l + 2;
+
+        if (strncasecmp(v, name, nl) == 0 && v[nl] == ':') {
+            v += nl + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            return v;
+        }
+    }
+    return NULL;
+}
+
+int
+ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
+             void *arg)
+{
+    char *buf = malloc(CTL_HEAD_MAX + 1), req[1024];
+    size_t len = 0;
+    char *sep = NULL;
+    const char *v;
+    int fd, status = -1, rc = 0, n;
+    bool chunked = false, has_length = false;
+    uint64_t length = 0, got = 0;
+    struct chunked ch = {0};
+    struct sink_wrap w = {.cb = sink, .arg = arg};
+    ssize_t r;
+
+    if (buf == NULL)
+        return -1;
+    n = snprintf(req, sizeof(req),
+                 "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: vspcctl/%s\r\n"
+                 "Accept: */*\r\nConnection: close\r\n\r\n",
+                 path, addr, VSPC_VERSION);
+    if (n < 0 || (size_t)n >= sizeof(req)) {
+        ctl_warnx("request too long");
+        free(buf);
+        return -1;
+    }
+    if ((fd = ctl_connect(addr, CTL_CONNECT_TIMEOUT_MS)) == -1) {
+        free(buf);
+        return -1;
+    }
+    if (ctl_write_all(fd, req, (size_t)n, CTL_IO_TIMEOUT_MS) == -1) {
+        ctl_warnx("%s: write: %s", addr, strerror(errno));
+        goto out;
+    }
+    /* Status line and headers. */
+    while (sep == NULL) {
+        if (len == CTL_HEAD_MAX) {
+            ctl_warnx("%s: response headers too long", addr);
+            goto out;
+        }
+        r = ctl_read_wait(fd, buf + len, CTL_HEAD_MAX - len, CTL_IO_TIMEOUT_MS);
+        if (r <= 0) {
+            ctl_warnx("%s: %s", addr,
+                      r == 0 ? "connection closed before a response"
+                             : strerror(errno));
+            goto out;
+        }
+        len += (size_t)r;
+        buf[len] = '\0';
+        sep = strstr(buf, "\r\n\r\n");
+    }
+    *sep = '\0';
+    if (strncmp(buf, "HTTP/1.", 7) != 0 || strlen(buf) < 12) {
+        ctl_warnx("%s: not an HTTP response", addr);
+        goto out;
+    }
+    status = atoi(buf + 9);
+    w.status = status;
+    if ((v = ctl_header(buf, "Transfer-Encoding")) &&
+        strncasecmp(v, "chunked", 7) == 0)
+        chunked = true;
+    else if ((v = ctl_header(buf, "Content-Length")) != NULL) {
+        has_length = true;
+        length = strtoull(v, NULL, 10);
+    }
+    /* Body: what came with the headers, then the rest. */
+    {
+        size_t off = (size_t)(sep + 4 - buf), have = len - off;
+
+        memmove(buf, buf + off, have);
+        len = have;
+    }
+    for (;;) {
+        if (len > 0) {
+            if (chunked) {
+                rc = ch_feed(&ch, buf, len, sw_cb, &w);
+                if (rc == -1) {
+                    if (!w.failed)
+                        ctl_warnx("%s: malformed chunked reply", addr);
+                    break;
+                }
+            } else {
+                size_t take = len;
+
+                if (has_length && take > length - got)
+                    take = (size_t)(length - got);
+                if (sw_cb(&w, buf, take) == -1) {
+                    rc = -1;
+                    break;
+                }
+                got += take;
+                rc = has_length && got == length;
+            }
+            if (rc == 1)
+                break;
+        }
+        r = ctl_read_wait(fd, buf, CTL_HEAD_MAX, idle_ms);
+        if (r == 0 && !chunked && !has_length) {
+            rc = 1; /* body delimited by the end of the connection */
+            break;
+        }
+        if (r <= 0) {
+            ctl_warnx("%s: %s", addr,
+                      r == 0 ? "connection closed in the middle of a reply"
+                             : strerror(errno));
+            rc = -1;
+            break;
+        }
+        len = (size_t)r;
+    }
+    if (rc == -1)
+        status = -1;
+out:
+    close(fd);
+    free(buf);
+    return status;
+}

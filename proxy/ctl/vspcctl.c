@@ -1,0 +1,407 @@
+/*
+ * vspcctl.c: the command line for operators and administrators.
+ *
+ *   vspcctl [--operator ADDR:PORT] [--http ADDR:PORT] COMMAND ...
+ *     list [--json]            consoles (HTTP /api/v1/consoles)
+ *     console <key> [--ro]     attach through the operator port
+ *     log <key> [--follow]     a console's log (HTTP), like tail -f
+ *
+ * <key> is a console id, a VM name or a unique id prefix (as the operator
+ * port's attach). Defaults: operator port 127.0.0.1:13371, HTTP
+ * 127.0.0.1:13372, or $VSPC_OPERATOR / $VSPC_HTTP.
+ */
+#include "vspc/compat.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "ctl.h"
+
+#define CTL_LIST_MAX (64 * 1024 * 1024) /* bytes of JSON we accept */
+
+static const char *opt_operator = CTL_DEFAULT_OPERATOR;
+static const char *opt_http = CTL_DEFAULT_HTTP;
+
+static void VSPC_NORETURN
+usage(int status)
+{
+    fprintf(status ? stderr : stdout,
+            "usage: vspcctl [--operator ADDR:PORT] [--http ADDR:PORT] "
+            "COMMAND ...\n"
+            "\n"
+            "  list [--json]             consoles on the node\n"
+            "  console <key> [--ro]      attach to a console (^Ec. detaches, "
+            "^Ec? helps)\n"
+            "  log <key> [--follow]      print a console's log, then follow "
+            "it\n"
+            "\n"
+            "<key>: console id, VM name or unique id prefix.\n"
+            "  --operator ADDR:PORT      operator port (default %s, or "
+            "$VSPC_OPERATOR)\n"
+            "  --http ADDR:PORT          HTTP API (default %s, or $VSPC_HTTP)\n"
+            "  --help, --version\n",
+            CTL_DEFAULT_OPERATOR, CTL_DEFAULT_HTTP);
+    exit(status);
+}
+
+/* ---- HTTP helpers ---------------------------------------------------------
+ */
+
+struct membuf {
+    char *p;
+    size_t n;
+};
+
+static int
+mem_sink(void *arg, int status, const char *p, size_t n)
+{
+    struct membuf *m = arg;
+    char *np;
+
+    if (m->n + n > CTL_LIST_MAX) {
+        ctl_warnx("reply too large");
+        return -1;
+    }
+    if ((np = realloc(m->p, m->n + n + 1)) == NULL) {
+        ctl_warnx("out of memory");
+        return -1;
+    }
+    m->p = np;
+    memcpy(m->p + m->n, p, n);
+    m->n += n;
+    m->p[m->n] = '\0';
+    return 0;
+}
+
+/* GET path into *body (NUL-terminated; "" when empty). Returns the status
+ * or -1. */
+static int
+get_mem(const char *path, struct membuf *body)
+{
+    int status;
+
+    body->p = NULL;
+    body->n = 0;
+    status = ctl_http_get(opt_http, path, CTL_IO_TIMEOUT_MS, mem_sink, body);
+    if (body->p == NULL)
+        body->p = strdup("");
+    return body->p ? status : -1;
+}
+
+/* The consoles as a JSON array, or NULL with a message. */
+static json_t *
+fetch_consoles(void)
+{
+    struct membuf b;
+    json_error_t jerr;
+    json_t *arr = NULL;
+    int status = get_mem("/api/v1/consoles", &b);
+
+    if (status == -1) {
+        /* ctl_http_get said why */
+    } else if (status != 200) {
+        ctl_warnx("%s: HTTP %d: %s", opt_http, status, b.p);
+    } else if ((arr = json_loads(b.p, 0, &jerr)) == NULL ||
+               !json_is_array(arr)) {
+        ctl_warnx("%s: bad console list: %s", opt_http,
+                  arr ? "not an array" : jerr.text);
+        json_decref(arr);
+        arr = NULL;
+    }
+    free(b.p);
+    return arr;
+}
+
+static const char *
+jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+
+    return s ? s : "";
+}
+
+static unsigned long long
+jnum(const json_t *o, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(o, key));
+
+    return v > 0 ? (unsigned long long)v : 0;
+}
+
+/*
+ * The operator port's lookup, on the client side: exact id, then exact VM
+ * name (unique), then unique id prefix. Returns a malloc'd id or NULL with
+ * a message.
+ */
+static char *
+resolve_key(const char *key)
+{
+    json_t *arr = fetch_consoles(), *o;
+    const char *hit = NULL;
+    size_t i, n_name = 0, n_prefix = 0;
+    const char *by_name = NULL, *by_prefix = NULL;
+    char *id = NULL;
+
+    if (arr == NULL)
+        return NULL;
+    json_array_foreach(arr, i, o)
+    {
+        const char *cid = jstr(o, "id");
+
+        if (strcmp(cid, key) == 0)
+            hit = cid;
+        if (strcmp(jstr(o, "name"), key) == 0) {
+            by_name = cid;
+            n_name++;
+        }
+        if (strncmp(cid, key, strlen(key)) == 0) {
+            by_prefix = cid;
+            n_prefix++;
+        }
+    }
+    if (hit == NULL && n_name == 1)
+        hit = by_name;
+    if (hit == NULL && n_name == 0 && n_prefix == 1)
+        hit = by_prefix;
+    if (hit)
+        id = strdup(hit);
+    else if (n_name > 1 || n_prefix > 1)
+        ctl_warnx("\"%s\" is ambiguous (%zu consoles match)", key,
+                  n_name > 1 ? n_name : n_prefix);
+    else
+        ctl_warnx("no such console \"%s\"", key);
+    json_decref(arr);
+    return id;
+}
+
+/* ---- list -----------------------------------------------------------------
+ */
+
+static int
+cmd_list(bool as_json)
+{
+    static const char *const hdr[] = {"ID",  "NAME", "STATE", "HYPERVISOR",
+                                      "OPS", "IN",   "OUT"};
+    json_t *arr = fetch_consoles(), *o;
+    int w[7];
+    size_t i;
+
+    if (arr == NULL)
+        return 1;
+    if (as_json) {
+        char *text = json_dumps(arr, JSON_INDENT(2));
+
+        if (text)
+            printf("%s\n", text);
+        free(text);
+        json_decref(arr);
+        return text ? 0 : 1;
+    }
+    for (int k = 0; k < 7; k++)
+        w[k] = (int)strlen(hdr[k]);
+    json_array_foreach(arr, i, o)
+    {
+        char num[32];
+        int len;
+
+        len = (int)strlen(jstr(o, "id"));
+        w[0] = len > w[0] ? len : w[0];
+        len = (int)strlen(jstr(o, "name"));
+        w[1] = len > w[1] ? len : w[1];
+        len = (int)strlen(jstr(o, "state"));
+        w[2] = len > w[2] ? len : w[2];
+        len = (int)strlen(jstr(o, "hypervisor"));
+        w[3] = len > w[3] ? len : w[3];
+        len = snprintf(num, sizeof(num), "%llu", jnum(o, "operators"));
+        w[4] = len > w[4] ? len : w[4];
+        len = snprintf(num, sizeof(num), "%llu", jnum(o, "bytes_in"));
+        w[5] = len > w[5] ? len : w[5];
+        len = snprintf(num, sizeof(num), "%llu", jnum(o, "bytes_out"));
+        w[6] = len > w[6] ? len : w[6];
+    }
+    if (w[1] > 40)
+        w[1] = 40; /* a long name is cut in the table, not in --json */
+    printf("%-*s  %-*s  %-*s  %-*s  %*s  %*s  %*s\n", w[0], hdr[0], w[1],
+           hdr[1], w[2], hdr[2], w[3], hdr[3], w[4], hdr[4], w[5], hdr[5], w[6],
+           hdr[6]);
+    json_array_foreach(arr, i, o)
+    {
+        printf("%-*s  %-*.*s  %-*s  %-*s  %*llu  %*llu  %*llu\n", w[0],
+               jstr(o, "id"), w[1], w[1], jstr(o, "name"), w[2],
+               jstr(o, "state"), w[3], jstr(o, "hypervisor"), w[4],
+               jnum(o, "operators"), w[5], jnum(o, "bytes_in"), w[6],
+               jnum(o, "bytes_out"));
+    }
+    json_decref(arr);
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ---- log ------------------------------------------------------------------
+ */
+
+/* The log to stdout; an error page to stderr. */
+static int
+stdout_sink(void *arg, int status, const char *p, size_t n)
+{
+    if (status != 200) {
+        fwrite(p, 1, n, stderr);
+        return 0;
+    }
+    if (ctl_write_all(STDOUT_FILENO, p, n, -1) == -1) {
+        if (errno != EPIPE)
+            ctl_warnx("stdout: %s", strerror(errno));
+        *(bool *)arg = true;
+        return -1;
+    }
+    return 0;
+}
+
+static int
+cmd_log(const char *key, bool follow)
+{
+    char *id = resolve_key(key), path[512];
+    bool out_err = false;
+    int status;
+
+    if (id == NULL)
+        return 1;
+    snprintf(path, sizeof(path), "/api/v1/consoles/%s/log%s", id,
+             follow ? "?follow=1" : "");
+    free(id);
+    status = ctl_http_get(opt_http, path, follow ? -1 : CTL_IO_TIMEOUT_MS,
+                          stdout_sink, &out_err);
+    if (status == -1)
+        return out_err && errno == EPIPE ? 0 : 1;
+    if (status != 200) {
+        ctl_warnx("%s: HTTP %d for console %s", opt_http, status, key);
+        return 1;
+    }
+    return 0;
+}
+
+/* ---- main -----------------------------------------------------------------
+ */
+
+/* Console ids and keys travel in a URL path and an operator command. */
+static bool
+key_ok(const char *key)
+{
+    if (key[0] == '\0' || strlen(key) > 255)
+        return false;
+    for (const char *p = key; *p; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f || *p == '/' || *p == '?' ||
+            *p == '#' || *p == '%')
+            return false;
+    return true;
+}
+
+int
+main(int argc, char **argv)
+{
+    static const struct option global_opts[] = {
+        {"operator", required_argument, NULL, 'o'},
+        {"http", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    static const struct option cmd_opts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"ro", no_argument, NULL, 'r'},
+        {"follow", no_argument, NULL, 'f'},
+        {"operator", required_argument, NULL, 'o'},
+        {"http", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool as_json = false, ro = false, follow = false;
+    const char *cmd, *key = NULL, *env;
+    int c;
+
+    signal(SIGPIPE, SIG_IGN);
+    if ((env = getenv("VSPC_OPERATOR")) != NULL && env[0])
+        opt_operator = env;
+    if ((env = getenv("VSPC_HTTP")) != NULL && env[0])
+        opt_http = env;
+    /* Global options stop at the command ("+"). */
+    while ((c = getopt_long(argc, argv, "+h", global_opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            opt_operator = optarg;
+            break;
+        case 'H':
+            opt_http = optarg;
+            break;
+        case 'h':
+            usage(0);
+        case 'V':
+            printf("vspcctl %s\n", VSPC_VERSION);
+            return 0;
+        default:
+            usage(2);
+        }
+    }
+    if (optind >= argc)
+        usage(2);
+    cmd = argv[optind];
+    /* Command options and operands, in any order. */
+    argc -= optind;
+    argv += optind;
+    optind = 0; /* glibc: a full restart, permuting operands again */
+    while ((c = getopt_long(argc, argv, "h", cmd_opts, NULL)) != -1) {
+        switch (c) {
+        case 'j':
+            as_json = true;
+            break;
+        case 'r':
+            ro = true;
+            break;
+        case 'f':
+            follow = true;
+            break;
+        case 'o':
+            opt_operator = optarg;
+            break;
+        case 'H':
+            opt_http = optarg;
+            break;
+        case 'h':
+            usage(0);
+        default:
+            usage(2);
+        }
+    }
+    if (optind < argc)
+        key = argv[optind++];
+    if (optind < argc) {
+        ctl_warnx("unexpected argument \"%s\"", argv[optind]);
+        usage(2);
+    }
+
+    if (strcmp(cmd, "list") == 0 && key == NULL && !ro && !follow)
+        return cmd_list(as_json);
+    if (strcmp(cmd, "console") == 0 && key && !as_json && !follow) {
+        if (!key_ok(key)) {
+            ctl_warnx("bad console key \"%s\"", key);
+            return 2;
+        }
+        return ctl_console(opt_operator, key, ro);
+    }
+    if (strcmp(cmd, "log") == 0 && key && !as_json && !ro) {
+        if (!key_ok(key)) {
+            ctl_warnx("bad console key \"%s\"", key);
+            return 2;
+        }
+        return cmd_log(key, follow);
+    }
+    if (strcmp(cmd, "help") == 0)
+        usage(0);
+    ctl_warnx("bad command line for \"%s\"", cmd);
+    usage(2);
+}
