@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# deps.sh: install what building and testing vspc needs, from Debian 12's
-# archive. Idempotent: apt-get runs only when a package is missing.
+# deps.sh [--test]: install what building (and with --test, testing and
+# benchmarking) vspc needs, from Debian 12's archive. Idempotent: apt-get
+# runs only when a package is missing.
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libevent-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
       libssl-dev check libsubunit-dev libjansson-dev
       telnet procps iproute2)
+if [ "${1:-}" = "--test" ]; then
+    # python3: the pty test of vspcctl; prometheus: promtool checks
+    # /metrics; socat: the plain relay the throughput benchmark compares
+    # against; clang-format: the format check.
+    pkgs+=(python3 prometheus socat clang-format)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||

@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash deploy/deps.sh
+bash deploy/deps.sh --test
 san=${VSPC_SANITIZE:-0}
 if [ "$san" = 1 ]; then
     dir=${BUILD_DIR:-build-asan}

@@ -7,3 +7,13 @@ add_test(NAME scenario_vspcctl
           26110)
 set_tests_properties(scenario_vspcctl PROPERTIES TIMEOUT 60
   LABELS scenario)
+
+# vspcctl console in a pseudo-terminal (python3's pty module).
+# Ports 26120 (hypervisors), 26121 (operators), 26122 (HTTP).
+add_test(NAME scenario_vspcctl_pty
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/with-proxy.sh
+          $<TARGET_FILE:vspc-proxy> 26120 --
+          python3 ${CMAKE_CURRENT_LIST_DIR}/vspcctl_pty.py
+          $<TARGET_FILE:vspcctl> $<TARGET_FILE:vspc-hvsim>)
+set_tests_properties(scenario_vspcctl_pty PROPERTIES TIMEOUT 60
+  LABELS scenario)
