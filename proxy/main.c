@@ -10,8 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <systemd/sd-daemon.h>
 
 #include "vspc/log.h"
 #include "console.h"
@@ -294,9 +296,16 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct proxy *px = arg;
 
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+               (unsigned long long)now.tv_sec * 1000000ULL +
+                   (unsigned long long)now.tv_nsec / 1000);
     log_info("SIGHUP: reopening console logs");
     if (px->vmlog)
         vmlog_reopen(px->vmlog);
+    sd_notify(0, "READY=1");
 }
 
 static void
@@ -305,6 +314,7 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
     struct proxy *px = arg;
 
     log_info("signal %d: shutting down", (int)sig);
+    sd_notify(0, "STOPPING=1");
     event_base_loopexit(px->base, NULL);
 }
 
@@ -366,6 +376,9 @@ main(int argc, char **argv)
              px.cfg.n_service_uris ? px.cfg.service_uris[0] : "(any)",
              px.cfg.n_service_uris > 1 ? ", ..." : "",
              px.cfg.log_dir ? px.cfg.log_dir : "(off)");
+    /* systemd (Type=notify): the ports are open. No-op elsewhere. */
+    sd_notifyf(0, "READY=1\nSTATUS=node %s: hypervisors on %s",
+               px.cfg.node_id, px.cfg.vm_listen);
     event_base_dispatch(px.base);
     evconnlistener_free(px.vm_listener);
     evconnlistener_free(px.op_listener);
