@@ -232,6 +232,7 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
     px->stats.vmotion_begin++;
     log_info("console=%s vmotion BEGIN from %s: GOAHEAD (seq %zu bytes)", c->id,
              src->peer_addr, n);
+    con_event(c, "vMotion begins from %s", src->peer_addr);
     return 0;
 fail:
     if (vmo && vmo->timer)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "pattern.h"
+#include "scen_ops.h"
 
 struct scr_conn *
 scen_vm_hs(struct scen *s, const char *name, struct scr_hs *hs)
@@ -282,20 +283,24 @@ scen_usage(void)
                     "Runs PROTOCOL.md section 10 scenario N (1-56) against a "
                     "running vspc-proxy.\n"
                     "Exit: 0 pass, 1 fail, 77 not applicable to one node, 2 "
-                    "usage.\n");
+                    "usage.\n"
+                    "       vspc-hvsim scenario 101-109 ... [--log-dir DIR]\n"
+                    "Runs an operator end-to-end scenario (scen_ops.h).\n");
 }
 
 int
 scen_main(int argc, char **argv)
 {
     struct scen s = {0};
-    const char *pid;
+    const char *pid, *name;
     char *end;
     int rc;
 
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
         for (int i = 1; i <= 56; i++)
             printf("%02d %s\n", i, scen_names[i]);
+        for (int i = OPS_FIRST; i <= OPS_LAST; i++)
+            printf("%d ops_%s\n", i, ops_name(i));
         return 0;
     }
     if (argc < 2) {
@@ -303,7 +308,7 @@ scen_main(int argc, char **argv)
         return 2;
     }
     s.n = (int)strtol(argv[1], &end, 10);
-    if (*end || s.n < 1 || s.n > 56) {
+    if (*end || s.n < 1 || (s.n > 56 && !ops_name(s.n))) {
         scen_usage();
         return 2;
     }
@@ -312,12 +317,15 @@ scen_main(int argc, char **argv)
             s.vm = argv[++i];
         else if (strcmp(argv[i], "--operator") == 0 && i + 1 < argc)
             s.op = argv[++i];
+        else if (strcmp(argv[i], "--log-dir") == 0 && i + 1 < argc)
+            s.log_dir = argv[++i];
         else {
             scen_usage();
             return 2;
         }
     }
-    printf("scenario %02d %s\n", s.n, scen_names[s.n]);
+    name = s.n > 56 ? ops_name(s.n) : scen_names[s.n];
+    printf("scenario %02d %s%s\n", s.n, s.n > 56 ? "ops_" : "", name);
     fflush(stdout);
     switch (s.n) {
     case 49:
@@ -339,14 +347,16 @@ scen_main(int argc, char **argv)
     pid = getenv("VSPC_PROXY_PID");
     if (pid)
         s.pid = strtol(pid, NULL, 10);
-    if (s.n <= 25)
+    if (s.n > 56)
+        rc = s.n <= 106 ? scen_ops(&s) : scen_ops2(&s);
+    else if (s.n <= 25)
         rc = scen_01_25(&s);
     else if (s.n <= 48)
         rc = scen_26_48(&s);
     else
         rc = scen_51_56(&s);
     scr_close_all();
-    printf("scenario %02d %s: %s\n", s.n, scen_names[s.n],
+    printf("scenario %02d %s%s: %s\n", s.n, s.n > 56 ? "ops_" : "", name,
            rc == SCEN_PASS ? "PASS" : (rc == SCEN_NA ? "SKIP" : "FAIL"));
     return rc;
 }

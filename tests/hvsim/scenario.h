@@ -17,9 +17,10 @@ int scen_main(int argc, char **argv);
 
 struct scen {
     int n;
-    const char *vm; /* proxy's hypervisor address */
-    const char *op; /* proxy's operator address */
-    long pid;       /* VSPC_PROXY_PID, 0 if unknown */
+    const char *vm;      /* proxy's hypervisor address */
+    const char *op;      /* proxy's operator address */
+    long pid;            /* VSPC_PROXY_PID, 0 if unknown */
+    const char *log_dir; /* --log-dir DIR (the proxy's), or NULL */
 };
 
 /* Helper already printed the failure: fail the scenario. */
