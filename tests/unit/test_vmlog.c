@@ -1,5 +1,8 @@
 /*
- * test_vmlog.c: Check suite for the console log writer (proxy/vmlog.c).
+ * test_vmlog.c: Check suite for the console log writer (proxy/vmlog.c,
+ * proxy/vmlog_writer.c), and its runner. The "rotation" cases are in
+ * vmlog_cases_rotate.c (compiled into this runner); the helpers they share
+ * with this file are declared in vmlog_cases.h.
  *
  * Every test works in a fresh mkdtemp directory under /tmp (removed at the
  * end) with its own event base. Files are compared byte for byte; times
@@ -27,18 +30,9 @@
 #include <event2/thread.h>
 
 #include "vmlog.h"
-
-#define ID "4c1f00000000000000000000000a9a0d.com2"
-#define TLEN 24 /* "YYYY-MM-DDTHH:MM:SS.mmmZ" */
+#include "vmlog_cases.h"
 
 /* ---- environment ------------------------------------------------------ */
-
-struct env {
-    char dir[64];
-    struct event_base *base;
-    struct event *tick; /* keeps the loop waiting (done_ev is not added) */
-    struct vmlog *log;
-};
 
 static void
 tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -57,7 +51,7 @@ env_base(struct env *e)
     event_add(e->tick, &tv);
 }
 
-static struct vmlog *
+struct vmlog *
 env_log(struct env *e, bool stamps, size_t rotate, unsigned keep, size_t qmax)
 {
     struct vmlog_cfg cfg = {
@@ -73,7 +67,7 @@ env_log(struct env *e, bool stamps, size_t rotate, unsigned keep, size_t qmax)
     return e->log;
 }
 
-static void
+void
 env_init(struct env *e)
 {
     memset(e, 0, sizeof(*e));
@@ -88,7 +82,7 @@ rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
     return remove(path);
 }
 
-static void
+void
 env_fini(struct env *e)
 {
     vmlog_free(&e->log);
@@ -143,7 +137,7 @@ rd_cb(void *arg, const uint8_t *p, size_t n, uint64_t file_size, int err)
 }
 
 /* Barrier: every record queued so far is written (and counted). */
-static void
+void
 env_sync(struct env *e)
 {
     struct rd r = {0};
@@ -163,7 +157,7 @@ env_sync(struct env *e)
 }
 
 /* Whole file, NUL-terminated; NULL if missing. */
-static uint8_t *
+uint8_t *
 slurp(const char *dir, const char *name, size_t *len)
 {
     char path[512];
@@ -189,7 +183,7 @@ slurp(const char *dir, const char *name, size_t *len)
     return buf;
 }
 
-static bool
+bool
 file_exists(const char *dir, const char *name)
 {
     char path[512];
@@ -199,7 +193,7 @@ file_exists(const char *dir, const char *name)
     return stat(path, &sb) == 0;
 }
 
-static bool
+bool
 is_time(const uint8_t *p)
 {
     static const char pat[] = "dddd-dd-ddTdd:dd:dd.dddZ";
@@ -378,9 +372,9 @@ START_TEST(test_timestamps_line_starts)
 }
 END_TEST
 
-/* ---- rotation ------------------------------------------------------------ */
+/* ---- pseudo-random numbers (xorshift32) --------------------------- */
 
-static uint32_t
+uint32_t
 xs32(uint32_t *s)
 {
     uint32_t x = *s;
@@ -390,267 +384,6 @@ xs32(uint32_t *s)
     x ^= x << 5;
     return *s = x;
 }
-
-/* Letters with a '\n' now and then, and one long run without any. */
-static uint8_t *
-pattern(size_t n, uint32_t seed)
-{
-    uint8_t *p = malloc(n);
-    uint32_t s = seed;
-
-    for (size_t i = 0; i < n; i++) {
-        uint32_t r = xs32(&s);
-
-        if (i > n / 2 && i < n / 2 + 300000)
-            p[i] = (uint8_t)('a' + r % 26);
-        else
-            p[i] = r % 61 == 0 ? '\n' : (uint8_t)('A' + r % 26);
-    }
-    return p;
-}
-
-/* Concatenate <id>.log.<N> ... <id>.log.1 <id>.log; *nfiles = N + 1. */
-static uint8_t *
-concat(const char *dir, const char *id, size_t *len, unsigned *nfiles,
-       size_t max_file)
-{
-    char name[256];
-    unsigned top = 0;
-    uint8_t *all = NULL;
-    size_t n = 0;
-
-    for (;;) {
-        snprintf(name, sizeof(name), "%s.log.%u", id, top + 1);
-        if (!file_exists(dir, name))
-            break;
-        top++;
-    }
-    for (unsigned g = top + 1; g-- > 0;) {
-        size_t k;
-        uint8_t *part;
-
-        if (g == 0)
-            snprintf(name, sizeof(name), "%s.log", id);
-        else
-            snprintf(name, sizeof(name), "%s.log.%u", id, g);
-        part = slurp(dir, name, &k);
-        ck_assert_msg(part != NULL, "%s missing", name);
-        ck_assert_msg(max_file == 0 || k <= max_file, "%s: %zu bytes", name, k);
-        all = realloc(all, n + k + 1);
-        memcpy(all + n, part, k);
-        n += k;
-        free(part);
-    }
-    *len = n;
-    *nfiles = top + 1;
-    return all;
-}
-
-START_TEST(test_rotation_under_load)
-{
-    const size_t total = 5u << 20, rot = 256u << 10;
-    struct env e;
-    uint8_t *in = pattern(total, 12345), *out;
-    uint32_t s = 777;
-    size_t off = 0, n;
-    unsigned nfiles;
-    struct vmlog_stats st;
-
-    env_init(&e);
-    env_log(&e, false, rot, 1000, 64u << 20);
-    while (off < total) {
-        uint32_t r = xs32(&s);
-        size_t k = r % 16 == 0 ? 1 + r % 100000 : 1 + r % 8192;
-
-        if (k > total - off)
-            k = total - off;
-        ck_assert_int_eq(vmlog_data(e.log, ID, in + off, k), 0);
-        off += k;
-    }
-    env_sync(&e);
-    vmlog_get_stats(e.log, &st);
-    ck_assert_uint_eq(st.bytes_queued, total);
-    ck_assert_uint_eq(st.bytes_written, total);
-    ck_assert_uint_eq(st.bytes_dropped, 0);
-    ck_assert_uint_eq(st.write_errors, 0);
-    ck_assert_uint_ge(st.rotations, total / (rot + 65536));
-    vmlog_free(&e.log);
-    /* No file beyond rotate_bytes + 64 KiB. */
-    out = concat(e.dir, ID, &n, &nfiles, rot + 65536);
-    ck_assert_uint_eq(nfiles, st.rotations + 1);
-    ck_assert_uint_eq(n, total);
-    ck_assert(memcmp(in, out, total) == 0);
-    /* Rotated files end at a line end, or at the hard size. */
-    for (unsigned g = 1; g < nfiles; g++) {
-        char name[256];
-        size_t k;
-        uint8_t *part;
-
-        snprintf(name, sizeof(name), "%s.log.%u", ID, g);
-        part = slurp(e.dir, name, &k);
-        ck_assert(k >= rot);
-        ck_assert_msg(part[k - 1] == '\n' || k == rot + 65536,
-                      "%s ends mid-line at %zu", name, k);
-        free(part);
-    }
-    free(in);
-    free(out);
-    env_fini(&e);
-}
-END_TEST
-
-/* Remove the "[time] " at every line start; checks each stamp. */
-static size_t
-strip_stamps(const uint8_t *p, size_t n, uint8_t *out)
-{
-    size_t o = 0, i = 0;
-    bool bol = true;
-
-    while (i < n) {
-        if (bol) {
-            ck_assert_msg(i + TLEN + 3 <= n && p[i] == '[' &&
-                              is_time(p + i + 1) && p[i + TLEN + 1] == ']' &&
-                              p[i + TLEN + 2] == ' ',
-                          "no stamp at %zu", i);
-            i += TLEN + 3;
-            bol = false;
-            continue;
-        }
-        out[o++] = p[i];
-        bol = p[i] == '\n';
-        i++;
-    }
-    return o;
-}
-
-START_TEST(test_rotation_with_timestamps)
-{
-    const size_t total = 200000;
-    struct env e;
-    uint8_t *in = pattern(total, 99), *out, *plain;
-    size_t off = 0, n, k;
-    uint32_t s = 5;
-    unsigned nfiles;
-
-    /* No long run here: every rotation falls on a line start. */
-    for (size_t i = 0; i < total; i++)
-        if (i % 97 == 96)
-            in[i] = '\n';
-    env_init(&e);
-    env_log(&e, true, 4096, 1000, 64u << 20);
-    while (off < total) {
-        k = 1 + xs32(&s) % 3000;
-        if (k > total - off)
-            k = total - off;
-        ck_assert_int_eq(vmlog_data(e.log, ID, in + off, k), 0);
-        off += k;
-    }
-    vmlog_free(&e.log);
-    out = concat(e.dir, ID, &n, &nfiles, 0);
-    ck_assert_uint_gt(nfiles, 10);
-    /* Every file starts with a stamp. */
-    for (unsigned g = 0; g < nfiles; g++) {
-        char name[256];
-        uint8_t *part;
-
-        if (g == 0)
-            snprintf(name, sizeof(name), "%s.log", ID);
-        else
-            snprintf(name, sizeof(name), "%s.log.%u", ID, g);
-        part = slurp(e.dir, name, &k);
-        ck_assert(k > TLEN + 3 && part[0] == '[' && is_time(part + 1));
-        free(part);
-    }
-    plain = malloc(n);
-    k = strip_stamps(out, n, plain);
-    ck_assert_uint_eq(k, total);
-    ck_assert(memcmp(plain, in, total) == 0);
-    free(plain);
-    free(in);
-    free(out);
-    env_fini(&e);
-}
-END_TEST
-
-START_TEST(test_rotation_keep2)
-{
-    struct env e;
-    char line[101], *in = malloc(10000);
-    size_t n;
-    unsigned nfiles;
-    uint8_t *out;
-    struct vmlog_stats st;
-
-    env_init(&e);
-    env_log(&e, false, 1024, 2, 1 << 20);
-    for (int i = 0; i < 100; i++) {
-        snprintf(line, sizeof(line), "%099d", i);
-        line[99] = '\n';
-        memcpy(in + i * 100, line, 100);
-        ck_assert_int_eq(vmlog_data(e.log, ID, (uint8_t *)line, 100), 0);
-    }
-    env_sync(&e);
-    vmlog_get_stats(e.log, &st);
-    ck_assert_uint_ge(st.rotations, 8);
-    vmlog_free(&e.log);
-    ck_assert(file_exists(e.dir, ID ".log.1"));
-    ck_assert(file_exists(e.dir, ID ".log.2"));
-    ck_assert(!file_exists(e.dir, ID ".log.3"));
-    out = concat(e.dir, ID, &n, &nfiles, 0);
-    ck_assert_uint_eq(nfiles, 3);
-    ck_assert_uint_lt(n, 10000);
-    ck_assert(n >= 2 * 1024);
-    ck_assert(memcmp(out, in + 10000 - n, n) == 0);
-    free(out);
-    free(in);
-    env_fini(&e);
-}
-END_TEST
-
-START_TEST(test_reopen_after_move)
-{
-    struct env e;
-    char from[512], to[512];
-    uint8_t *a, *b;
-    size_t na, nb;
-    struct vmlog_stats st;
-    uint64_t reopens;
-
-    env_init(&e);
-    env_log(&e, false, 0, 1, 1 << 20);
-    ck_assert_int_eq(vmlog_data(e.log, ID, (const uint8_t *)"before\n", 7), 0);
-    env_sync(&e);
-    snprintf(from, sizeof(from), "%s/%s.log", e.dir, ID);
-    snprintf(to, sizeof(to), "%s/%s.log-20240101", e.dir, ID);
-    ck_assert_int_eq(rename(from, to), 0);
-    /* Still open: this goes to the moved file. */
-    ck_assert_int_eq(vmlog_data(e.log, ID, (const uint8_t *)"late\n", 5), 0);
-    vmlog_reopen(e.log);
-    vmlog_reopen(e.log); /* coalesced unless the writer took the first */
-    ck_assert_int_eq(vmlog_data(e.log, ID, (const uint8_t *)"after\n", 6), 0);
-    env_sync(&e);
-    vmlog_get_stats(e.log, &st);
-    ck_assert(st.reopens == 1 || st.reopens == 2);
-    vmlog_hold(e.log, true); /* now surely coalesced */
-    vmlog_reopen(e.log);
-    vmlog_reopen(e.log);
-    vmlog_hold(e.log, false);
-    reopens = st.reopens;
-    env_sync(&e);
-    vmlog_get_stats(e.log, &st);
-    ck_assert_uint_eq(st.reopens, reopens + 1);
-    vmlog_free(&e.log);
-    a = slurp(e.dir, ID ".log-20240101", &na);
-    b = slurp(e.dir, ID ".log", &nb);
-    ck_assert_ptr_nonnull(a);
-    ck_assert_ptr_nonnull(b);
-    ck_assert_str_eq((char *)a, "before\nlate\n");
-    ck_assert_str_eq((char *)b, "after\n");
-    free(a);
-    free(b);
-    env_fini(&e);
-}
-END_TEST
 
 /* ---- queue full ------------------------------------------------------- */
 
@@ -1149,13 +882,7 @@ vmlog_suite(void)
     tcase_add_test(tc, test_timestamps_line_starts);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("rotation");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, test_rotation_under_load);
-    tcase_add_test(tc, test_rotation_with_timestamps);
-    tcase_add_test(tc, test_rotation_keep2);
-    tcase_add_test(tc, test_reopen_after_move);
-    suite_add_tcase(s, tc);
+    vmlog_cases_rotate(s); /* "rotation", vmlog_cases_rotate.c */
 
     tc = tcase_create("queue");
     tcase_add_test(tc, test_queue_full_marker);
