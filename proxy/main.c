@@ -377,8 +377,8 @@ main(int argc, char **argv)
              px.cfg.n_service_uris > 1 ? ", ..." : "",
              px.cfg.log_dir ? px.cfg.log_dir : "(off)");
     /* systemd (Type=notify): the ports are open. No-op elsewhere. */
-    sd_notifyf(0, "READY=1\nSTATUS=node %s: hypervisors on %s",
-               px.cfg.node_id, px.cfg.vm_listen);
+    sd_notifyf(0, "READY=1\nSTATUS=node %s: hypervisors on %s", px.cfg.node_id,
+               px.cfg.vm_listen);
     event_base_dispatch(px.base);
     evconnlistener_free(px.vm_listener);
     evconnlistener_free(px.op_listener);

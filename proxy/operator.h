@@ -38,8 +38,8 @@ struct oper {
     uint64_t id;
     enum op_state state;
     enum op_mode mode;
-    bool raw;          /* no escapes, no in-band notices */
-    bool admin;        /* speaks VMware's option 233 (vmware/vspc client) */
+    bool raw;   /* no escapes, no in-band notices */
+    bool admin; /* speaks VMware's option 233 (vmware/vspc client) */
     bool banner_sent;
     bool read_blocked; /* console input flow control */
     bool last_cr;      /* NVT: drop the NUL of CR NUL */
