@@ -193,10 +193,10 @@ static size_t
 handshake(uint8_t *out, const char *uuid)
 {
     static const uint8_t head[] = {
-        255, 251, 37,  255, 253, 0,   255, 251, 0,  255, 253, 3,  255, 251,
-        3,   255, 251, 232, 255, 250, 232, 0,   0,  1,   2,   3,  40,  41,
-        43,  44,  45,  46,  48,  70,  71,  73,  80, 81,  84,  85, 86,  87,
-        82,  83,  255, 240, 255, 250, 232, 70,  'S'};
+        255, 251, 37,  255, 253, 0,   255, 251, 0,   255, 253, 3,  255,
+        251, 3,   255, 251, 232, 255, 250, 232, 0,   0,   1,   2,  3,
+        40,  41,  43,  44,  45,  46,  48,  70,  71,  73,  80,  81, 84,
+        85,  86,  87,  82,  83,  255, 240, 255, 250, 232, 70,  'S'};
     char ustr[64];
     size_t n = 0;
 
@@ -326,15 +326,19 @@ cmd_sink(int port, uint64_t bytes, struct shm *shm, const char *console)
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            fprintf(stderr, "vspc-bench-pump: sink: closed at %" PRIu64
-                            " of %" PRIu64 " bytes\n", got, bytes);
+            fprintf(stderr,
+                    "vspc-bench-pump: sink: closed at %" PRIu64 " of %" PRIu64
+                    " bytes\n",
+                    got, bytes);
             return 1;
         }
         if (got == 0)
             t0 = now_s();
         if (memcmp(buf, pattern + got % PERIOD, (size_t)r) != 0) {
-            fprintf(stderr, "vspc-bench-pump: sink: pattern mismatch near "
-                            "offset %" PRIu64 "\n", got);
+            fprintf(stderr,
+                    "vspc-bench-pump: sink: pattern mismatch near "
+                    "offset %" PRIu64 "\n",
+                    got);
             return 1;
         }
         got += (uint64_t)r;
@@ -496,11 +500,10 @@ cmd_relay(int lport, int tport)
                 continue;
             if ((evs[i].events & EPOLLOUT) && side_flush(s->peer) != 0)
                 goto bad;
-            if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
-                !s->eof && s->plen == 0 && side_read(s) != 0)
+            if ((evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !s->eof &&
+                s->plen == 0 && side_read(s) != 0)
                 goto bad;
-            if (s->eof && s->plen == 0 && s->peer->eof &&
-                s->peer->plen == 0)
+            if (s->eof && s->plen == 0 && s->peer->eof && s->peer->plen == 0)
                 goto bad; /* both directions done */
             side_mod(s);
             side_mod(s->peer);
@@ -531,10 +534,23 @@ parse_bytes(const char *s)
     uint64_t v = strtoull(s, &end, 10);
 
     switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
-    default: break;
+    case 'k':
+    case 'K':
+        v <<= 10;
+        end++;
+        break;
+    case 'm':
+    case 'M':
+        v <<= 20;
+        end++;
+        break;
+    case 'g':
+    case 'G':
+        v <<= 30;
+        end++;
+        break;
+    default:
+        break;
     }
     if (*end != '\0' || v == 0) {
         fprintf(stderr, "vspc-bench-pump: bad byte count \"%s\"\n", s);
@@ -551,11 +567,11 @@ main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "relay") == 0)
         return cmd_relay(atoi(argv[2]), atoi(argv[3]));
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "src") == 0)
-        return cmd_src(atoi(argv[2]), parse_bytes(argv[3]),
-                       shm_map(argv[4]), argc == 6 ? argv[5] : NULL);
+        return cmd_src(atoi(argv[2]), parse_bytes(argv[3]), shm_map(argv[4]),
+                       argc == 6 ? argv[5] : NULL);
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "sink") == 0)
-        return cmd_sink(atoi(argv[2]), parse_bytes(argv[3]),
-                        shm_map(argv[4]), argc == 6 ? argv[5] : NULL);
+        return cmd_sink(atoi(argv[2]), parse_bytes(argv[3]), shm_map(argv[4]),
+                        argc == 6 ? argv[5] : NULL);
     fprintf(stderr,
             "usage: vspc-bench-pump relay LISTEN_PORT TARGET_PORT\n"
             "       vspc-bench-pump src PORT BYTES SHM [UUID]\n"

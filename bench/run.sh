@@ -255,7 +255,10 @@ tp_proxy() {
     local shm=$work/shm.$port log=$work/tp.log c0 c1 sp
     local uuid=00112233445566778899aabbccdd0001
     rm -f "$shm"
-    start_proxy "$log"
+    # The producer runs up to 1 MiB ahead of the consumer; the reader's
+    # queue must hold that, or the proxy (rightly) skips bytes for a slow
+    # reader and the consumer sees a gap notice instead of the pattern.
+    start_proxy "$log" --operator-queue 4194304
     c0=$(cpu_ticks "$ppid")
     timeout 120 "$pump" src "$port" "$TP_BYTES" "$shm" "$uuid" &
     sp=$!

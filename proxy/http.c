@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include "vspc/log.h"
+#include "audit.h"
 #include "console.h"
 #include "operator.h"
 #include "session.h"
@@ -52,6 +53,8 @@
 #define HTTP_HEADERS_MAX (8 * 1024)
 #define HTTP_BODY_MAX 1024
 #define HTTP_API_PREFIX "/api/v1/consoles"
+#define HTTP_VMOTIONS "/api/v1/vmotions"
+#define HTTP_VMOTIONS_MAX (1024 * 1024) /* ?limit= clamp */
 
 struct http_log;
 
@@ -139,6 +142,14 @@ static const struct m_row m_proxy_rows[] = {
      PXS(hv_identified), "Hypervisor connections that named their VM."},
     {"vspc_hypervisor_connections_refused_total", M_COUNTER, PXS(hv_refused),
      "Hypervisor connections refused (WONT-PROXY, bad UUID)."},
+    {"vspc_hypervisor_connections_denied_total", M_COUNTER, PXS(hv_denied),
+     "Hypervisor connections refused by the --allow list."},
+    {"vspc_proxy_protocol_errors_total", M_COUNTER, PXS(hv_pp_errors),
+     "Connections closed for a missing or bad PROXY protocol header."},
+    {"vspc_tls_handshakes_total", M_COUNTER, PXS(hv_tls_accepted),
+     "telnets:// TLS handshakes completed."},
+    {"vspc_tls_handshake_failures_total", M_COUNTER, PXS(hv_tls_failures),
+     "telnets:// TLS handshakes that failed."},
     {"vspc_protocol_errors_total", M_COUNTER, PXS(proto_errors),
      "Hypervisor protocol errors."},
     {"vspc_unknown_suboptions_total", M_COUNTER, PXS(unknown_suboptions),
@@ -318,6 +329,9 @@ http_metrics(struct http *h, struct evbuffer *b)
              "Hypervisor connections open.");
     evbuffer_add_printf(b, "vspc_hypervisor_connections %llu\n",
                         (unsigned long long)n_sess);
+    m_family(b, "vspc_draining", M_GAUGE,
+             "1 while the node is drained (operator port `drain`).");
+    evbuffer_add_printf(b, "vspc_draining %d\n", px->draining ? 1 : 0);
 
     m_rows(b, m_proxy_rows, VSPC_ARRAY_LEN(m_proxy_rows), st);
 
@@ -332,6 +346,10 @@ http_metrics(struct http *h, struct evbuffer *b)
                         (unsigned long long)st->vmotion_expired,
                         (unsigned long long)st->vmotion_notnow);
     m_goahead_histogram(b);
+    m_family(b, "vspc_vmotion_audit_records", M_GAUGE,
+             "vMotion audit records kept in memory (/api/v1/vmotions).");
+    evbuffer_add_printf(b, "vspc_vmotion_audit_records %zu\n",
+                        aud_count(px->audit));
 
     m_family(b, "vspc_telnet_errors_total", M_COUNTER,
              "Telnet parse errors on hypervisor connections, by kind.");
@@ -390,6 +408,55 @@ http_get_consoles(struct http *h, struct evhttp_request *req)
         }
     }
     http_reply_json(req, arr);
+}
+
+/* ---- /readyz, /api/v1/vmotions ------------------------------------------ */
+
+/* Ready for new work: the hypervisor port listens and no drain. A load
+ * balancer takes a 503 node out of rotation. */
+static void
+http_get_readyz(struct http *h, struct evhttp_request *req)
+{
+    if (h->px->draining)
+        http_reply_text(req, 503, "draining\n");
+    else if (h->px->vm_listener == NULL)
+        http_reply_text(req, 503, "not listening\n");
+    else
+        http_reply_text(req, 200, "ready\n");
+}
+
+/* ?console=<id> (exact console id) and ?limit=N (1..). 400 on a bad
+ * query. */
+static void
+http_get_vmotions(struct http *h, struct evhttp_request *req, const char *query)
+{
+    struct evkeyvalq params;
+    const char *con = NULL, *lim;
+    unsigned long long limit = 0;
+    bool bad = false;
+
+    TAILQ_INIT(&params);
+    if (query && evhttp_parse_query_str(query, &params) != 0) {
+        evhttp_clear_headers(&params);
+        http_reply_text(req, 400, "bad query\n");
+        return;
+    }
+    con = evhttp_find_header(&params, "console");
+    if ((lim = evhttp_find_header(&params, "limit")) != NULL) {
+        char *end = NULL;
+
+        if (lim[0] >= '0' && lim[0] <= '9')
+            limit = strtoull(lim, &end, 10);
+        bad = limit == 0 || end == NULL || *end != '\0';
+    }
+    if (limit > HTTP_VMOTIONS_MAX) /* more than any ring holds */
+        limit = HTTP_VMOTIONS_MAX;
+    if (bad || (con && con[0] == '\0'))
+        http_reply_text(req, 400,
+                        "bad query (console=<id>, limit=<1 or more>)\n");
+    else
+        http_reply_json(req, aud_to_json(h->px->audit, con, (size_t)limit));
+    evhttp_clear_headers(&params);
 }
 
 /* ---- /api/v1/consoles/<id>/log --------------------------------------------
@@ -758,6 +825,10 @@ http_gen_cb(struct evhttp_request *req, void *arg)
         http_get_metrics(h, req);
     else if (strcmp(path, "/healthz") == 0)
         http_reply_text(req, 200, "ok\n");
+    else if (strcmp(path, "/readyz") == 0)
+        http_get_readyz(h, req);
+    else if (strcmp(path, HTTP_VMOTIONS) == 0)
+        http_get_vmotions(h, req, query);
     else if (strcmp(path, HTTP_API_PREFIX) == 0)
         http_get_consoles(h, req);
     else if (strncmp(path, HTTP_API_PREFIX "/", plen + 1) == 0)

@@ -4,6 +4,14 @@
  *
  *   GET /metrics                   Prometheus text format 0.0.4
  *   GET /healthz                   "ok\n" while the loop runs
+ *   GET /readyz                    200 "ready\n" while the hypervisor port
+ *                                  listens and the node is not drained,
+ *                                  else 503 "draining\n" / "not
+ *                                  listening\n"
+ *   GET /api/v1/vmotions           JSON array of the vMotion audit
+ *                                  records (audit.h), newest first;
+ *                                  ?console=<id> one console's only,
+ *                                  ?limit=N the N newest (400 if bad)
  *   GET /api/v1/consoles           JSON array, one object per console
  *   GET /api/v1/consoles/<id>      one console, 404 if none
  *   GET /api/v1/consoles/<id>/log  the console's current log file

@@ -17,44 +17,80 @@
 
 #include "vspc/log.h"
 #include "console.h"
+#include "edge.h"
 #include "operator.h"
 #include "proxy.h"
 #include "session.h"
 #include "http.h"
+#include "tls.h"
 #include "vmlog.h"
 #include "vmotion.h"
 
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: vspc-proxy [options]\n"
-               "\n"
-               "The vSPC node: ESXi hosts connect their VMs' network serial "
-               "ports to it;\noperators attach to the consoles.\n"
-               "\n"
-               "  --vm-listen ADDR:PORT        hypervisor side (default "
-               "0.0.0.0:13370)\n"
-               "  --operator-listen ADDR:PORT  operator port (default "
-               "127.0.0.1:13371)\n"
-               "  --service-uri STR            accepted Port URI (repeatable; "
-               "none = any)\n"
-               "  --node-id NAME               this node's name (default "
-               "node1)\n"
-               "  --node-index N               0-255, routing hint in vMotion "
-               "secrets\n"
-               "  --vmotion-timeout SECS       a pending vMotion expires "
-               "(default 30)\n"
-               "  --refuse-vmotion             answer every BEGIN with NOTNOW "
-               "(maintenance)\n"
-               "  --idle-timeout SECS          close connections that do not "
-               "identify (60)\n"
-               "  --console-expire SECS        forget disconnected, unwatched "
-               "consoles (86400)\n"
-               "  --scrollback BYTES           VM output kept per console "
-               "(65536)\n"
-               "  --log-level LEVEL            error, warn, info, debug "
-               "(default info)\n"
-               "  --help, --version\n");
+    fprintf(f,
+            "usage: vspc-proxy [options]\n"
+            "\n"
+            "The vSPC node: ESXi hosts connect their VMs' network serial "
+            "ports to it;\noperators attach to the consoles.\n"
+            "\n"
+            "  --vm-listen ADDR:PORT        hypervisor side (default "
+            "0.0.0.0:13370)\n"
+            "  --tls-listen ADDR:PORT       hypervisor side, telnets:// "
+            "(default 0.0.0.0:13369\n"
+            "                               with --tls-cert; none = off)\n"
+            "  --tls-cert FILE              PEM certificate (chain) for "
+            "telnets://\n"
+            "  --tls-key FILE               its PEM private key (default: "
+            "--tls-cert)\n"
+            "  --proxy-protocol             hypervisor connections start "
+            "with a PROXY v1/v2\n"
+            "                               header (behind HAProxy)\n"
+            "  --allow CIDR                 accepted hypervisor sources "
+            "(repeatable;\n"
+            "                               none = any)\n"
+            "  --operator-listen ADDR:PORT  operator port (default "
+            "127.0.0.1:13371)\n"
+            "  --service-uri STR            accepted Port URI (repeatable; "
+            "none = any)\n"
+            "  --node-id NAME               this node's name (default "
+            "node1)\n"
+            "  --node-index N               0-255, routing hint in vMotion "
+            "secrets\n"
+            "  --vmotion-timeout SECS       a pending vMotion expires "
+            "(default 30)\n"
+            "  --refuse-vmotion             answer every BEGIN with NOTNOW "
+            "(maintenance)\n"
+            "  --idle-timeout SECS          close connections that do not "
+            "identify (60)\n"
+            "  --console-expire SECS        forget disconnected, unwatched "
+            "consoles (86400)\n"
+            "  --scrollback BYTES           VM output kept per console "
+            "(65536)\n"
+            "  --escape-char ^X|none        operator escape (default ^E: "
+            "^Ec. detach)\n"
+            "  --slow-reader catchup|disconnect\n"
+            "                               a reader past its queue: caught "
+            "up from the\n"
+            "                               scrollback with a gap notice "
+            "(default), or dropped\n"
+            "  --operator-queue BYTES       per-reader queue (default "
+            "262144)\n"
+            "  --http-listen ADDR:PORT|none metrics and API (default "
+            "127.0.0.1:13372)\n"
+            "  --log-dir DIR                write one log file per console "
+            "there\n"
+            "  --log-timestamps             time stamp every logged line\n"
+            "  --log-rotate-bytes BYTES     rotate console logs at this size "
+            "(16 MiB)\n"
+            "  --log-keep N                 rotated files kept per console "
+            "(5)\n"
+            "  --audit-records N            vMotion audit records kept for "
+            "the API (1024)\n"
+            "  --log-level LEVEL            error, warn, info, debug "
+            "(default info)\n"
+            "  --help, --version\n");
 }
 
 static int
@@ -104,6 +140,12 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
         O_LOGTS,
         O_LOGROT,
         O_LOGKEEP,
+        O_AUDIT,
+        O_TLS_LISTEN,
+        O_TLS_CERT,
+        O_TLS_KEY,
+        O_PPROXY,
+        O_ALLOW,
         O_HELP,
         O_VERSION,
     };
@@ -126,13 +168,20 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
         {"log-timestamps", no_argument, NULL, O_LOGTS},
         {"log-rotate-bytes", required_argument, NULL, O_LOGROT},
         {"log-keep", required_argument, NULL, O_LOGKEEP},
+        {"audit-records", required_argument, NULL, O_AUDIT},
         {"log-level", required_argument, NULL, O_LOGLEVEL},
+        {"tls-listen", required_argument, NULL, O_TLS_LISTEN},
+        {"tls-cert", required_argument, NULL, O_TLS_CERT},
+        {"tls-key", required_argument, NULL, O_TLS_KEY},
+        {"proxy-protocol", no_argument, NULL, O_PPROXY},
+        {"allow", required_argument, NULL, O_ALLOW},
         {"help", no_argument, NULL, O_HELP},
         {"version", no_argument, NULL, O_VERSION},
         {NULL, 0, NULL, 0},
     };
     int ch, lvl;
     size_t v;
+    bool tls_listen_set = false;
 
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
@@ -221,6 +270,10 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
                 0)
                 fatalx("--log-rotate-bytes: a size in bytes (0 = never)");
             break;
+        case O_AUDIT:
+            if (parse_size(optarg, &cfg->audit_max, 1000000) != 0)
+                fatalx("--audit-records: 0 to 1000000");
+            break;
         case O_LOGKEEP:
             if (parse_size(optarg, &v, 1000) != 0 || v < 1)
                 fatalx("--log-keep: 1 to 1000");
@@ -230,6 +283,29 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
             if ((lvl = log_level_parse(optarg)) < 0)
                 fatalx("--log-level: error, warn, info or debug");
             log_verbosity = lvl;
+            break;
+        case O_TLS_LISTEN:
+            tls_listen_set = true;
+            snprintf(cfg->tls_listen, sizeof(cfg->tls_listen), "%s",
+                     strcmp(optarg, "none") == 0 ? "" : optarg);
+            break;
+        case O_TLS_CERT:
+            cfg->tls_cert = optarg;
+            break;
+        case O_TLS_KEY:
+            cfg->tls_key = optarg;
+            break;
+        case O_PPROXY:
+            cfg->proxy_protocol = true;
+            break;
+        case O_ALLOW:
+            if (cfg->n_allow == PROXY_MAX_ALLOW)
+                fatalx("at most %d --allow", PROXY_MAX_ALLOW);
+            if (edge_cidr_parse(optarg, &cfg->allow[cfg->n_allow]) != 0)
+                fatalx("--allow %s: want an IPv4 or IPv6 address or "
+                       "prefix (192.0.2.0/24, 2001:db8::/32)",
+                       optarg);
+            cfg->n_allow++;
             break;
         case O_HELP:
             usage(stdout);
@@ -246,13 +322,28 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
         usage(stderr);
         exit(2);
     }
+    if (cfg->tls_key && !cfg->tls_cert)
+        fatalx("--tls-key needs --tls-cert");
+    if (cfg->tls_cert && !cfg->tls_key)
+        cfg->tls_key = cfg->tls_cert; /* one PEM file with both */
+    if (cfg->tls_listen[0] && !cfg->tls_cert)
+        fatalx("--tls-listen needs --tls-cert (and --tls-key)");
+    if (cfg->tls_cert && !tls_listen_set)
+        snprintf(cfg->tls_listen, sizeof(cfg->tls_listen), "0.0.0.0:13369");
 }
 
 static void
 vm_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
              int salen, void *arg)
 {
-    sess_new(arg, fd, sa);
+    edge_accept(arg, fd, sa, false);
+}
+
+static void
+tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+              int salen, void *arg)
+{
+    edge_accept(arg, fd, sa, true);
 }
 
 static void
@@ -347,6 +438,15 @@ main(int argc, char **argv)
     if (px.sig_term == NULL || px.sig_int == NULL || px.sig_hup == NULL)
         fatalx("out of memory");
     evsignal_add(px.sig_hup, NULL);
+    if (px.cfg.tls_cert) {
+        char err[1024];
+
+        /* Read from disk here, before the loop runs. */
+        px.tls =
+            tls_server_new(px.cfg.tls_cert, px.cfg.tls_key, err, sizeof(err));
+        if (px.tls == NULL)
+            fatalx("%s", err);
+    }
     if (px.cfg.log_dir) {
         struct vmlog_cfg lc = {
             .dir = px.cfg.log_dir,
@@ -367,6 +467,19 @@ main(int argc, char **argv)
     evsignal_add(px.sig_int, NULL);
     px.vm_listener =
         listen_on(&px, px.cfg.vm_listen, vm_accept_cb, "--vm-listen");
+    if (px.tls) {
+        px.tls_listener =
+            listen_on(&px, px.cfg.tls_listen, tls_accept_cb, "--tls-listen");
+        log_info("telnets:// on %s: certificate %s, SHA-1 thumbprint %s",
+                 px.cfg.tls_listen, tls_ctx_subject(px.tls),
+                 tls_ctx_thumbprint(px.tls));
+    }
+    if (px.cfg.proxy_protocol || px.cfg.n_allow)
+        log_info("hypervisor side: PROXY protocol %s, %zu --allow "
+                 "prefix%s%s",
+                 px.cfg.proxy_protocol ? "required" : "off", px.cfg.n_allow,
+                 px.cfg.n_allow == 1 ? "" : "es",
+                 px.cfg.n_allow ? "" : " (any source)");
     px.op_listener = listen_on(&px, px.cfg.operator_listen, op_accept_cb,
                                "--operator-listen");
     log_info("node %s listening: hypervisors on %s, operators on %s, "
@@ -381,11 +494,15 @@ main(int argc, char **argv)
                px.cfg.vm_listen);
     event_base_dispatch(px.base);
     evconnlistener_free(px.vm_listener);
+    if (px.tls_listener)
+        evconnlistener_free(px.tls_listener);
     evconnlistener_free(px.op_listener);
+    edge_fini();
     event_free(px.sig_term);
     event_free(px.sig_int);
     event_free(px.sig_hup);
     proxy_fini(&px);
+    tls_ctx_free(&px.tls);
     log_info("stopped");
     return 0;
 }

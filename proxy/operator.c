@@ -12,6 +12,7 @@
 
 #include "vspc/log.h"
 #include "session.h"
+#include "vmotion.h"
 
 #define OP_PROMPT "vspc> "
 /* A client that answers WILL 233 within this gets no banner. */
@@ -270,6 +271,11 @@ op_cmd_help(struct oper *op)
               "watches,\r\n"
               "                       excl takes the write lock; raw: no "
               "escapes\r\n"
+              "  drain [status]       drain the node for an upgrade: new "
+              "vMotions\r\n"
+              "                       get NOTNOW, operators are told, "
+              "/readyz 503\r\n"
+              "  undrain              end the drain\r\n"
               "  help                 this text\r\n"
               "  quit                 leave\r\n"
               "attached: ^%cc. detach, ^%ccr replay, ^%ccf force write, "
@@ -320,6 +326,29 @@ op_cmd_attach(struct oper *op, char *args)
     return true;
 }
 
+/* drain [status] / undrain (vmo_set_draining). */
+static void
+op_cmd_drain(struct oper *op, bool on, const char *args)
+{
+    struct proxy *px = op->px;
+
+    while (*args == ' ' || *args == '\t')
+        args++;
+    if (on && strcmp(args, "status") == 0) {
+        op_printf(op, "ok %s\r\n", px->draining ? "draining" : "not draining");
+        return;
+    }
+    if (*args != '\0') {
+        op_puts(op, on ? "error usage: drain [status]\r\n"
+                       : "error usage: undrain\r\n");
+        return;
+    }
+    if (!vmo_set_draining(px, on, op->addr))
+        op_printf(op, "ok already %s\r\n", on ? "draining" : "not draining");
+    else
+        op_printf(op, "ok %s\r\n", on ? "draining" : "not draining");
+}
+
 /* Returns true when the operator left command mode. */
 static bool
 op_run_line(struct oper *op)
@@ -343,6 +372,8 @@ op_run_line(struct oper *op)
     } else if (strcmp(cmd, "attach") == 0) {
         if (op_cmd_attach(op, rest))
             return true;
+    } else if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0) {
+        op_cmd_drain(op, cmd[0] == 'd', rest);
     } else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "?") == 0) {
         op_cmd_help(op);
     } else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) {
@@ -768,6 +799,8 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     tn_init(&op->tn, &px->op_policy, &op_tn_handlers, op);
     bufferevent_setcb(op->bev, op_read_cb, op_write_cb, op_event_cb, op);
     bufferevent_setwatermark(op->bev, EV_WRITE, px->cfg.op_queue_max / 4, 0);
+    /* libevent 2.1 writes at most 16 KiB per wake-up by default. */
+    bufferevent_set_max_single_write(op->bev, 128 * 1024);
     bufferevent_enable(op->bev, EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&px->operators, op, link);
     px->stats.ops_accepted++;

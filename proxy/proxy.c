@@ -8,8 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/thread.h>
+#include <openssl/rand.h>
 
 #include "vspc/log.h"
+#include "audit.h"
 #include "console.h"
 #include "http.h"
 #include "operator.h"
@@ -36,6 +38,7 @@ proxy_cfg_defaults(struct proxy_cfg *cfg)
     snprintf(cfg->http_listen, sizeof(cfg->http_listen), "127.0.0.1:13372");
     cfg->log_rotate_bytes = 16 * 1024 * 1024;
     cfg->log_keep = 5;
+    cfg->audit_max = AUD_DEFAULT_MAX;
 }
 
 int
@@ -160,6 +163,7 @@ proxy_fini(struct proxy *px)
     vmlog_free(&px->vmlog);
     http_free(&px->http);
     con_registry_free(&px->consoles);
+    aud_free(&px->audit);
     event_free(px->reap_ev);
     px->reap_ev = NULL;
     event_base_free(px->base);
@@ -183,9 +187,19 @@ proxy_init(struct proxy *px)
     TAILQ_INIT(&px->operators);
     TAILQ_INIT(&px->reap_operators);
     policies(px);
+    /* Seed OpenSSL's generator now: its first use costs about a
+     * millisecond, which must not land on the first vMotion's GOAHEAD. */
+    {
+        uint8_t warm[8];
+
+        if (RAND_bytes(warm, sizeof(warm)) != 1)
+            return -1;
+    }
     if ((px->base = event_base_new()) == NULL)
         return -1;
     if ((px->consoles = con_registry_new(px)) == NULL)
+        return -1;
+    if ((px->audit = aud_new(px->cfg.audit_max)) == NULL)
         return -1;
     px->reap_ev = event_new(px->base, -1, 0, reap_cb, px);
     return px->reap_ev ? 0 : -1;

@@ -19,6 +19,14 @@
 #include "telnet.h"
 
 #define PROXY_MAX_SERVICE_URIS 16
+#define PROXY_MAX_ALLOW 64
+
+/* One --allow entry: an IPv4 or IPv6 prefix. */
+struct proxy_cidr {
+    int af; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    unsigned bits;
+};
 
 struct proxy_cfg {
     char vm_listen[128];
@@ -42,6 +50,13 @@ struct proxy_cfg {
     bool log_timestamps;
     size_t log_rotate_bytes;
     unsigned log_keep;
+    char tls_listen[128]; /* "" = no telnets:// listener */
+    const char *tls_cert; /* PEM certificate chain (NULL = no TLS) */
+    const char *tls_key;  /* PEM private key */
+    bool proxy_protocol;  /* hypervisor listeners expect a PROXY header */
+    struct proxy_cidr allow[PROXY_MAX_ALLOW]; /* none = any source */
+    size_t n_allow;
+    size_t audit_max; /* vMotion audit records kept in memory (ring) */
 };
 
 void proxy_cfg_defaults(struct proxy_cfg *cfg);
@@ -68,6 +83,10 @@ struct proxy_stats {
     uint64_t ops_gap_bytes;     /* bytes those readers missed */
     uint64_t ops_input_refused; /* bytes from read-only operators */
     uint64_t tn_errors[TN_ERR__COUNT]; /* hypervisor parse errors by kind */
+    uint64_t hv_denied;                /* sources refused by --allow */
+    uint64_t hv_pp_errors;    /* missing, late or malformed PROXY headers */
+    uint64_t hv_tls_accepted; /* telnets:// handshakes completed */
+    uint64_t hv_tls_failures; /* telnets:// handshakes failed */
 };
 
 struct session;
@@ -75,6 +94,8 @@ struct oper;
 struct con_registry;
 struct vmlog;
 struct http;
+struct tls_ctx;
+struct aud_ring;
 
 struct proxy {
     struct proxy_cfg cfg;
@@ -96,6 +117,10 @@ struct proxy {
     struct vmlog *vmlog; /* NULL without --log-dir */
     struct http *http;   /* NULL without HTTP */
     struct event *sig_hup;
+    struct evconnlistener *tls_listener; /* NULL without TLS */
+    struct tls_ctx *tls;                 /* NULL without --tls-cert */
+    struct aud_ring *audit; /* the last cfg.audit_max vMotion records */
+    bool draining; /* operator `drain`: BEGIN gets NOTNOW (vmo_set_draining) */
 };
 
 /* Parse "ADDR:PORT" (IPv4 dotted quad or [IPv6]). Returns 0 or -1. */

@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/util.h>
 
 #include "vspc/log.h"
 #include "console.h"
+#include "tls.h"
 #include "vmotion.h"
 
 /* Write low watermark: below it, operators blocked on us resume. */
@@ -21,6 +23,9 @@
 /* Data held before identification: close past this many times
  * cfg.pre_ident_max. */
 #define SESS_PRE_HARD 16
+/* Plain sockets: read this much per call, at most the budget per wake-up. */
+#define SESS_READ_CHUNK (64 * 1024)
+#define SESS_READ_BUDGET (256 * 1024)
 /* A connection being retired gets this long to drain its output. */
 #define SESS_FLUSH_SECS 5
 
@@ -118,10 +123,20 @@ sess_set_read(struct session *s, bool on)
 {
     if (s->bev == NULL || s->state == SESS_ST_CLOSING)
         return;
-    if (on)
-        bufferevent_enable(s->bev, EV_READ);
-    else
+    if (!on) {
         bufferevent_disable(s->bev, EV_READ);
+        return;
+    }
+    bufferevent_enable(s->bev, EV_READ);
+    /* Bytes already read (into the input buffer, or decrypted and held by
+     * OpenSSL) would wait for the socket to become readable again, which
+     * may never happen: process them now, deferred (no re-entry). */
+    if (s->tls)
+        tls_move_pending(s->bev);
+    if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+        bufferevent_trigger(s->bev, EV_READ,
+                            BEV_TRIG_IGNORE_WATERMARKS |
+                                BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* ---- identification ---------------------------------------------------- */
@@ -473,18 +488,58 @@ static const struct tn_handlers sess_tn_handlers = {
 /* ---- libevent callbacks ----------------------------------------------------
  */
 
+/*
+ * libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ),
+ * so a console streaming flat out would cost one wake-up per 4 KiB. On a
+ * plain socket we keep reading here, SESS_READ_CHUNK at a time, up to
+ * SESS_READ_BUDGET per wake-up (then yield to the other connections). The
+ * bufferevent's input buffer is frozen at its end during this callback, so
+ * we read into our own buffer (the loop thread's only) and parse from it.
+ * Returns the bytes read, 0 at EOF, -1 on EAGAIN or error: EOF and errors
+ * are left for libevent to see and report through sess_event_cb.
+ */
+static uint8_t sess_rbuf[SESS_READ_CHUNK];
+
+static ssize_t
+sess_read_more(struct session *s)
+{
+    ssize_t r = read(bufferevent_getfd(s->bev), sess_rbuf, sizeof(sess_rbuf));
+
+    if (r <= 0)
+        return r == 0 ? 0 : -1;
+    tn_feed(&s->tn, sess_rbuf, (size_t)r);
+    return r;
+}
+
 static void
 sess_read_cb(struct bufferevent *bev, void *arg)
 {
     struct session *s = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
+    size_t budget = SESS_READ_BUDGET;
 
     while (s->state != SESS_ST_CLOSING && !tn_failed(&s->tn)) {
         struct evbuffer_iovec v;
         size_t used;
 
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
-            break;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+            ssize_t r;
+
+            /* TLS: libevent drains OpenSSL after each read; should it
+             * ever stop early, nothing decrypted is left behind. */
+            if (s->tls && (bufferevent_get_enabled(bev) & EV_READ) &&
+                tls_move_pending(bev) > 0)
+                continue;
+            if (s->tls || budget == 0 ||
+                !(bufferevent_get_enabled(bev) & EV_READ))
+                break;
+            /* Parsed whole (the session never calls tn_stop); a fatal
+             * telnet error ends the loop through tn_failed. */
+            if ((r = sess_read_more(s)) <= 0)
+                break;
+            budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+            continue;
+        }
         used = tn_feed(&s->tn, v.iov_base, v.iov_len);
         evbuffer_drain(in, used);
         if (used < v.iov_len)
@@ -511,14 +566,41 @@ static void
 sess_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct session *s = arg;
+    char why[512];
 
+    if (what & BEV_EVENT_CONNECTED) {
+        /* telnets: the handshake is done. */
+        s->tls_up = true;
+        s->px->stats.hv_tls_accepted++;
+        tls_describe(bev, why, sizeof(why));
+        log_info("session=%llu %s: TLS established (%s)",
+                 (unsigned long long)s->id, s->peer_addr, why);
+        return;
+    }
     if (what & BEV_EVENT_EOF) {
         s->eof = true;
-        sess_close(s, "host closed the connection");
+        sess_close(s, s->tls && !s->tls_up
+                          ? "host closed the connection during the TLS "
+                            "handshake"
+                          : "host closed the connection");
     } else if (what & BEV_EVENT_ERROR) {
-        int err = EVUTIL_SOCKET_ERROR();
+        if (s->tls) {
+            char msg[600];
 
-        sess_close(s, evutil_socket_error_to_string(err));
+            tls_error_str(bev, why, sizeof(why));
+            if (!s->tls_up)
+                s->px->stats.hv_tls_failures++;
+            snprintf(msg, sizeof(msg), "%s: %s",
+                     s->tls_up ? "TLS error" : "TLS handshake failed", why);
+            if (!s->tls_up)
+                log_warnx("session=%llu %s: %s", (unsigned long long)s->id,
+                          s->peer_addr, msg);
+            sess_close(s, msg);
+        } else {
+            int err = EVUTIL_SOCKET_ERROR();
+
+            sess_close(s, evutil_socket_error_to_string(err));
+        }
     }
 }
 
@@ -561,6 +643,13 @@ sess_tune_socket(int fd)
 struct session *
 sess_new(struct proxy *px, int fd, const struct sockaddr *sa)
 {
+    return sess_new_ex(px, fd, sa, NULL);
+}
+
+struct session *
+sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
+            struct tls_ctx *tls)
+{
     struct session *s = calloc(1, sizeof(*s));
 
     if (s == NULL)
@@ -571,7 +660,15 @@ sess_new(struct proxy *px, int fd, const struct sockaddr *sa)
     proxy_addr_str(sa, s->peer_addr, sizeof(s->peer_addr));
     evutil_make_socket_nonblocking(fd);
     sess_tune_socket(fd);
-    s->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (tls) {
+        /* The handshake runs first; what the session writes meanwhile
+         * (our telnet offers) waits in the output buffer. */
+        s->tls = true;
+        s->bev = tls_accept_bev(tls, px->base, fd, 0);
+        fd = -1; /* owned by the bufferevent, or closed */
+    } else {
+        s->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (s->bev == NULL)
         goto fail;
     fd = -1; /* the bufferevent owns it now */
@@ -582,12 +679,13 @@ sess_new(struct proxy *px, int fd, const struct sockaddr *sa)
     tn_init(&s->tn, &px->hv_policy, &sess_tn_handlers, s);
     bufferevent_setcb(s->bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
     bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
+    bufferevent_set_max_single_write(s->bev, SESS_READ_CHUNK);
     bufferevent_enable(s->bev, EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&px->sessions, s, link);
     px->stats.hv_accepted++;
     sess_arm_timer(s, px->cfg.idle_timeout);
-    log_debug("session=%llu accepted from %s", (unsigned long long)s->id,
-              s->peer_addr);
+    log_debug("session=%llu accepted from %s%s", (unsigned long long)s->id,
+              s->peer_addr, s->tls ? " (telnets, TLS handshake)" : "");
     /* Our offers (RFC 1143 requests); the host's WILL AUTH gets DONT. */
     tn_request_local(&s->tn, TN_OPT_BINARY, true);
     tn_request_remote(&s->tn, TN_OPT_BINARY, true);
@@ -672,6 +770,8 @@ sess_close_flush(struct session *s, const char *why)
 void
 sess_free(struct session *s)
 {
+    if (s->bev && s->tls)
+        tls_close_notify(s->bev);
     if (s->bev)
         bufferevent_free(s->bev);
     if (s->pre)

@@ -70,12 +70,20 @@ struct session {
     bool pre_warned;    /* warned: much data before identification */
     bool eof;           /* the host closed its side */
     bool closing_flush; /* close once the output buffer drains */
+    bool tls;           /* telnets:// (the bufferevent is OpenSSL's) */
+    bool tls_up;        /* its handshake completed */
     TAILQ_ENTRY(session) link;
 };
 
 /* Accept a hypervisor connection on fd. Returns NULL (fd closed) on
  * failure. The session belongs to px. */
 struct session *sess_new(struct proxy *px, int fd, const struct sockaddr *sa);
+/* Same; peer is the host's address for logs and `list` (the socket's, or
+ * a PROXY header's); tls non-NULL: implicit TLS on fd, this node being the
+ * TLS server (the telnet stream starts after the handshake). */
+struct tls_ctx;
+struct session *sess_new_ex(struct proxy *px, int fd,
+                            const struct sockaddr *peer, struct tls_ctx *tls);
 /* Close now (drop unsent output) or after the output drains. */
 void sess_close(struct session *s, const char *why);
 void sess_close_flush(struct session *s, const char *why);

@@ -10,6 +10,7 @@
 #include <openssl/rand.h>
 
 #include "vspc/log.h"
+#include "audit.h"
 #include "console.h"
 #include "session.h"
 
@@ -121,29 +122,47 @@ vmo_hex(const uint8_t *p, size_t n, char *out, size_t cap)
         out[o] = '\0';
 }
 
-/* The audit record, then free. c->vmo, session links cleared. */
+/* The audit record (log line and px->audit), then free. c->vmo, session
+ * links cleared. */
 static void
-vmo_end(struct vmotion *vmo, const char *outcome)
+vmo_end(struct vmotion *vmo, enum aud_outcome outcome, const char *reason)
 {
     struct console *c = vmo->con;
     struct vmo_node *n;
     struct timespec now;
+    struct aud_rec rec;
     char seq[2 * 64 + 1];
 
     clock_gettime(CLOCK_MONOTONIC, &now);
+    memset(&rec, 0, sizeof(rec));
+    snprintf(rec.con_id, sizeof(rec.con_id), "%s", c->id);
+    snprintf(rec.vm_name, sizeof(rec.vm_name), "%s", c->name);
+    memcpy(rec.seq, vmo->seq, vmo->seq_len);
+    rec.seq_len = (uint8_t)vmo->seq_len;
+    rec.outcome = (uint8_t)outcome;
+    snprintf(rec.src, sizeof(rec.src), "%s", vmo->src_addr);
+    snprintf(rec.dst, sizeof(rec.dst), "%s", vmo->peer_addr);
+    snprintf(rec.reason, sizeof(rec.reason), "%s", reason ? reason : "");
+    rec.started = vmo->t_wall;
+    rec.begin_goahead_us =
+        (int64_t)vmo_us_between(&vmo->t_begin, &vmo->t_goahead);
+    rec.peer_peerok_us =
+        vmo->t_peer.tv_sec
+            ? (int64_t)vmo_us_between(&vmo->t_peer, &vmo->t_peer_ok)
+            : -1;
+    rec.total_ms = vmo_us_between(&vmo->t_begin, &now) / 1000;
+    rec.held_bytes = evbuffer_get_length(c->held);
+    aud_add(c->px->audit, &rec);
     vmo_hex(vmo->seq, vmo->seq_len < 64 ? vmo->seq_len : 64, seq, sizeof(seq));
     log_info(
         "console=%s vmotion seq=%s outcome=%s src=%s dst=%s "
         "begin_goahead_us=%llu peer_peerok_us=%llu total_ms=%llu "
-        "held_bytes=%zu",
-        c->id, seq, outcome, vmo->src_addr,
+        "held_bytes=%llu",
+        c->id, seq, aud_outcome_str(outcome), vmo->src_addr,
         vmo->peer_addr[0] ? vmo->peer_addr : "-",
-        (unsigned long long)vmo_us_between(&vmo->t_begin, &vmo->t_goahead),
-        (unsigned long long)(vmo->t_peer.tv_sec
-                                 ? vmo_us_between(&vmo->t_peer, &vmo->t_peer_ok)
-                                 : 0),
-        (unsigned long long)(vmo_us_between(&vmo->t_begin, &now) / 1000),
-        evbuffer_get_length(c->held));
+        (unsigned long long)rec.begin_goahead_us,
+        (unsigned long long)(rec.peer_peerok_us < 0 ? 0 : rec.peer_peerok_us),
+        (unsigned long long)rec.total_ms, (unsigned long long)rec.held_bytes);
     TAILQ_FOREACH (n, &vmo_pending, link) {
         if (n->vmo == vmo) {
             TAILQ_REMOVE(&vmo_pending, n, link);
@@ -197,6 +216,7 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
     memcpy(vmo->seq, seq, n);
     vmo->seq_len = n;
     vmo->t_begin = *t0;
+    clock_gettime(CLOCK_REALTIME, &vmo->t_wall);
     vmo->held_at_begin = evbuffer_get_length(c->held);
     snprintf(vmo->src_addr, sizeof(vmo->src_addr), "%s", src->peer_addr);
     tv.tv_sec = (time_t)px->cfg.vmotion_timeout;
@@ -245,6 +265,22 @@ fail:
 static void
 vmo_notnow(struct session *s, const uint8_t *seq, size_t n, const char *why)
 {
+    struct aud_rec rec;
+
+    memset(&rec, 0, sizeof(rec));
+    if (s->con) {
+        snprintf(rec.con_id, sizeof(rec.con_id), "%s", s->con->id);
+        snprintf(rec.vm_name, sizeof(rec.vm_name), "%s", s->con->name);
+    }
+    memcpy(rec.seq, seq, n);
+    rec.seq_len = (uint8_t)n;
+    rec.outcome = AUD_NOTNOW;
+    snprintf(rec.src, sizeof(rec.src), "%s", s->peer_addr);
+    snprintf(rec.reason, sizeof(rec.reason), "%s", why);
+    clock_gettime(CLOCK_REALTIME, &rec.started);
+    rec.begin_goahead_us = -1;
+    rec.peer_peerok_us = -1;
+    aud_add(s->px->audit, &rec);
     s->px->stats.vmotion_notnow++;
     log_info("console=%s vmotion BEGIN from %s: NOTNOW (%s)",
              s->con ? s->con->id : "-", s->peer_addr, why);
@@ -293,7 +329,7 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         src = vmo->source;
         snprintf(vmo_src, sizeof(vmo_src), "%s", vmo->src_addr);
         c->px->stats.vmotion_complete++;
-        vmo_end(vmo, "complete");
+        vmo_end(vmo, AUD_COMPLETE, NULL);
         /* The peer's early data, then held input, go after everything
          * the source delivered. */
         sess_become_owner(peer, c);
@@ -309,7 +345,8 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         else
             c->px->stats.vmotion_expired++;
         snprintf(vmo_src, sizeof(vmo_src), "%s", vmo->src_addr);
-        vmo_end(vmo, step.action == VMO_ACT_ABORT ? "abort" : "expired");
+        vmo_end(vmo, step.action == VMO_ACT_ABORT ? AUD_ABORT : AUD_EXPIRED,
+                NULL);
         con_event(c, "vMotion %s: staying on %s",
                   step.action == VMO_ACT_ABORT ? "aborted" : "expired",
                   vmo_src);
@@ -353,6 +390,10 @@ vmo_on_begin(struct session *s, const uint8_t *seq, size_t n)
     }
     if (s->px->cfg.refuse_vmotion) {
         vmo_notnow(s, seq, n, "node refuses vMotion (maintenance)");
+        return;
+    }
+    if (s->px->draining) {
+        vmo_notnow(s, seq, n, "node draining");
         return;
     }
     vmo_run(c, VMO_EV_BEGIN, s, seq, n);
@@ -447,7 +488,7 @@ vmo_cancel(struct console *c, const char *why)
     log_info("console=%s vmotion cancelled: %s", c->id, why);
     peer = vmo->peer;
     c->px->stats.vmotion_expired++;
-    vmo_end(vmo, "cancelled");
+    vmo_end(vmo, AUD_CANCELLED, why);
     if (peer)
         sess_close(peer, "vMotion cancelled");
 }
@@ -456,4 +497,20 @@ bool
 vmo_holds_input(const struct console *c)
 {
     return c->vmo != NULL;
+}
+
+bool
+vmo_set_draining(struct proxy *px, bool on, const char *by)
+{
+    struct console *c;
+
+    if (px->draining == on)
+        return false;
+    px->draining = on;
+    log_info("node %s %s (%s): new vMotions into it are %s", px->cfg.node_id,
+             on ? "draining" : "no longer draining", by ? by : "-",
+             on ? "refused" : "accepted");
+    for (c = con_first(px->consoles); c; c = con_next(c))
+        con_event(c, "%s", on ? "node draining" : "node no longer draining");
+    return true;
 }

@@ -88,6 +88,7 @@ struct vmotion {
     char src_addr[64];
     char peer_addr[64];
     struct timespec t_begin, t_goahead, t_peer, t_peer_ok;
+    struct timespec t_wall; /* CLOCK_REALTIME of BEGIN, for the audit */
     uint64_t held_at_begin;
     struct event *timer;
 };
@@ -104,6 +105,20 @@ void vmo_on_session_gone(struct session *s);
 void vmo_cancel(struct console *c, const char *why);
 /* true while operator input must be held (GOAHEAD..COMPLETE/ABORT). */
 bool vmo_holds_input(const struct console *c);
+
+struct proxy;
+/*
+ * Drain (DESIGN.md "Drain"), set from the operator port: while px->draining
+ * every new BEGIN gets NOTNOW (vMotions into this node are refused; on one
+ * node the source and the destination are both here), vMotions already
+ * pending finish normally, and new hypervisor connections are still
+ * accepted (refusing them on a single node would lose the consoles of VMs
+ * that reconnect; a cluster's load balancer uses /readyz instead). Every
+ * console gets the event "node draining" (log marker, in-band notice to its
+ * operators), or "node no longer draining". Returns false if px was
+ * already in that state (nothing done).
+ */
+bool vmo_set_draining(struct proxy *px, bool on, const char *by);
 
 /* BEGIN->GOAHEAD latency histogram (microseconds), for benchmarks and
  * the vspc_vmotion_goahead_seconds metric. buckets[i] counts the

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "pattern.h"
+#include "scen_edge.h"
 #include "scen_ops.h"
 
 struct scr_conn *
@@ -285,7 +286,13 @@ scen_usage(void)
                     "Exit: 0 pass, 1 fail, 77 not applicable to one node, 2 "
                     "usage.\n"
                     "       vspc-hvsim scenario 101-109 ... [--log-dir DIR]\n"
-                    "Runs an operator end-to-end scenario (scen_ops.h).\n");
+                    "Runs an operator end-to-end scenario (scen_ops.h).\n"
+                    "       vspc-hvsim scenario 201 ... (drain, needs "
+                    "VSPC_HTTP_ADDR)\n"
+                    "       vspc-hvsim scenario 53|54|301-304 ... [--tls "
+                    "ADDR --tls-cert FILE]\n"
+                    "Runs a telnets://, PROXY protocol or allow-list "
+                    "scenario (scen_edge.h).\n");
 }
 
 int
@@ -301,6 +308,9 @@ scen_main(int argc, char **argv)
             printf("%02d %s\n", i, scen_names[i]);
         for (int i = OPS_FIRST; i <= OPS_LAST; i++)
             printf("%d ops_%s\n", i, ops_name(i));
+        printf("%d %s\n", DRAIN_SCEN, drain_name(DRAIN_SCEN));
+        for (int i = EDGE_FIRST; i <= EDGE_LAST; i++)
+            printf("%d %s\n", i, edge_name(i));
         return 0;
     }
     if (argc < 2) {
@@ -308,7 +318,8 @@ scen_main(int argc, char **argv)
         return 2;
     }
     s.n = (int)strtol(argv[1], &end, 10);
-    if (*end || s.n < 1 || (s.n > 56 && !ops_name(s.n))) {
+    if (*end || s.n < 1 ||
+        (s.n > 56 && !ops_name(s.n) && !drain_name(s.n) && !edge_name(s.n))) {
         scen_usage();
         return 2;
     }
@@ -319,22 +330,25 @@ scen_main(int argc, char **argv)
             s.op = argv[++i];
         else if (strcmp(argv[i], "--log-dir") == 0 && i + 1 < argc)
             s.log_dir = argv[++i];
+        else if (strcmp(argv[i], "--tls") == 0 && i + 1 < argc)
+            s.tls = argv[++i];
+        else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
+            s.tls_cert = argv[++i];
         else {
             scen_usage();
             return 2;
         }
     }
-    name = s.n > 56 ? ops_name(s.n) : scen_names[s.n];
-    printf("scenario %02d %s%s\n", s.n, s.n > 56 ? "ops_" : "", name);
+    name = edge_name(s.n)      ? edge_name(s.n)
+           : s.n == DRAIN_SCEN ? drain_name(s.n)
+           : s.n > 56          ? ops_name(s.n)
+                               : scen_names[s.n];
+    printf("scenario %02d %s%s\n", s.n, ops_name(s.n) ? "ops_" : "", name);
     fflush(stdout);
     switch (s.n) {
     case 49:
     case 50:
         printf("not applicable: needs a cluster of two proxy nodes\n");
-        return SCEN_NA;
-    case 53:
-    case 54:
-        printf("not applicable: telnets:// is not built yet\n");
         return SCEN_NA;
     default:
         break;
@@ -347,7 +361,13 @@ scen_main(int argc, char **argv)
     pid = getenv("VSPC_PROXY_PID");
     if (pid)
         s.pid = strtol(pid, NULL, 10);
-    if (s.n > 56)
+    if (s.n == DRAIN_SCEN)
+        rc = scen_drain(&s);
+    else if (edge_name(s.n))
+        rc = scen_edge(&s);
+    else if (s.n == 53 || s.n == 54)
+        rc = scen_tls(&s);
+    else if (s.n > 56)
         rc = s.n <= 106 ? scen_ops(&s) : scen_ops2(&s);
     else if (s.n <= 25)
         rc = scen_01_25(&s);
@@ -356,7 +376,7 @@ scen_main(int argc, char **argv)
     else
         rc = scen_51_56(&s);
     scr_close_all();
-    printf("scenario %02d %s%s: %s\n", s.n, s.n > 56 ? "ops_" : "", name,
+    printf("scenario %02d %s%s: %s\n", s.n, ops_name(s.n) ? "ops_" : "", name,
            rc == SCEN_PASS ? "PASS" : (rc == SCEN_NA ? "SKIP" : "FAIL"));
     return rc;
 }

@@ -17,10 +17,12 @@ int scen_main(int argc, char **argv);
 
 struct scen {
     int n;
-    const char *vm;      /* proxy's hypervisor address */
-    const char *op;      /* proxy's operator address */
-    long pid;            /* VSPC_PROXY_PID, 0 if unknown */
-    const char *log_dir; /* --log-dir DIR (the proxy's), or NULL */
+    const char *vm;       /* proxy's hypervisor address */
+    const char *op;       /* proxy's operator address */
+    long pid;             /* VSPC_PROXY_PID, 0 if unknown */
+    const char *log_dir;  /* --log-dir DIR (the proxy's), or NULL */
+    const char *tls;      /* --tls ADDR: the proxy's telnets:// port */
+    const char *tls_cert; /* --tls-cert FILE: its certificate (pinned) */
 };
 
 /* Helper already printed the failure: fail the scenario. */
@@ -82,5 +84,10 @@ int scen_proxy_fds(struct scen *s);
 int scen_01_25(struct scen *s);
 int scen_26_48(struct scen *s);
 int scen_51_56(struct scen *s);
+
+/* scen_drain.c: scenario 201, the drain of one node (ctest admin_drain). */
+#define DRAIN_SCEN 201
+const char *drain_name(int n);
+int scen_drain(struct scen *s);
 
 #endif

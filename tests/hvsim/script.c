@@ -23,6 +23,7 @@
 #include "pattern.h"
 
 static struct scr_conn *scr_all;
+static char scr_src_ip[64];
 static void (*scr_hook_fn)(void *);
 static void *scr_hook_arg;
 static bool scr_in_hook;
@@ -271,6 +272,12 @@ scr_parse_addr(const char *addr, struct sockaddr_in *sin)
     return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
 }
 
+void
+scr_set_source(const char *ip)
+{
+    snprintf(scr_src_ip, sizeof(scr_src_ip), "%s", ip ? ip : "");
+}
+
 bool
 scr_addr_ok(const char *addr)
 {
@@ -296,6 +303,17 @@ scr_connect(const char *addr, const char *name, int timeout_ms)
         if (fd < 0) {
             perror("socket");
             return NULL;
+        }
+        if (scr_src_ip[0]) {
+            struct sockaddr_in src = {.sin_family = AF_INET};
+
+            if (inet_pton(AF_INET, scr_src_ip, &src.sin_addr) != 1 ||
+                bind(fd, (struct sockaddr *)&src, sizeof(src)) != 0) {
+                fprintf(stderr, "FAIL: bind %s: %s\n", scr_src_ip,
+                        strerror(errno));
+                close(fd);
+                return NULL;
+            }
         }
         if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0)
             break;
@@ -367,6 +385,8 @@ scr_close(struct scr_conn *c)
 {
     if (!c)
         return;
+    if (c->io && c->io->close)
+        c->io->close(c);
     if (c->fd >= 0)
         close(c->fd);
     scr_free(c);
@@ -379,6 +399,8 @@ scr_abort(struct scr_conn *c)
 
     if (!c)
         return;
+    if (c->io && c->io->close)
+        c->io->close(c);
     if (c->fd >= 0) {
         setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
         close(c->fd);
@@ -433,7 +455,10 @@ scr_read_now(struct scr_conn *c)
 
     if (c->eof)
         return -1;
-    r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+    if (c->io)
+        r = c->io->recv(c, buf, sizeof(buf));
+    else
+        r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
     if (r > 0) {
         scr_feed(c, buf, (size_t)r);
         return 1;
@@ -459,8 +484,11 @@ scr_pump(struct scr_conn *c, int timeout_ms)
     pfd.events = POLLIN;
     if (timeout_ms > 10 && scr_hook_fn)
         timeout_ms = 10;
+    /* TLS: decrypted bytes may be waiting with the socket silent. */
+    if (c->io && c->io->pending(c))
+        timeout_ms = 0;
     r = poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms);
-    if (r <= 0)
+    if (r <= 0 && !(c->io && c->io->pending(c)))
         return 0;
     while ((r = scr_read_now(c)) > 0)
         got = 1;
@@ -486,10 +514,14 @@ scr_pump_many(struct scr_conn **cs, size_t n, int timeout_ms)
             pfd[i].revents = 0;
             k++;
         }
+        for (size_t i = 0; i < n; i++)
+            if (cs[i] && cs[i]->io && cs[i]->io->pending(cs[i]))
+                left = 0;
         if (poll(pfd, k,
-                 left < 0 ? 0 : (scr_hook_fn && left > 10 ? 10 : left)) > 0) {
+                 left < 0 ? 0 : (scr_hook_fn && left > 10 ? 10 : left)) >= 0) {
             for (size_t i = 0; i < n; i++)
-                if (pfd[i].revents)
+                if (pfd[i].revents ||
+                    (cs[i] && cs[i]->io && cs[i]->io->pending(cs[i])))
                     while (scr_read_now(cs[i]) > 0)
                         ;
         }
@@ -519,7 +551,8 @@ scr_write_all(struct scr_conn *c, const uint8_t *p, size_t n, bool quiet)
     int64_t deadline = scr_now_ms() + 5000;
 
     while (n > 0) {
-        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t w = c->io ? c->io->send(c, p, n)
+                          : send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (w > 0) {
             p += w;

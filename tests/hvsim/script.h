@@ -22,6 +22,7 @@
 #include "vmext.h"
 
 #include <stdio.h>
+#include <sys/types.h>
 
 /* Default deadlines, milliseconds. */
 #define SCR_T_ANSWER 3000 /* an answer the proxy must send */
@@ -47,6 +48,20 @@ struct scr_ev {
     int64_t t_ms; /* when it was read */
 };
 
+/*
+ * A transport over the connection's socket (TLS: scen_tls.c). recv/send
+ * return like recv(2)/send(2) (-1 with errno EAGAIN when they would
+ * block); pending: bytes readable without the socket (decrypted, held by
+ * the TLS library); close: before the socket is closed.
+ */
+struct scr_conn;
+struct scr_io {
+    ssize_t (*recv)(struct scr_conn *c, void *buf, size_t n);
+    ssize_t (*send)(struct scr_conn *c, const void *p, size_t n);
+    bool (*pending)(struct scr_conn *c);
+    void (*close)(struct scr_conn *c);
+};
+
 struct scr_conn {
     char name[32];
     int fd;
@@ -70,6 +85,8 @@ struct scr_conn {
     size_t noutq, capoutq;
     uint64_t sent; /* bytes written */
     int64_t t_open;
+    const struct scr_io *io; /* NULL: plain TCP */
+    void *io_arg;
     struct scr_conn *next;
 };
 
@@ -88,6 +105,8 @@ void scr_set_hook(void (*fn)(void *), void *arg);
 /* Checks "A.B.C.D:PORT" is in 127.0.0.0/8. */
 bool scr_addr_ok(const char *addr);
 
+/* Source address of later scr_connect calls ("127.0.0.2"; NULL: any). */
+void scr_set_source(const char *ip);
 /* Connects with retry for up to timeout_ms. NULL on failure (printed). */
 struct scr_conn *scr_connect(const char *addr, const char *name,
                              int timeout_ms);

@@ -270,7 +270,11 @@ sim_stream_resume(struct scon *c)
         c->sim->phase >= SIM_PH_DRAIN)
         return;
     c->streaming = true;
-    c->tokens = 0;
+    /* Spread the consoles' writes over the write interval, as real VMs
+     * are: without it every console of a rate-limited run writes on the
+     * same tick and the proxy sees one burst per interval. */
+    c->tokens = cfg->rate * (uint64_t)c->sim->write_ms * 1000 /
+                (cfg->consoles ? cfg->consoles : 1) * c->idx;
     if (cfg->rate == 0)
         sim_send(c, SIM_FLAT_BUDGET);
 }

@@ -1,0 +1,45 @@
+# The hypervisor-side edges (included by tests/scenario/CMakeLists.txt):
+# telnets:// (PROTOCOL.md section 10 scenarios 53 and 54), the PROXY
+# protocol and the source allow-list (vspc-hvsim scenarios 301-304,
+# tests/hvsim/scen_edge.h). Test k listens on 24000 + 10*k (hypervisors),
+# +1 (operators), +2 (HTTP), +3 (telnets://). TLS tests get a throwaway
+# certificate from with-cert.sh in ${CMAKE_CURRENT_BINARY_DIR}/<name>.cert.
+#
+# Number | name | proxy options, comma-separated | "tls" or ""
+set(VSPC_EDGE_SCENARIOS
+  "53|scenario_53_telnets||tls"
+  "54|scenario_54_telnets_buffered||tls"
+  "301|edge_pp_v1|--proxy-protocol|"
+  "302|edge_pp_v2|--proxy-protocol|"
+  "303|edge_allow|--allow,127.0.0.2/32,--allow,2001:db8::/32|"
+  "304|edge_pp_tls|--proxy-protocol,--allow,127.0.0.0/8,--allow,192.0.2.0/24|tls"
+)
+set(k 0)
+foreach(entry ${VSPC_EDGE_SCENARIOS})
+  string(REPLACE "|" ";" fields "${entry}")
+  list(GET fields 0 num)
+  list(GET fields 1 tname)
+  list(GET fields 2 popts)
+  list(GET fields 3 flags)
+  string(REPLACE "," ";" popts "${popts}")
+  math(EXPR vmport "24000 + 10 * ${k}")
+  math(EXPR opport "${vmport} + 1")
+  math(EXPR tlsport "${vmport} + 3")
+  math(EXPR k "${k} + 1")
+  set(scen_cmd $<TARGET_FILE:vspc-hvsim> scenario ${num}
+      --proxy 127.0.0.1:${vmport} --operator 127.0.0.1:${opport})
+  set(prefix "")
+  if(flags STREQUAL "tls")
+    set(cdir ${CMAKE_CURRENT_BINARY_DIR}/${tname}.cert)
+    list(APPEND popts --tls-cert ${cdir}/cert.pem --tls-key ${cdir}/key.pem
+         --tls-listen 127.0.0.1:${tlsport})
+    list(APPEND scen_cmd --tls 127.0.0.1:${tlsport}
+         --tls-cert ${cdir}/cert.pem)
+    set(prefix bash ${CMAKE_CURRENT_SOURCE_DIR}/with-cert.sh ${cdir} --)
+  endif()
+  add_test(NAME ${tname}
+    COMMAND ${prefix} bash ${VSPC_WITH_PROXY} $<TARGET_FILE:vspc-proxy>
+            ${vmport} ${popts} -- ${scen_cmd})
+  set_tests_properties(${tname} PROPERTIES TIMEOUT 60 LABELS "scenario;edge"
+    SKIP_RETURN_CODE 77)
+endforeach()
