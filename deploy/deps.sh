@@ -9,9 +9,9 @@ pkgs=(build-essential cmake pkg-config git
       telnet procps iproute2)
 if [ "${1:-}" = "--test" ]; then
     # python3: the pty test of vspcctl; prometheus: promtool checks
-    # /metrics; socat: the plain relay the throughput benchmark compares
-    # against; clang-format: the format check.
-    pkgs+=(python3 prometheus socat clang-format)
+    # /metrics; clang-format: the format check; openssl: throwaway
+    # certificates for the telnets tests.
+    pkgs+=(python3 prometheus clang-format openssl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
