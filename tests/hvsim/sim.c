@@ -76,7 +76,7 @@ sim_cfg_defaults(struct sim_cfg *cfg)
     cfg->peer_timeout_ms = 10000;
     cfg->max_notnow = 100;
     cfg->vmo_window = 1000;
-    cfg->max_lag = 1024 * 1024;
+    cfg->max_lag = 192 * 1024; /* below the proxy's 256 KiB reader queue */
     cfg->handshake_timeout_ms = 15000;
     cfg->peer_delay_ms = 0;
     cfg->fin_lead_ms = 0;
