@@ -626,22 +626,6 @@ con_replay_lines(struct console *c, struct oper *op, unsigned lines)
 }
 
 void
-con_notice(struct console *c, const char *fmt, ...)
-{
-    char text[256];
-    va_list ap;
-    struct oper *op, *tmp;
-
-    va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
-        tmp = TAILQ_NEXT(op, con_link);
-        op_notice(op, text);
-    }
-}
-
-void
 con_event(struct console *c, const char *fmt, ...)
 {
     char text[256];

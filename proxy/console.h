@@ -187,8 +187,6 @@ uint64_t con_ring_start(const struct console *c);
  * to every operator attached (except raw ones) as an in-band notice.
  */
 void con_event(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
-/* Tell every operator of the console something, as an in-band line. */
-void con_notice(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
 
 /* Arm or disarm the expiry of a disconnected, unwatched console. */
 void con_check_expire(struct console *c);
