@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git
       libevent-dev libzmq3-dev libprotobuf-c-dev protobuf-c-compiler
       libssl-dev check libsubunit-dev libjansson-dev libsystemd-dev
+      libinih-dev
       telnet procps iproute2)
 if [ "${1:-}" = "--test" ]; then
     # python3: the pty test of vspcctl; prometheus: promtool checks

@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "vspc/log.h"
+#include "config.h"
 #include "console.h"
 #include "edge.h"
 #include "operator.h"
@@ -90,222 +91,89 @@ usage(FILE *f)
             "the API (1024)\n"
             "  --log-level LEVEL            error, warn, info, debug "
             "(default info)\n"
-            "  --help, --version\n");
+            "  -c, --config FILE            read these options from an INI "
+            "file first\n"
+            "                               ([proxy] section, keys = the "
+            "long option names;\n"
+            "                               the command line overrides it)\n"
+            "  -t, --check-config           parse and validate, print "
+            "\"config ok\" or the\n"
+            "                               errors, exit 0 or 1 without "
+            "listening\n"
+            "  --help, --version\n"
+            "\n"
+            "Flags (--refuse-vmotion, ...) also take =yes or =no.\n");
 }
 
-static int
-parse_secs(const char *s, double *out)
-{
-    char *end;
-    double v = strtod(s, &end);
+/* A table option given on the command line, applied after the file. */
+struct given {
+    size_t opt; /* index in cfg_opts */
+    const char *value;
+};
 
-    if (*end != '\0' || end == s || v <= 0 || v > 1e7)
+/* Check mode (-t): also load the TLS certificate and key, as a start
+ * would. Returns 0 or -1 (error printed). */
+static int
+check_tls(const struct proxy_cfg *cfg)
+{
+    struct tls_ctx *tls;
+    char err[1024];
+
+    if (cfg->tls_cert == NULL)
+        return 0;
+    if ((tls = tls_server_new(cfg->tls_cert, cfg->tls_key, err, sizeof(err))) ==
+        NULL) {
+        fprintf(stderr, "vspc-proxy: %s\n", err);
         return -1;
-    *out = v;
+    }
+    tls_ctx_free(&tls);
     return 0;
 }
 
-static int
-parse_size(const char *s, size_t *out, size_t max)
-{
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-
-    if (*end != '\0' || end == s || v > max)
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
+/*
+ * Defaults, then --config FILE, then the other options in their order (the
+ * command line wins), then the cross-option checks: config.c parses and
+ * validates every option. Errors: all of them, then exit 1. Returns
+ * normally only with a valid cfg; with --check-config it exits.
+ */
 static void
 parse_args(int argc, char **argv, struct proxy_cfg *cfg)
 {
-    enum {
-        O_VM = 1000,
-        O_OP,
-        O_URI,
-        O_NODE,
-        O_NODE_INDEX,
-        O_VMO_TIMEOUT,
-        O_REFUSE,
-        O_IDLE,
-        O_EXPIRE,
-        O_SCROLL,
-        O_LOGLEVEL,
-        O_ESCAPE,
-        O_SLOW,
-        O_OPQ,
-        O_HTTP,
-        O_LOGDIR,
-        O_LOGTS,
-        O_LOGROT,
-        O_LOGKEEP,
-        O_AUDIT,
-        O_TLS_LISTEN,
-        O_TLS_CERT,
-        O_TLS_KEY,
-        O_PPROXY,
-        O_ALLOW,
-        O_HELP,
-        O_VERSION,
-    };
-    static const struct option opts[] = {
-        {"vm-listen", required_argument, NULL, O_VM},
-        {"operator-listen", required_argument, NULL, O_OP},
-        {"service-uri", required_argument, NULL, O_URI},
-        {"node-id", required_argument, NULL, O_NODE},
-        {"node-index", required_argument, NULL, O_NODE_INDEX},
-        {"vmotion-timeout", required_argument, NULL, O_VMO_TIMEOUT},
-        {"refuse-vmotion", no_argument, NULL, O_REFUSE},
-        {"idle-timeout", required_argument, NULL, O_IDLE},
-        {"console-expire", required_argument, NULL, O_EXPIRE},
-        {"scrollback", required_argument, NULL, O_SCROLL},
-        {"escape-char", required_argument, NULL, O_ESCAPE},
-        {"slow-reader", required_argument, NULL, O_SLOW},
-        {"operator-queue", required_argument, NULL, O_OPQ},
-        {"http-listen", required_argument, NULL, O_HTTP},
-        {"log-dir", required_argument, NULL, O_LOGDIR},
-        {"log-timestamps", no_argument, NULL, O_LOGTS},
-        {"log-rotate-bytes", required_argument, NULL, O_LOGROT},
-        {"log-keep", required_argument, NULL, O_LOGKEEP},
-        {"audit-records", required_argument, NULL, O_AUDIT},
-        {"log-level", required_argument, NULL, O_LOGLEVEL},
-        {"tls-listen", required_argument, NULL, O_TLS_LISTEN},
-        {"tls-cert", required_argument, NULL, O_TLS_CERT},
-        {"tls-key", required_argument, NULL, O_TLS_KEY},
-        {"proxy-protocol", no_argument, NULL, O_PPROXY},
-        {"allow", required_argument, NULL, O_ALLOW},
-        {"help", no_argument, NULL, O_HELP},
-        {"version", no_argument, NULL, O_VERSION},
-        {NULL, 0, NULL, 0},
-    };
-    int ch, lvl;
-    size_t v;
-    bool tls_listen_set = false;
+    enum { O_TABLE = 1000, O_HELP = 900, O_VERSION };
+    struct option opts[CFG_MAX_OPTS + 5];
+    struct cfg_loader ld;
+    struct given *given;
+    const char *file = NULL;
+    bool check = false;
+    size_t n = 0, ngiven = 0;
+    const char *p;
+    int ch;
 
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    for (size_t i = 0; i < cfg_n_opts; i++)
+        opts[n++] =
+            (struct option){cfg_opts[i].name,
+                            cfg_opts[i].type == CFG_BOOL ? optional_argument
+                                                         : required_argument,
+                            NULL, O_TABLE + (int)i};
+    opts[n++] = (struct option){"config", required_argument, NULL, 'c'};
+    opts[n++] = (struct option){"check-config", no_argument, NULL, 't'};
+    opts[n++] = (struct option){"help", no_argument, NULL, O_HELP};
+    opts[n++] = (struct option){"version", no_argument, NULL, O_VERSION};
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+    if ((given = calloc((size_t)argc + 1, sizeof(*given))) == NULL)
+        fatalx("out of memory");
+    while ((ch = getopt_long(argc, argv, "c:t", opts, NULL)) != -1) {
+        if (ch >= O_TABLE && (size_t)(ch - O_TABLE) < cfg_n_opts) {
+            given[ngiven].opt = (size_t)(ch - O_TABLE);
+            given[ngiven++].value = optarg;
+            continue;
+        }
         switch (ch) {
-        case O_VM:
-            snprintf(cfg->vm_listen, sizeof(cfg->vm_listen), "%s", optarg);
+        case 'c':
+            file = optarg;
             break;
-        case O_OP:
-            snprintf(cfg->operator_listen, sizeof(cfg->operator_listen), "%s",
-                     optarg);
-            break;
-        case O_URI:
-            if (cfg->n_service_uris == PROXY_MAX_SERVICE_URIS)
-                fatalx("at most %d --service-uri", PROXY_MAX_SERVICE_URIS);
-            if (optarg[0] == '\0' || strchr(optarg, '?'))
-                fatalx("--service-uri: give the URI without a query");
-            cfg->service_uris[cfg->n_service_uris++] = optarg;
-            break;
-        case O_NODE:
-            if (optarg[0] == '\0' || strlen(optarg) >= sizeof(cfg->node_id))
-                fatalx("--node-id: 1 to %zu characters",
-                       sizeof(cfg->node_id) - 1);
-            snprintf(cfg->node_id, sizeof(cfg->node_id), "%s", optarg);
-            break;
-        case O_NODE_INDEX:
-            if (parse_size(optarg, &v, 255) != 0)
-                fatalx("--node-index: 0 to 255");
-            cfg->node_index = (uint8_t)v;
-            break;
-        case O_VMO_TIMEOUT:
-            if (parse_secs(optarg, &cfg->vmotion_timeout) != 0)
-                fatalx("--vmotion-timeout: a positive number of seconds");
-            break;
-        case O_REFUSE:
-            cfg->refuse_vmotion = true;
-            break;
-        case O_IDLE:
-            if (parse_secs(optarg, &cfg->idle_timeout) != 0)
-                fatalx("--idle-timeout: a positive number of seconds");
-            break;
-        case O_EXPIRE:
-            if (parse_secs(optarg, &cfg->console_expire) != 0)
-                fatalx("--console-expire: a positive number of seconds");
-            break;
-        case O_SCROLL:
-            if (parse_size(optarg, &cfg->scrollback, 1u << 30) != 0)
-                fatalx("--scrollback: 0 to 1 GiB");
-            break;
-        case O_ESCAPE:
-            /* "^E", "none", or one control character. */
-            if (strcmp(optarg, "none") == 0)
-                cfg->escape_char = 0;
-            else if (optarg[0] == '^' && optarg[1] >= '@' && optarg[1] <= '_' &&
-                     optarg[2] == '\0')
-                cfg->escape_char = (uint8_t)(optarg[1] - '@');
-            else if (optarg[0] == '^' && optarg[1] >= 'a' && optarg[1] <= 'z' &&
-                     optarg[2] == '\0')
-                cfg->escape_char = (uint8_t)(optarg[1] - 'a' + 1);
-            else
-                fatalx("--escape-char: ^X (a control character) or none");
-            break;
-        case O_SLOW:
-            if (strcmp(optarg, "catchup") == 0)
-                cfg->slow_disconnect = false;
-            else if (strcmp(optarg, "disconnect") == 0)
-                cfg->slow_disconnect = true;
-            else
-                fatalx("--slow-reader: catchup or disconnect");
-            break;
-        case O_OPQ:
-            if (parse_size(optarg, &cfg->op_queue_max, 1u << 30) != 0 ||
-                cfg->op_queue_max < 4096)
-                fatalx("--operator-queue: 4096 bytes to 1 GiB");
-            break;
-        case O_HTTP:
-            snprintf(cfg->http_listen, sizeof(cfg->http_listen), "%s",
-                     strcmp(optarg, "none") == 0 ? "" : optarg);
-            break;
-        case O_LOGDIR:
-            cfg->log_dir = optarg;
-            break;
-        case O_LOGTS:
-            cfg->log_timestamps = true;
-            break;
-        case O_LOGROT:
-            if (parse_size(optarg, &cfg->log_rotate_bytes, (size_t)1 << 40) !=
-                0)
-                fatalx("--log-rotate-bytes: a size in bytes (0 = never)");
-            break;
-        case O_AUDIT:
-            if (parse_size(optarg, &cfg->audit_max, 1000000) != 0)
-                fatalx("--audit-records: 0 to 1000000");
-            break;
-        case O_LOGKEEP:
-            if (parse_size(optarg, &v, 1000) != 0 || v < 1)
-                fatalx("--log-keep: 1 to 1000");
-            cfg->log_keep = (unsigned)v;
-            break;
-        case O_LOGLEVEL:
-            if ((lvl = log_level_parse(optarg)) < 0)
-                fatalx("--log-level: error, warn, info or debug");
-            log_verbosity = lvl;
-            break;
-        case O_TLS_LISTEN:
-            tls_listen_set = true;
-            snprintf(cfg->tls_listen, sizeof(cfg->tls_listen), "%s",
-                     strcmp(optarg, "none") == 0 ? "" : optarg);
-            break;
-        case O_TLS_CERT:
-            cfg->tls_cert = optarg;
-            break;
-        case O_TLS_KEY:
-            cfg->tls_key = optarg;
-            break;
-        case O_PPROXY:
-            cfg->proxy_protocol = true;
-            break;
-        case O_ALLOW:
-            if (cfg->n_allow == PROXY_MAX_ALLOW)
-                fatalx("at most %d --allow", PROXY_MAX_ALLOW);
-            if (edge_cidr_parse(optarg, &cfg->allow[cfg->n_allow]) != 0)
-                fatalx("--allow %s: want an IPv4 or IPv6 address or "
-                       "prefix (192.0.2.0/24, 2001:db8::/32)",
-                       optarg);
-            cfg->n_allow++;
+        case 't':
+            check = true;
             break;
         case O_HELP:
             usage(stdout);
@@ -322,14 +190,40 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
         usage(stderr);
         exit(2);
     }
-    if (cfg->tls_key && !cfg->tls_cert)
-        fatalx("--tls-key needs --tls-cert");
-    if (cfg->tls_cert && !cfg->tls_key)
-        cfg->tls_key = cfg->tls_cert; /* one PEM file with both */
-    if (cfg->tls_listen[0] && !cfg->tls_cert)
-        fatalx("--tls-listen needs --tls-cert (and --tls-key)");
-    if (cfg->tls_cert && !tls_listen_set)
-        snprintf(cfg->tls_listen, sizeof(cfg->tls_listen), "0.0.0.0:13369");
+    cfg_loader_init(&ld, cfg);
+    if (file)
+        cfg_load_file(&ld, file);
+    for (size_t i = 0; i < ngiven; i++)
+        cfg_set_arg(&ld, cfg_opts[given[i].opt].name, given[i].value);
+    free(given);
+    cfg_validate(&ld);
+    if (ld.n_errors) {
+        /* One line per error: "FILE:LINE: key: ..." or "--key: ...". */
+        for (p = cfg_errors(&ld); *p;) {
+            size_t len = strcspn(p, "\n");
+
+            if (check)
+                fprintf(stderr, "vspc-proxy: %.*s\n", (int)len, p);
+            else
+                log_errorx("config: %.*s", (int)len, p);
+            p += len + (p[len] == '\n');
+        }
+        cfg_loader_fini(&ld);
+        cfg_free(cfg);
+        if (check)
+            exit(1);
+        fatalx("refusing to start: configuration errors");
+    }
+    cfg_loader_fini(&ld);
+    log_verbosity = cfg->log_level;
+    if (check) {
+        int rc = check_tls(cfg);
+
+        if (rc == 0)
+            printf("config ok\n");
+        cfg_free(cfg);
+        exit(rc == 0 ? 0 : 1);
+    }
 }
 
 static void
@@ -503,6 +397,7 @@ main(int argc, char **argv)
     event_free(px.sig_hup);
     proxy_fini(&px);
     tls_ctx_free(&px.tls);
+    cfg_free(&px.cfg);
     log_info("stopped");
     return 0;
 }

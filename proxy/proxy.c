@@ -12,6 +12,7 @@
 
 #include "vspc/log.h"
 #include "audit.h"
+#include "config.h"
 #include "console.h"
 #include "http.h"
 #include "operator.h"
@@ -22,23 +23,9 @@ void
 proxy_cfg_defaults(struct proxy_cfg *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    snprintf(cfg->vm_listen, sizeof(cfg->vm_listen), "0.0.0.0:13370");
-    snprintf(cfg->operator_listen, sizeof(cfg->operator_listen),
-             "127.0.0.1:13371");
-    snprintf(cfg->node_id, sizeof(cfg->node_id), "node1");
-    cfg->node_index = 0;
-    cfg->vmotion_timeout = 30.0;
-    cfg->idle_timeout = 60.0;
-    cfg->console_expire = 86400.0;
-    cfg->scrollback = 64 * 1024;
+    cfg_defaults(cfg); /* every option: config.c's table */
     cfg->pre_ident_max = 64 * 1024;
     cfg->held_max = 64 * 1024;
-    cfg->op_queue_max = 256 * 1024;
-    cfg->escape_char = 0x05; /* ^E, as conserver */
-    snprintf(cfg->http_listen, sizeof(cfg->http_listen), "127.0.0.1:13372");
-    cfg->log_rotate_bytes = 16 * 1024 * 1024;
-    cfg->log_keep = 5;
-    cfg->audit_max = AUD_DEFAULT_MAX;
 }
 
 int

@@ -56,9 +56,12 @@ struct proxy_cfg {
     bool proxy_protocol;  /* hypervisor listeners expect a PROXY header */
     struct proxy_cidr allow[PROXY_MAX_ALLOW]; /* none = any source */
     size_t n_allow;
-    size_t audit_max; /* vMotion audit records kept in memory (ring) */
+    size_t audit_max;  /* vMotion audit records kept in memory (ring) */
+    int log_level;     /* enum log_level: main.c applies it */
+    bool owns_strings; /* config.c copied the strings: cfg_free frees them */
 };
 
+/* The defaults of every option (config.c's table) and of the rest. */
 void proxy_cfg_defaults(struct proxy_cfg *cfg);
 
 /* Counters, updated on the loop thread only. */

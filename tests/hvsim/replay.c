@@ -20,6 +20,7 @@
 
 #include "replay.h"
 #include "script.h"
+#include "sim.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -89,18 +90,6 @@ static int split_mode; /* 1: 1-byte segments */
         scr_fail(__FILE__, __LINE__, __VA_ARGS__);                             \
         failures++;                                                            \
     } while (0)
-
-static int
-hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
 
 /* Splits one segment into tokens; false if a command is cut (the capture
  * never cuts one). */
@@ -682,8 +671,8 @@ load(const char *file, struct rp_seg **out, json_t **root)
                 if (!s->b)
                     exit(2);
                 for (size_t k = 0; k < s->n; k++)
-                    s->b[k] = (uint8_t)(hexval(hex[2 * k]) * 16 +
-                                        hexval(hex[2 * k + 1]));
+                    s->b[k] = (uint8_t)(sim_hexval(hex[2 * k]) * 16 +
+                                        sim_hexval(hex[2 * k + 1]));
             }
         }
         nconn++;

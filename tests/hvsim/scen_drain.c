@@ -29,50 +29,12 @@
 static const uint8_t seq_d[] = {0xd1, 0xff, 0x02, 0x01};
 static const uint8_t seq_u[] = {0xd2, 0x00, 0xff, 0xff, 0x07};
 
-/* GET path: *status and the body (malloc'd, NUL-terminated), or NULL. */
-static char *
-drain_http(const char *path, int *status)
-{
-    const char *addr = getenv("VSPC_HTTP_ADDR");
-    struct scr_conn *h;
-    char req[256], *body, *sep;
-
-    if (!addr) {
-        scr_fail(__FILE__, __LINE__, "VSPC_HTTP_ADDR not set");
-        return NULL;
-    }
-    if ((h = scr_connect(addr, "http", 3000)) == NULL)
-        return NULL;
-    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path,
-             addr);
-    if (!scr_send(h, req, strlen(req)) || !scr_wait_eof(h, SCR_T_ANSWER)) {
-        scr_fail(__FILE__, __LINE__, "GET %s: no complete answer", path);
-        scr_close(h);
-        return NULL;
-    }
-    body = malloc(h->nraw + 1);
-    if (!body)
-        exit(2);
-    memcpy(body, h->raw, h->nraw);
-    body[h->nraw] = 0;
-    scr_close(h);
-    if (strncmp(body, "HTTP/1.", 7) != 0 ||
-        (sep = strstr(body, "\r\n\r\n")) == NULL) {
-        scr_fail(__FILE__, __LINE__, "GET %s: bad answer: %.80s", path, body);
-        free(body);
-        return NULL;
-    }
-    *status = atoi(body + 9);
-    memmove(body, sep + 4, strlen(sep + 4) + 1);
-    return body;
-}
-
 /* GET /readyz must answer code and exactly text. */
 static bool
 drain_readyz(int code, const char *text)
 {
     int st = 0;
-    char *body = drain_http("/readyz", &st);
+    char *body = ops_http_req("/readyz", &st);
     bool ok = body && st == code && strcmp(body, text) == 0;
 
     if (body && !ok)
@@ -113,7 +75,7 @@ drain_audit(const char *id, const char *outcome, const char *reason,
         snprintf(hex + 2 * i, 3, "%02x", seq[i]);
     hex[2 * nseq] = 0;
     snprintf(path, sizeof(path), "/api/v1/vmotions?console=%s&limit=1", id);
-    if ((body = drain_http(path, &st)) == NULL)
+    if ((body = ops_http_req(path, &st)) == NULL)
         return false;
     arr = json_loads(body, 0, NULL);
     o = json_array_get(arr, 0);

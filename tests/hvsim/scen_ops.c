@@ -64,26 +64,12 @@ ops_reply(struct scr_conn *op, const char *cmd, char *line, size_t cap)
     if (!scr_send_data(op, cmd, cl) || !scr_send_data(op, "\r\n", 2))
         return false;
     for (;;) {
-        const char *p = (const char *)op->data + op->rd;
-        size_t n = op->ndata - op->rd;
-        const char *eol = memchr(p, '\n', n);
+        long len = scr_op_line(op, line, cap);
 
-        if (eol) {
-            size_t len = (size_t)(eol - p);
-
-            op->rd = (size_t)((const uint8_t *)eol + 1 - op->data);
-            while (len >= 6 && strncmp(p, "vspc> ", 6) == 0) {
-                p += 6;
-                len -= 6;
-            }
-            if (len && p[len - 1] == '\r')
-                len--;
-            if (len == 0 || (len == cl && memcmp(p, cmd, cl) == 0))
+        if (len >= 0) {
+            if (len == 0 ||
+                ((size_t)len == cl && cl < cap && memcmp(line, cmd, cl) == 0))
                 continue; /* blank line or an echo */
-            if (len >= cap)
-                len = cap - 1;
-            memcpy(line, p, len);
-            line[len] = 0;
             return true;
         }
         if (scr_now_ms() >= deadline || op->eof) {
@@ -214,19 +200,17 @@ ops_wait_in(struct scen *s, const char *id, uint64_t in, int timeout_ms)
 }
 
 char *
-ops_http_get(const char *path)
+ops_http_req(const char *path, int *status)
 {
     const char *addr = getenv("VSPC_HTTP_ADDR");
     struct scr_conn *h;
-    char req[256];
-    char *body, *sep;
+    char req[256], *body, *sep;
 
     if (!addr) {
         scr_fail(__FILE__, __LINE__, "VSPC_HTTP_ADDR not set");
         return NULL;
     }
-    h = scr_connect(addr, "http", 3000);
-    if (!h)
+    if ((h = scr_connect(addr, "http", 3000)) == NULL)
         return NULL;
     snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path,
              addr);
@@ -241,13 +225,29 @@ ops_http_get(const char *path)
     memcpy(body, h->raw, h->nraw);
     body[h->nraw] = 0;
     scr_close(h);
-    if (strncmp(body, "HTTP/1.", 7) != 0 || strncmp(body + 8, " 200", 4) != 0 ||
+    if (strncmp(body, "HTTP/1.", 7) != 0 ||
         (sep = strstr(body, "\r\n\r\n")) == NULL) {
         scr_fail(__FILE__, __LINE__, "GET %s: bad answer: %.80s", path, body);
         free(body);
         return NULL;
     }
+    *status = atoi(body + 9);
     memmove(body, sep + 4, strlen(sep + 4) + 1);
+    return body;
+}
+
+char *
+ops_http_get(const char *path)
+{
+    int status = 0;
+    char *body = ops_http_req(path, &status);
+
+    if (body && status != 200) {
+        scr_fail(__FILE__, __LINE__, "GET %s: status %d: %.80s", path, status,
+                 body);
+        free(body);
+        return NULL;
+    }
     return body;
 }
 

@@ -37,8 +37,10 @@ bool ops_notice_prefix(struct scr_conn *op, const char *prefix);
 bool ops_send_pat(struct scr_conn *c, uint64_t seed, uint64_t off, size_t n);
 /* Polls the console's `list` line until bytes_in reaches in (bounded). */
 bool ops_wait_in(struct scen *s, const char *id, uint64_t in, int timeout_ms);
-/* GET path from VSPC_HTTP_ADDR; the body (NUL-terminated, malloc'd) or
- * NULL (printed). */
+/* GET path from VSPC_HTTP_ADDR: *status and the body (NUL-terminated,
+ * malloc'd), or NULL (printed). */
+char *ops_http_req(const char *path, int *status);
+/* The same, but only a 200 answer; its body or NULL (printed). */
 char *ops_http_get(const char *path);
 /* Value of a Prometheus sample "name value" in text; -1 if absent. */
 long long ops_metric(const char *text, const char *name);

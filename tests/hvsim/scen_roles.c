@@ -403,6 +403,28 @@ scr_op_wait_console(struct scr_conn *op, const char *id, const char *state,
     return false;
 }
 
+long
+scr_op_line(struct scr_conn *op, char *line, size_t cap)
+{
+    const char *p = (const char *)op->data + op->rd;
+    const char *eol = memchr(p, '\n', op->ndata - op->rd);
+    size_t len;
+
+    if (!eol)
+        return -1;
+    len = (size_t)(eol - p);
+    op->rd = (size_t)((const uint8_t *)eol + 1 - op->data);
+    while (len >= 6 && strncmp(p, "vspc> ", 6) == 0) {
+        p += 6;
+        len -= 6;
+    }
+    if (len && p[len - 1] == '\r')
+        len--;
+    memcpy(line, p, len < cap ? len : cap - 1);
+    line[len < cap ? len : cap - 1] = 0;
+    return (long)len;
+}
+
 bool
 scr_op_attach(struct scr_conn *op, const char *target, const char *mode,
               bool raw, char *id_out, uint64_t *offset, bool quiet)
@@ -417,25 +439,10 @@ scr_op_attach(struct scr_conn *op, const char *target, const char *mode,
     if (!scr_send_data(op, cmd, strlen(cmd)))
         return false;
     for (;;) {
-        const char *p = (const char *)op->data + op->rd;
-        size_t n = op->ndata - op->rd;
-        const char *eol = memchr(p, '\n', n);
+        char line[512];
+        long len = scr_op_line(op, line, sizeof(line));
 
-        if (eol) {
-            size_t len = (size_t)(eol - p);
-            char line[512];
-
-            while (len >= 6 && strncmp(p, "vspc> ", 6) == 0) {
-                p += 6;
-                len -= 6;
-            }
-            if (len && p[len - 1] == '\r')
-                len--;
-            if (len >= sizeof(line))
-                len = sizeof(line) - 1;
-            memcpy(line, p, len);
-            line[len] = 0;
-            op->rd = (size_t)((const uint8_t *)eol + 1 - op->data);
+        if (len >= 0) {
             if (len == 0 || strncmp(line, cmd, strlen(target) + 7) == 0)
                 continue; /* blank line or an echo */
             if (sscanf(line, "ok attached %72s %7s offset=%llu", id, md,

@@ -134,18 +134,7 @@ hs_bytes(uint8_t *b, size_t cap, const char *uuid, const char *name,
          uint64_t seed, size_t ndata)
 {
     uint8_t d[1024];
-    size_t len = 0;
-
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_AUTH);
-    len = scr_put_verb(b, len, cap, TN_DO, TN_OPT_BINARY);
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_BINARY);
-    len = scr_put_verb(b, len, cap, TN_DO, TN_OPT_SGA);
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_SGA);
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_VMWARE);
-    len = scr_put_vmx(b, len, cap, VMX_KNOWN_SUBOPTIONS_1, ks1, sizeof(ks1));
-    len = scr_put_vmx(b, len, cap, VMX_DO_PROXY, "SvSPC.py", 8);
-    len = scr_put_vmx(b, len, cap, VMX_VM_VC_UUID, uuid, strlen(uuid));
-    len = scr_put_vmx(b, len, cap, VMX_VM_NAME, name, strlen(name));
+    size_t len = scr_put_hello(b, 0, cap, ks1, sizeof(ks1), uuid, name);
     len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_COMPORT);
     pat_fill(seed, 0, d, ndata);
     return scr_put_data(b, len, cap, d, ndata);

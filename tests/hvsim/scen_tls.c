@@ -375,16 +375,7 @@ hs_bytes(uint8_t *b, size_t cap, const char *uuid, uint64_t seed, size_t ndata)
 
     if (!d)
         exit(2);
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_AUTH);
-    len = scr_put_verb(b, len, cap, TN_DO, TN_OPT_BINARY);
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_BINARY);
-    len = scr_put_verb(b, len, cap, TN_DO, TN_OPT_SGA);
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_SGA);
-    len = scr_put_verb(b, len, cap, TN_WILL, TN_OPT_VMWARE);
-    len = scr_put_vmx(b, len, cap, VMX_KNOWN_SUBOPTIONS_1, ks1, sizeof(ks1));
-    len = scr_put_vmx(b, len, cap, VMX_DO_PROXY, "SvSPC.py", 8);
-    len = scr_put_vmx(b, len, cap, VMX_VM_VC_UUID, uuid, strlen(uuid));
-    len = scr_put_vmx(b, len, cap, VMX_VM_NAME, "vm-54", 5);
+    len = scr_put_hello(b, len, cap, ks1, sizeof(ks1), uuid, "vm-54");
     pat_fill(seed, 0, d, ndata);
     len = scr_put_data(b, len, cap, d, ndata);
     free(d);

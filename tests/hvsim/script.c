@@ -656,6 +656,22 @@ scr_put_vmx(uint8_t *buf, size_t len, size_t cap, uint8_t sub, const void *p,
     return scr_put(buf, len, cap, t, 2);
 }
 
+size_t
+scr_put_hello(uint8_t *buf, size_t len, size_t cap, const uint8_t *ks1,
+              size_t nks1, const char *uuid, const char *name)
+{
+    len = scr_put_verb(buf, len, cap, TN_WILL, TN_OPT_AUTH);
+    len = scr_put_verb(buf, len, cap, TN_DO, TN_OPT_BINARY);
+    len = scr_put_verb(buf, len, cap, TN_WILL, TN_OPT_BINARY);
+    len = scr_put_verb(buf, len, cap, TN_DO, TN_OPT_SGA);
+    len = scr_put_verb(buf, len, cap, TN_WILL, TN_OPT_SGA);
+    len = scr_put_verb(buf, len, cap, TN_WILL, TN_OPT_VMWARE);
+    len = scr_put_vmx(buf, len, cap, VMX_KNOWN_SUBOPTIONS_1, ks1, nks1);
+    len = scr_put_vmx(buf, len, cap, VMX_DO_PROXY, "SvSPC.py", 8);
+    len = scr_put_vmx(buf, len, cap, VMX_VM_VC_UUID, uuid, strlen(uuid));
+    return scr_put_vmx(buf, len, cap, VMX_VM_NAME, name, strlen(name));
+}
+
 bool
 scr_send_verb(struct scr_conn *c, uint8_t verb, uint8_t opt)
 {

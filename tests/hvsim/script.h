@@ -134,6 +134,11 @@ size_t scr_put_vmx(uint8_t *buf, size_t len, size_t cap, uint8_t sub,
                    const void *p, size_t n);
 size_t scr_put_data(uint8_t *buf, size_t len, size_t cap, const void *p,
                     size_t n);
+/* A scripted host's opening in one go: WILL AUTH, DO and WILL BINARY, DO
+ * and WILL SGA, WILL 232, KNOWN-SUBOPTIONS-1 (ks1), DO-PROXY 'S' "vSPC.py",
+ * VM-VC-UUID uuid, VM-NAME name. */
+size_t scr_put_hello(uint8_t *buf, size_t len, size_t cap, const uint8_t *ks1,
+                     size_t nks1, const char *uuid, const char *name);
 
 /* Reads what is available within timeout_ms. 1: got bytes, 0: nothing,
  * -1: EOF (now or before). */
@@ -232,6 +237,10 @@ int scr_op_find(struct scr_conn *op, const char *id, struct scr_console *out);
 /* Polls `list` until the console exists (and has `state` if not NULL). */
 bool scr_op_wait_console(struct scr_conn *op, const char *id, const char *state,
                          int timeout_ms);
+/* The next whole line op received after op->rd, without leading prompts
+ * ("vspc> ") and its CR LF, into line (NUL-terminated, cut to cap - 1);
+ * op->rd moves past it. Its whole length, or -1 if no whole line came. */
+long scr_op_line(struct scr_conn *op, char *line, size_t cap);
 /* "attach <target> <mode> [raw]". true on "ok attached": id and offset
  * filled, op->rd points at the first console byte. quiet: no FAIL line
  * for an "error" reply. */

@@ -122,7 +122,7 @@ sim_parse_addr(const char *s, struct sockaddr_in *out, char *err, size_t errlen)
     return 0;
 }
 
-static int
+int
 sim_hexval(char ch)
 {
     if (ch >= '0' && ch <= '9')

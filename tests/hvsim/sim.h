@@ -72,6 +72,9 @@ void sim_cfg_defaults(struct sim_cfg *cfg);
 int sim_parse_addr(const char *s, struct sockaddr_in *out, char *err,
                    size_t errlen);
 
+/* The value of one hex digit, -1 if ch is none. */
+int sim_hexval(char ch);
+
 /* Parse a UUID text (32 hex digits, spaces and dashes ignored). 0 / -1. */
 int sim_parse_uuid(const char *s, uint8_t out[16]);
 

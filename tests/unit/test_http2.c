@@ -4,67 +4,35 @@
  * real evhttp listener on 127.0.0.1:263xx inside a proxy made by
  * proxy_init. test_http.c has the rest of http.c.
  *
- * The client: one blocking-in-spirit request per connection
- * ("Connection: close"), poll() with a deadline, the proxy's base run
- * without blocking between polls (server and client share this thread).
+ * The proxy and the client are in http_client.c (shared with test_http.c).
  */
 #include "vspc/compat.h"
 
 #include <check.h>
-#include <errno.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <event2/event.h>
 #include <event2/listener.h>
 #include <jansson.h>
 
-#include "vspc/log.h"
 #include "audit.h"
 #include "http.h"
 #include "proxy.h"
 
+#include "http_client.h"
+
 #define PORT_BASE 26300
-
-static struct proxy px;
-static int port;
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* HTTP on the first free port of 26300-26399 (other builds may run this
  * suite at the same time), starting at a pid-based one. */
 static void
 setup(void)
 {
-    char addr[32];
-    int first = (int)(getpid() % 100);
-
-    signal(SIGPIPE, SIG_IGN);
-    log_init("test_http2",
-             getenv("VSPC_UNIT_LOG") ? LOG_LVL_DEBUG : LOG_LVL_ERROR);
-    memset(&px, 0, sizeof(px));
-    proxy_cfg_defaults(&px.cfg);
-    ck_assert_int_eq(proxy_init(&px), 0);
-    for (int i = 0; i < 100 && px.http == NULL; i++) {
-        port = PORT_BASE + (first + i) % 100;
-        snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
-        px.http = http_new(&px, addr);
-    }
-    ck_assert_ptr_nonnull(px.http);
+    hc_setup("test_http2", PORT_BASE);
 }
 
 static void
@@ -90,78 +58,6 @@ listen_vm(void)
 }
 
 /* ---- client -------------------------------------------------------------- */
-
-struct resp {
-    int status;
-    char head[4096];
-    char *body; /* NUL-terminated */
-};
-
-static void
-resp_free(struct resp *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
-/* method path -> *r (whole response: the server closes after it). */
-static void
-http_req(const char *method, const char *path, struct resp *r)
-{
-    struct sockaddr_in sin = {.sin_family = AF_INET};
-    char req[512], *raw = NULL, *sep;
-    size_t len = 0, cap = 0;
-    double deadline = now_s() + 10;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool eof = false;
-
-    memset(r, 0, sizeof(*r));
-    ck_assert_int_ge(fd, 0);
-    sin.sin_port = htons((uint16_t)port);
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    snprintf(req, sizeof(req),
-             "%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-             "Content-Length: 0\r\n\r\n",
-             method, path);
-    ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
-    while (!eof && now_s() < deadline) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        ssize_t n;
-
-        event_base_loop(px.base, EVLOOP_NONBLOCK);
-        if (poll(&pfd, 1, 5) <= 0)
-            continue;
-        if (len + 4096 + 1 > cap) {
-            cap = (len + 4096 + 1) * 2;
-            raw = realloc(raw, cap);
-            ck_assert_ptr_nonnull(raw);
-        }
-        n = read(fd, raw + len, 4096);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (n <= 0)
-            eof = true;
-        else
-            len += (size_t)n;
-    }
-    close(fd);
-    ck_assert_msg(eof, "%s %s: no complete response", method, path);
-    ck_assert_ptr_nonnull(raw);
-    raw[len] = '\0';
-    sep = strstr(raw, "\r\n\r\n");
-    ck_assert_ptr_nonnull(sep);
-    snprintf(r->head, sizeof(r->head), "%.*s", (int)(sep - raw), raw);
-    r->status = atoi(raw + 9);
-    r->body = strdup(sep + 4);
-    free(raw);
-}
-
-static void
-get(const char *path, struct resp *r)
-{
-    http_req("GET", path, r);
-}
 
 /* GET path: 200 and a JSON array, returned (caller decrefs). */
 static json_t *
