@@ -112,33 +112,6 @@ sess_send_vmx(struct session *s, uint8_t sub, const uint8_t *a, size_t an,
     vmx_send2(&s->tn, sub, a, an, b, bn);
 }
 
-bool
-sess_is_open(const struct session *s)
-{
-    return s->state != SESS_ST_CLOSING && s->state != SESS_ST_RETIRED;
-}
-
-void
-sess_set_read(struct session *s, bool on)
-{
-    if (s->bev == NULL || s->state == SESS_ST_CLOSING)
-        return;
-    if (!on) {
-        bufferevent_disable(s->bev, EV_READ);
-        return;
-    }
-    bufferevent_enable(s->bev, EV_READ);
-    /* Bytes already read (into the input buffer, or decrypted and held by
-     * OpenSSL) would wait for the socket to become readable again, which
-     * may never happen: process them now, deferred (no re-entry). */
-    if (s->tls)
-        tls_move_pending(s->bev);
-    if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
-        bufferevent_trigger(s->bev, EV_READ,
-                            BEV_TRIG_IGNORE_WATERMARKS |
-                                BEV_TRIG_DEFER_CALLBACKS);
-}
-
 /* ---- identification ---------------------------------------------------- */
 
 static void

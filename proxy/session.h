@@ -101,8 +101,5 @@ void sess_send_vmx(struct session *s, uint8_t sub, const uint8_t *a, size_t an,
 void sess_become_peer(struct session *s, struct vmotion *vmo);
 /* A PEER session's vMotion completed: it now carries the console. */
 void sess_become_owner(struct session *s, struct console *c);
-/* Stop or resume reading from the host (flow control). */
-void sess_set_read(struct session *s, bool on);
-bool sess_is_open(const struct session *s);
 
 #endif /* VSPC_SESSION_H */
