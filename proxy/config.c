@@ -51,8 +51,10 @@ const struct cfg_opt cfg_opts[] = {
      "0 to 1073741824 (1 GiB)"},
     {"escape-char", CFG_ESCAPE, F(escape_char), 0, 0, "^E",
      "^X (a control character) or none"},
-    {"slow-reader", CFG_SLOW, F(slow_disconnect), 0, 0, "catchup",
-     "catchup or disconnect"},
+    {"slow-reader", CFG_SLOW, F(slow_reader), 0, 0, "pace",
+     "pace, catchup or disconnect"},
+    {"stall-timeout", CFG_SECS, F(stall_timeout), 0, 1e6, "1",
+     "a positive number of seconds"},
     {"operator-queue", CFG_UINT, F(op_queue_max), 4096, GIB, "262144",
      "4096 to 1073741824 (1 GiB)"},
     {"http-listen", CFG_ADDR_OFF, F(http_listen), 0, 0, "127.0.0.1:13372",
@@ -253,11 +255,7 @@ opt_parse(struct proxy_cfg *cfg, const struct cfg_opt *o, const char *value,
             goto bad;
         return 0;
     case CFG_SLOW:
-        if (strcmp(value, "catchup") == 0)
-            cfg->slow_disconnect = false;
-        else if (strcmp(value, "disconnect") == 0)
-            cfg->slow_disconnect = true;
-        else
+        if (strm_policy_parse(value, &cfg->slow_reader) != 0)
             goto bad;
         return 0;
     case CFG_LEVEL:

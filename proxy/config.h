@@ -36,7 +36,7 @@ enum cfg_type {
     CFG_URI,      /* service-uri: repeatable, no query */
     CFG_CIDR,     /* allow: repeatable IPv4/IPv6 prefix */
     CFG_ESCAPE,   /* ^X or none */
-    CFG_SLOW,     /* catchup or disconnect */
+    CFG_SLOW,     /* pace, catchup or disconnect */
     CFG_LEVEL,    /* error, warn, info, debug */
 };
 

@@ -12,7 +12,6 @@
 #include "vspc/log.h"
 #include "operator.h"
 #include "session.h"
-#include "vmlog.h"
 #include "vmotion.h"
 
 #define CON_HASH_MIN 256
@@ -21,6 +20,8 @@
 
 struct con_registry {
     struct proxy *px;
+    con_created_fn created;
+    void *created_arg;
     struct console **buckets;
     size_t nbuckets;
     size_t count;
@@ -71,6 +72,13 @@ con_registry_new(struct proxy *px)
     return reg;
 }
 
+void
+con_registry_on_created(struct con_registry *reg, con_created_fn fn, void *arg)
+{
+    reg->created = fn;
+    reg->created_arg = arg;
+}
+
 static void
 con_free(struct console *c)
 {
@@ -80,7 +88,7 @@ con_free(struct console *c)
         event_free(c->expire_ev);
     if (c->held)
         evbuffer_free(c->held);
-    free(c->ring);
+    strm_fini(&c->out);
     free(c);
 }
 
@@ -223,6 +231,8 @@ con_get(struct con_registry *reg, const char uuid[33], const char *label)
     snprintf(c->label, sizeof(c->label), "%s", label ? label : "");
     snprintf(c->hv_addr, sizeof(c->hv_addr), "-");
     c->px = reg->px;
+    strm_init(&c->out, c->px->base, &c->px->strm_cfg, &c->px->stats.strm,
+              c->id);
     TAILQ_INIT(&c->ops);
     if (reg->count + 1 > reg->nbuckets * 2)
         con_grow(reg);
@@ -232,6 +242,8 @@ con_get(struct con_registry *reg, const char uuid[33], const char *label)
     TAILQ_INSERT_TAIL(&reg->all, c, link);
     reg->count++;
     log_info("console=%s created", c->id);
+    if (reg->created)
+        reg->created(c, reg->created_arg);
     return c;
 }
 
@@ -285,73 +297,15 @@ con_owner_gone(struct console *c, struct session *s)
     con_check_expire(c);
 }
 
-static void
-con_ring_append(struct console *c, const uint8_t *p, size_t n)
-{
-    size_t cap = c->px->cfg.scrollback;
-
-    if (cap == 0)
-        return;
-    if (n >= cap) { /* only the tail fits */
-        p += n - cap;
-        n = cap;
-    }
-    if (c->ring_cap < cap && c->ring_len + n > c->ring_cap) {
-        /* Grow (the ring has not wrapped while it is below cap). */
-        size_t want = c->ring_cap ? c->ring_cap : 4096;
-        uint8_t *nr;
-
-        while (want < c->ring_len + n && want < cap)
-            want *= 2;
-        if (want > cap)
-            want = cap;
-        nr = realloc(c->ring, want);
-        if (nr == NULL) {
-            log_warnx("console=%s scrollback not grown (out of memory)", c->id);
-        } else {
-            c->ring = nr;
-            c->ring_cap = want;
-        }
-    }
-    if (c->ring_cap == 0)
-        return;
-    if (n > c->ring_cap) {
-        p += n - c->ring_cap;
-        n = c->ring_cap;
-    }
-    while (n > 0) {
-        size_t chunk = c->ring_cap - c->ring_head;
-
-        if (chunk > n)
-            chunk = n;
-        memcpy(c->ring + c->ring_head, p, chunk);
-        c->ring_head = (c->ring_head + chunk) % c->ring_cap;
-        c->ring_len += chunk;
-        if (c->ring_len > c->ring_cap)
-            c->ring_len = c->ring_cap;
-        p += chunk;
-        n -= chunk;
-    }
-}
-
 void
 con_vm_output(struct console *c, const uint8_t *p, size_t n)
 {
-    struct oper *op, *tmp;
-
     if (n == 0)
         return;
-    c->offset += n;
     c->bytes_in += n;
     c->px->stats.bytes_from_vms += n;
-    con_ring_append(c, p, n);
-    if (c->px->vmlog)
-        vmlog_data(c->px->vmlog, c->id, p, n);
-    /* op_output may close (unlink) a reader that is too slow. */
-    for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
-        tmp = TAILQ_NEXT(op, con_link);
-        op_output(op, p, n);
-    }
+    strm_write(&c->out, p, n);
+    c->offset = strm_end(&c->out);
 }
 
 void
@@ -515,7 +469,7 @@ con_attach(struct console *c, struct oper *op, enum con_lock_req req,
                            : "");
     TAILQ_INSERT_TAIL(&c->ops, op, con_link);
     c->n_ops++;
-    *start = con_ring_start(c);
+    *start = strm_reader_add(&c->out, &op->rd, strm_replay_start(&c->out));
     op_set_input_blocked(op, c->input_blocked);
     con_check_expire(c);
     return 0;
@@ -524,6 +478,7 @@ con_attach(struct console *c, struct oper *op, enum con_lock_req req,
 void
 con_detach(struct console *c, struct oper *op, const char *why)
 {
+    strm_reader_remove(&op->rd);
     TAILQ_REMOVE(&c->ops, op, con_link);
     c->n_ops--;
     if (c->excl_writer == op)
@@ -573,74 +528,25 @@ con_make_spectator(struct console *c, struct oper *op)
 uint64_t
 con_ring_start(const struct console *c)
 {
-    return c->offset - c->ring_len;
-}
-
-/* Send ring bytes [from, offset) to op; from within the ring. */
-static void
-con_ring_send(struct console *c, struct oper *op, uint64_t from)
-{
-    size_t skip = (size_t)(from - con_ring_start(c));
-    size_t len = c->ring_len - skip;
-    size_t pos, first;
-
-    if (len == 0)
-        return;
-    pos = (c->ring_head + c->ring_cap - c->ring_len + skip) % c->ring_cap;
-    first = c->ring_cap - pos;
-    if (first > len)
-        first = len;
-    op_output(op, c->ring + pos, first);
-    if (op->state != OP_ST_CLOSING && first < len)
-        op_output(op, c->ring, len - first);
-}
-
-uint64_t
-con_replay_from(struct console *c, struct oper *op, uint64_t from)
-{
-    if (from < con_ring_start(c))
-        from = con_ring_start(c);
-    if (from > c->offset)
-        from = c->offset;
-    con_ring_send(c, op, from);
-    return from;
+    return strm_replay_start(&c->out);
 }
 
 void
 con_replay_lines(struct console *c, struct oper *op, unsigned lines)
 {
-    uint64_t from = c->offset;
-    unsigned seen = 0;
-
-    /* Walk back over the ring to the start of the lines-th line. */
-    while (from > con_ring_start(c)) {
-        size_t idx =
-            (c->ring_head + c->ring_cap - (size_t)(c->offset - from) - 1) %
-            c->ring_cap;
-
-        if (c->ring[idx] == '\n' && from != c->offset && ++seen >= lines)
-            break;
-        from--;
-    }
-    con_ring_send(c, op, from);
+    strm_reader_rewind(&op->rd, strm_lines_start(&c->out, lines));
 }
 
 void
 con_event(struct console *c, const char *fmt, ...)
 {
-    char text[256];
+    char text[STRM_EVENT_TEXT];
     va_list ap;
-    struct oper *op, *tmp;
 
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    if (c->px->vmlog)
-        vmlog_event(c->px->vmlog, c->id, "%s", text);
-    for (op = TAILQ_FIRST(&c->ops); op; op = tmp) {
-        tmp = TAILQ_NEXT(op, con_link);
-        op_notice(op, text);
-    }
+    strm_event(&c->out, text);
 }
 
 static void

@@ -8,8 +8,13 @@
  * console, with its operators still attached and its scrollback kept.
  *
  * Data paths through a console:
- *   VM output:  owner session -> con_vm_output() -> stream offset,
- *               scrollback ring, every attached operator.
+ *   VM output:  owner session -> con_vm_output() -> c->out (stream.h: the
+ *               stream offset, the scrollback ring, and every reader: each
+ *               attached operator and the console log writer, each with
+ *               its bounded queue and the offset it needs next). A reader
+ *               whose queue is full paces the VM: the session stops
+ *               reading its hypervisor connection (strm_feed_ok) until the
+ *               reader has room; a stalled reader is cut loose.
  *   Operator input: operator -> con_op_input() -> owner session, or held
  *               (in order) while a vMotion is between GOAHEAD and
  *               COMPLETE/ABORT or while no hypervisor is connected.
@@ -33,6 +38,7 @@
 #include <jansson.h>
 
 #include "proxy.h"
+#include "stream.h"
 #include "vmext.h"
 
 struct vmotion;
@@ -88,9 +94,7 @@ struct console {
     uint64_t offset;       /* stream offset of the next VM output byte */
     uint64_t bytes_in;     /* from the VM */
     uint64_t bytes_out;    /* to the VM */
-    /* Scrollback ring: grows up to cfg.scrollback as output arrives. */
-    uint8_t *ring;
-    size_t ring_cap, ring_len, ring_head; /* head = next write position */
+    struct strm out;       /* VM output: scrollback ring and readers */
     /* Operator input waiting for a hypervisor connection, in order. */
     struct evbuffer *held;
     bool input_blocked;
@@ -105,8 +109,16 @@ struct console {
 
 struct con_registry;
 
+/*
+ * Called for every console created, before anyone uses it (the console
+ * log attaches its reader here).
+ */
+typedef void (*con_created_fn)(struct console *c, void *arg);
+
 /* Caller owns the result; free with con_registry_free(). */
 struct con_registry *con_registry_new(struct proxy *px);
+void con_registry_on_created(struct con_registry *reg, con_created_fn fn,
+                             void *arg);
 /* Frees every console. Operators must already be gone. */
 void con_registry_free(struct con_registry **regp);
 size_t con_registry_count(const struct con_registry *reg);
@@ -143,7 +155,8 @@ void con_set_owner(struct console *c, struct session *s);
 /* The owner session is going away: the console becomes disconnected. */
 void con_owner_gone(struct console *c, struct session *s);
 
-/* VM output: offset, scrollback, every operator. */
+/* VM output: offset, scrollback, every reader (n <= STRM_FEED_MAX, from a
+ * session that checked strm_feed_ok(&c->out, ...)). */
 void con_vm_output(struct console *c, const uint8_t *p, size_t n);
 
 /*
@@ -158,10 +171,10 @@ void con_update_input_flow(struct console *c);
 
 /*
  * Operators. con_attach applies the lock request (sets op->mode and the
- * console's locks), tells the others and links the operator. Returns 0 and
- * in *start the offset where the scrollback begins (the caller sends it
- * with con_replay_from after its own reply), or -1 with *err set (nothing
- * changed).
+ * console's locks), tells the others and links the operator's reader
+ * (op->rd) at the start of the scrollback. Returns 0 and in *start that
+ * offset (the caller sends its own reply, then strm_reader_kick(&op->rd)
+ * replays), or -1 with *err set (nothing changed).
  */
 int con_attach(struct console *c, struct oper *op, enum con_lock_req req,
                uint64_t *start, const char **err);
@@ -173,18 +186,14 @@ bool con_op_can_write(const struct console *c, const struct oper *op);
 void con_force_write(struct console *c, struct oper *op);
 /* ^Ecs: op becomes a spectator, releasing any lock. */
 void con_make_spectator(struct console *c, struct oper *op);
-/*
- * Send op the scrollback from stream offset `from` (clamped to what the
- * ring still holds) up to now. Returns the offset actually started at.
- */
-uint64_t con_replay_from(struct console *c, struct oper *op, uint64_t from);
-/* Send op the last `lines` lines of the scrollback (^Ecr). */
+/* Send op the last `lines` lines of the scrollback again (^Ecr). */
 void con_replay_lines(struct console *c, struct oper *op, unsigned lines);
-/* Offset of the oldest byte the scrollback still holds. */
+/* Offset where the scrollback replayed on attach begins. */
 uint64_t con_ring_start(const struct console *c);
 /*
- * An event worth a marker: written to the console log (if any) and told
- * to every operator attached (except raw ones) as an in-band notice.
+ * An event worth a marker, at its place in the output stream: every
+ * reader gets it (the console log writes a marker, attached operators
+ * except raw ones get an in-band notice).
  */
 void con_event(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
 

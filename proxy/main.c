@@ -16,6 +16,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "vspc/log.h"
+#include "clog.h"
 #include "config.h"
 #include "console.h"
 #include "edge.h"
@@ -71,11 +72,23 @@ usage(FILE *f)
             "(65536)\n"
             "  --escape-char ^X|none        operator escape (default ^E: "
             "^Ec. detach)\n"
-            "  --slow-reader catchup|disconnect\n"
-            "                               a reader past its queue: caught "
-            "up from the\n"
-            "                               scrollback with a gap notice "
-            "(default), or dropped\n"
+            "  --slow-reader pace|catchup|disconnect\n"
+            "                               pace (default): a reader with a "
+            "full queue\n"
+            "                               pauses the VM until it has room; "
+            "one stalled\n"
+            "                               past --stall-timeout is caught up "
+            "later from\n"
+            "                               the scrollback with a gap notice. "
+            "catchup:\n"
+            "                               never pause the VM (readers past "
+            "their queue\n"
+            "                               are caught up). disconnect: pace, "
+            "and drop\n"
+            "                               stalled readers\n"
+            "  --stall-timeout SECS         a reader with no progress for "
+            "this stops\n"
+            "                               pacing the VM (default 1)\n"
             "  --operator-queue BYTES       per-reader queue (default "
             "262144)\n"
             "  --http-listen ADDR:PORT|none metrics and API (default "
@@ -353,6 +366,8 @@ main(int argc, char **argv)
         if ((px.vmlog = vmlog_new(&lc, px.base)) == NULL)
             fatalx("--log-dir %s: cannot start the console log writer",
                    px.cfg.log_dir);
+        if ((px.clog = clog_new(&px)) == NULL)
+            fatalx("out of memory");
     }
     if (px.cfg.http_listen[0] &&
         (px.http = http_new(&px, px.cfg.http_listen)) == NULL)

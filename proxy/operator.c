@@ -47,8 +47,10 @@ op_tn_out(void *arg, const uint8_t *p, size_t n)
 {
     struct oper *op = arg;
 
-    if (op->state != OP_ST_CLOSING)
+    if (op->state != OP_ST_CLOSING) {
         bufferevent_write(op->bev, p, n);
+        op->wire_out += n;
+    }
 }
 
 static void
@@ -79,56 +81,84 @@ op_queued(const struct oper *op)
     return evbuffer_get_length(bufferevent_get_output(op->bev));
 }
 
-void
-op_output(struct oper *op, const uint8_t *p, size_t n)
+/* ---- the operator as a reader of its console's stream ---------------- */
+
+static struct oper *
+op_of(struct strm_reader *r)
 {
-    if (op->state != OP_ST_ATTACHED || op->lagging)
-        return;
-    tn_send_data(&op->tn, p, n);
-    if (op_queued(op) <= op->px->cfg.op_queue_max)
-        return;
-    if (op->px->cfg.slow_disconnect) {
-        op->px->stats.ops_dropped_slow++;
-        log_warnx("console=%s operator %s too slow (%zu bytes queued): "
-                  "disconnected",
-                  op->con ? op->con->id : "-", op->addr, op_queued(op));
-        op_close(op, "reader too slow");
-        return;
-    }
-    /* Stop queuing; the write callback catches up from the scrollback. */
-    op->lagging = true;
-    op->lag_from = op->con->offset;
-    log_info("console=%s operator %s lagging at offset %llu (%zu bytes "
-             "queued)",
-             op->con->id, op->addr, (unsigned long long)op->lag_from,
-             op_queued(op));
+    return (struct oper *)((char *)r - offsetof(struct oper, rd));
 }
 
-/* The reader drained below the low mark: resume from the scrollback. */
+static size_t
+op_rd_room(struct strm_reader *r)
+{
+    struct oper *op = op_of(r);
+    size_t q = op_queued(op), max = op->px->cfg.op_queue_max;
+
+    if (op->state != OP_ST_ATTACHED)
+        return 0;
+    return q < max ? max - q : 0;
+}
+
 static void
-op_catch_up(struct oper *op)
+op_rd_deliver(struct strm_reader *r, const uint8_t *p, size_t n)
 {
-    struct console *c = op->con;
-    uint64_t start = con_ring_start(c);
+    struct oper *op = op_of(r);
 
-    op->lagging = false;
-    if (op->lag_from < start) {
-        uint64_t gap = start - op->lag_from;
-        char text[128];
-
-        op->px->stats.ops_gaps++;
-        op->px->stats.ops_gap_bytes += gap;
-        log_warnx("console=%s operator %s missed %llu bytes (slow reader)",
-                  c->id, op->addr, (unsigned long long)gap);
-        /* Visible in-band even to raw readers: they must know. */
-        snprintf(text, sizeof(text),
-                 "\r\n[vspc: %llu bytes of output skipped (reader too slow); "
-                 "resuming at offset %llu]\r\n",
-                 (unsigned long long)gap, (unsigned long long)start);
-        op_puts(op, text);
-    }
-    con_replay_from(c, op, op->lag_from);
+    tn_send_data(&op->tn, p, n);
 }
+
+static void
+op_rd_gap(struct strm_reader *r, uint64_t from, uint64_t to)
+{
+    struct oper *op = op_of(r);
+    char text[160];
+
+    op->px->stats.ops_gaps++;
+    op->px->stats.ops_gap_bytes += to - from;
+    log_warnx("console=%s operator %s missed %llu bytes (slow reader)",
+              op->con ? op->con->id : "-", op->addr,
+              (unsigned long long)(to - from));
+    /* Visible in-band even to raw readers: they must know. */
+    snprintf(text, sizeof(text),
+             "\r\n[vspc: %llu bytes of output skipped (reader too slow); "
+             "resuming at offset %llu]\r\n",
+             (unsigned long long)(to - from), (unsigned long long)to);
+    op_puts(op, text);
+}
+
+static void
+op_rd_event(struct strm_reader *r, const char *text)
+{
+    op_notice(op_of(r), text);
+}
+
+static uint64_t
+op_rd_progress(struct strm_reader *r)
+{
+    struct oper *op = op_of(r);
+
+    return op->wire_out - op_queued(op);
+}
+
+static void
+op_rd_stalled(struct strm_reader *r)
+{
+    struct oper *op = op_of(r);
+
+    op->px->stats.ops_dropped_slow++;
+    op_close(op, "reader too slow");
+}
+
+static const struct strm_reader_ops op_rd_ops = {
+    .room = op_rd_room,
+    .deliver = op_rd_deliver,
+    .gap = op_rd_gap,
+    .event = op_rd_event,
+    .progress = op_rd_progress,
+    .stalled = op_rd_stalled,
+    .release = NULL, /* operators detach before their console goes */
+};
 
 void
 op_notice(struct oper *op, const char *text)
@@ -200,7 +230,6 @@ op_attach(struct oper *op, struct console *c, enum con_lock_req req, bool raw,
     op->state = OP_ST_ATTACHED;
     op->esc_state = 0;
     op->ro_told = false;
-    op->lagging = false;
     log_info("console=%s operator %s attached %s%s%s", c->id, op->addr,
              op_mode_names[op->mode], raw ? " raw" : "",
              op->admin ? " (option 233)" : "");
@@ -209,7 +238,7 @@ op_attach(struct oper *op, struct console *c, enum con_lock_req req, bool raw,
                   op_mode_names[op->mode], (unsigned long long)start);
     else
         adm_send(op, ADM_VM_PORT_CONNECTED);
-    con_replay_from(c, op, start);
+    strm_reader_kick(&op->rd); /* the scrollback, then live output */
     return 0;
 }
 
@@ -221,7 +250,6 @@ op_detach(struct oper *op, const char *why)
     if (c == NULL)
         return;
     op->con = NULL;
-    op->lagging = false;
     con_detach(c, op, why);
     log_info("console=%s operator %s detached: %s", c->id, op->addr, why);
 }
@@ -504,11 +532,13 @@ op_escape(struct oper *op, uint8_t ch)
     }
 }
 
-static void
+/* Attached input (NVT already undone), escapes applied. Returns the bytes
+ * used: fewer than n when an escape took the operator off the console. */
+static size_t
 op_console_bytes(struct oper *op, const uint8_t *p, size_t n)
 {
     uint8_t esc = op->px->cfg.escape_char;
-    size_t run = 0;
+    size_t run = 0, skipped = 0;
 
     if (op->skip_lf && n > 0) {
         /* The LF or NUL of the attach line's CR LF / CR NUL. */
@@ -516,11 +546,12 @@ op_console_bytes(struct oper *op, const uint8_t *p, size_t n)
         if (p[0] == '\n' || p[0] == '\0') {
             p++;
             n--;
+            skipped = 1;
         }
     }
     if (op->raw || esc == 0) {
         op_input(op, p, n);
-        return;
+        return skipped + n;
     }
     for (size_t i = 0; i < n; i++) {
         uint8_t ch = p[i];
@@ -546,43 +577,46 @@ op_console_bytes(struct oper *op, const uint8_t *p, size_t n)
             }
         } else {
             op->esc_state = 0;
-            if (!op_escape(op, ch)) {
-                if (i + 1 < n)
-                    op_command_bytes(op, p + i + 1, n - i - 1);
-                return;
-            }
+            if (!op_escape(op, ch))
+                return skipped + i + 1; /* the rest is for command mode */
         }
         run = i + 1;
     }
     if (op->esc_state == 0)
         op_input(op, p + run, n - run);
+    return skipped + n;
 }
 
-static void
+/* Attached input as it came from the telnet codec. Without BINARY the
+ * client sends CR as CR NUL: the NUL is not the user's. Returns the bytes
+ * used, fewer than n when the operator left the console. */
+static size_t
 op_attached_bytes(struct oper *op, const uint8_t *p, size_t n)
 {
-    uint8_t buf[4096];
-    size_t o = 0;
+    bool nvt = !tn_remote_enabled(&op->tn, TN_OPT_BINARY);
+    size_t i = 0;
 
-    if (tn_remote_enabled(&op->tn, TN_OPT_BINARY)) {
-        op_console_bytes(op, p, n);
-        return;
-    }
-    /* NVT: the client sends CR as CR NUL; the NUL is not the user's. */
-    for (size_t i = 0; i < n; i++) {
-        bool was_cr = op->last_cr;
+    while (i < n && op->state == OP_ST_ATTACHED) {
+        size_t j = i, used;
 
-        op->last_cr = p[i] == '\r';
-        if (p[i] == '\0' && was_cr)
+        if (nvt && p[i] == '\0' && op->last_cr) {
+            op->last_cr = false;
+            i++;
             continue;
-        buf[o++] = p[i];
-        if (o == sizeof(buf)) {
-            op_console_bytes(op, buf, o);
-            o = 0;
         }
+        /* A run up to (not including) the next NUL that follows a CR. */
+        for (j = i + 1; j < n && !(nvt && p[j] == '\0' && p[j - 1] == '\r');
+             j++)
+            ;
+        used = op_console_bytes(op, p + i, j - i);
+        op->last_cr = used > 0 && p[i + used - 1] == '\r';
+        if (used < j - i) { /* left the console: last_cr is command mode's */
+            op->last_cr = false;
+            return i + used;
+        }
+        i = j;
     }
-    if (o)
-        op_console_bytes(op, buf, o);
+    return i;
 }
 
 /* ---- option 233 (VMware's admin client) ---------------------------------- */
@@ -630,10 +664,14 @@ adm_set_connection(struct oper *op, const uint8_t *p, size_t n)
     if (n >= 2 && n - 1 < sizeof(key) && con_lock_from_byte(p[0], &req) == 0) {
         memcpy(key, p + 1, n - 1);
         key[n - 1] = '\0';
-        /* vmware/vspc shows ids in upper case; ours are lower case. */
-        for (char *k = key; *k && k - key < VMX_UUID_HEX; k++)
-            *k = (char)tolower((unsigned char)*k);
         c = con_lookup(op->px->consoles, key, &err);
+        if (c == NULL) {
+            /* vmware/vspc shows ids in upper case; ours are lower case.
+             * Only then: a VM name keeps its capitals (ProdVM). */
+            for (char *k = key; *k && k - key < VMX_UUID_HEX; k++)
+                *k = (char)tolower((unsigned char)*k);
+            c = con_lookup(op->px->consoles, key, &err);
+        }
         if (c && op_attach(op, c, req, true, &err) == 0)
             return;
     }
@@ -685,17 +723,23 @@ op_tn_data(void *arg, const uint8_t *p, size_t n)
 {
     struct oper *op = arg;
 
-    if (op->state == OP_ST_COMMAND) {
+    /* Command mode and the console take turns: an attach or a detach
+     * in the middle leaves the rest for the other (each pass uses at
+     * least one byte). */
+    while (n > 0 && !op->flush_close) {
         size_t used;
 
-        if (op->admin)
-            return; /* not connected: vmware/vspc ignores it too */
-        used = op_command_bytes(op, p, n);
+        if (op->state == OP_ST_COMMAND && !op->admin)
+            used = op_command_bytes(op, p, n);
+        else if (op->state == OP_ST_ATTACHED)
+            used = op_attached_bytes(op, p, n);
+        else
+            break; /* closing, or option 233 not connected (ignored) */
+        if (used == 0)
+            break;
         p += used;
         n -= used;
     }
-    if (op->state == OP_ST_ATTACHED && n > 0)
-        op_attached_bytes(op, p, n);
 }
 
 static const struct tn_handlers op_tn_handlers = {
@@ -744,8 +788,8 @@ op_write_cb(struct bufferevent *bev, void *arg)
             op_close(op, "flushed");
         return;
     }
-    if (op->lagging && op->state == OP_ST_ATTACHED && op->con)
-        op_catch_up(op);
+    if (op->state == OP_ST_ATTACHED && op->con)
+        strm_reader_kick(&op->rd); /* room again: pace, replay, catch up */
 }
 
 static void
@@ -797,8 +841,11 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
         return NULL;
     }
     tn_init(&op->tn, &px->op_policy, &op_tn_handlers, op);
+    op->rd.ops = &op_rd_ops;
+    snprintf(op->rd.desc, sizeof(op->rd.desc), "operator %s", op->addr);
     bufferevent_setcb(op->bev, op_read_cb, op_write_cb, op_event_cb, op);
-    bufferevent_setwatermark(op->bev, EV_WRITE, px->cfg.op_queue_max / 4, 0);
+    /* Refilled from the stream whenever half the queue has drained. */
+    bufferevent_setwatermark(op->bev, EV_WRITE, px->cfg.op_queue_max / 2, 0);
     /* libevent 2.1 writes at most 16 KiB per wake-up by default. */
     bufferevent_set_max_single_write(op->bev, 128 * 1024);
     bufferevent_enable(op->bev, EV_READ | EV_WRITE);

@@ -41,14 +41,14 @@ struct oper {
     bool raw;   /* no escapes, no in-band notices */
     bool admin; /* speaks VMware's option 233 (vmware/vspc client) */
     bool banner_sent;
-    bool read_blocked; /* console input flow control */
-    bool last_cr;      /* NVT: drop the NUL of CR NUL */
-    bool skip_lf;      /* attach line ended in CR: drop a LF/NUL */
-    bool lagging;      /* slow reader: output not queued, see lag_from */
-    bool ro_told;      /* told once that its input is refused */
-    bool flush_close;  /* close once the output drained */
-    uint8_t esc_state; /* 0, 1 = saw the escape char, 2 = escape + 'c' */
-    uint64_t lag_from; /* stream offset where queuing stopped */
+    bool read_blocked;     /* console input flow control */
+    bool last_cr;          /* NVT: drop the NUL of CR NUL */
+    bool skip_lf;          /* attach line ended in CR: drop a LF/NUL */
+    bool ro_told;          /* told once that its input is refused */
+    bool flush_close;      /* close once the output drained */
+    uint8_t esc_state;     /* 0, 1 = saw the escape char, 2 = escape + 'c' */
+    uint64_t wire_out;     /* bytes ever queued to the socket (progress) */
+    struct strm_reader rd; /* while attached: reads the console's stream */
     struct proxy *px;
     struct bufferevent *bev;
     struct event *timer; /* banner delay, close deadline */
@@ -67,13 +67,13 @@ void op_close(struct oper *op, const char *why);
 void op_free(struct oper *op);
 
 /*
- * Console output to this operator (escaped). A reader whose queue passes
- * cfg.op_queue_max stops being queued to ("lagging"); once it drains it
- * is caught up from the scrollback, with an in-band notice and a counted
- * gap if the scrollback no longer holds everything it missed, or it is
- * disconnected if cfg.slow_disconnect is set.
+ * Console output reaches an attached operator through op->rd (stream.h):
+ * its queue is the socket's output buffer, up to cfg.op_queue_max bytes.
+ * A full queue paces the VM (--slow-reader pace); a stalled reader is cut
+ * loose and later caught up from the scrollback with an in-band notice
+ * and a counted gap (even raw readers get it: they must know), or is
+ * disconnected (--slow-reader disconnect).
  */
-void op_output(struct oper *op, const uint8_t *p, size_t n);
 /* An in-band notice line ("[vspc: ...]\r\n"); not sent to raw operators. */
 void op_notice(struct oper *op, const char *text);
 /* Console input flow control: stop or resume reading this operator. */

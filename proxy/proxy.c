@@ -13,6 +13,7 @@
 #include "vspc/log.h"
 #include "audit.h"
 #include "config.h"
+#include "clog.h"
 #include "console.h"
 #include "http.h"
 #include "operator.h"
@@ -147,6 +148,7 @@ proxy_fini(struct proxy *px)
     reap_cb(-1, 0, px);
     /* The log writer flushes; outstanding reads get ECANCELED (the HTTP
      * side still exists to receive them), then HTTP goes. */
+    clog_free(&px->clog);
     vmlog_free(&px->vmlog);
     http_free(&px->http);
     con_registry_free(&px->consoles);
@@ -182,6 +184,9 @@ proxy_init(struct proxy *px)
         if (RAND_bytes(warm, sizeof(warm)) != 1)
             return -1;
     }
+    px->strm_cfg.policy = px->cfg.slow_reader;
+    px->strm_cfg.stall_timeout = px->cfg.stall_timeout;
+    px->strm_cfg.scrollback = px->cfg.scrollback;
     if ((px->base = event_base_new()) == NULL)
         return -1;
     if ((px->consoles = con_registry_new(px)) == NULL)

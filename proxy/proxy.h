@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "stream.h"
 #include "telnet.h"
 
 #define PROXY_MAX_SERVICE_URIS 16
@@ -44,9 +45,10 @@ struct proxy_cfg {
     size_t held_max;        /* operator input held toward one console */
     size_t op_queue_max;    /* output queued to one operator */
     uint8_t escape_char;    /* operator escape (default ^E, 0x05) */
-    bool slow_disconnect;   /* slow reader: disconnect, not catch up */
-    char http_listen[128];  /* "" = no HTTP */
-    const char *log_dir;    /* NULL = no console logs */
+    enum strm_policy slow_reader; /* pace, catchup or disconnect */
+    double stall_timeout;         /* s: a reader without progress is cut */
+    char http_listen[128];        /* "" = no HTTP */
+    const char *log_dir;          /* NULL = no console logs */
     bool log_timestamps;
     size_t log_rotate_bytes;
     unsigned log_keep;
@@ -85,6 +87,10 @@ struct proxy_stats {
     uint64_t ops_gaps;          /* slow readers caught up from scrollback */
     uint64_t ops_gap_bytes;     /* bytes those readers missed */
     uint64_t ops_input_refused; /* bytes from read-only operators */
+    uint64_t log_gaps;          /* console log readers caught up */
+    uint64_t log_gap_bytes;     /* bytes those readers missed */
+    uint64_t pre_paused;        /* unidentified connections paused */
+    struct strm_stats strm;     /* pacing and stalled readers */
     uint64_t tn_errors[TN_ERR__COUNT]; /* hypervisor parse errors by kind */
     uint64_t hv_denied;                /* sources refused by --allow */
     uint64_t hv_pp_errors;    /* missing, late or malformed PROXY headers */
@@ -99,6 +105,7 @@ struct vmlog;
 struct http;
 struct tls_ctx;
 struct aud_ring;
+struct clog;
 
 struct proxy {
     struct proxy_cfg cfg;
@@ -124,6 +131,8 @@ struct proxy {
     struct tls_ctx *tls;                 /* NULL without --tls-cert */
     struct aud_ring *audit; /* the last cfg.audit_max vMotion records */
     bool draining; /* operator `drain`: BEGIN gets NOTNOW (vmo_set_draining) */
+    struct strm_cfg strm_cfg; /* from cfg, by proxy_init */
+    struct clog *clog;        /* the console log's readers (NULL: no log) */
 };
 
 /* Parse "ADDR:PORT" (IPv4 dotted quad or [IPv6]). Returns 0 or -1. */

@@ -20,9 +20,11 @@
 
 /* Write low watermark: below it, operators blocked on us resume. */
 #define SESS_OUT_LOW (64 * 1024)
-/* Data held before identification: close past this many times
- * cfg.pre_ident_max. */
-#define SESS_PRE_HARD 16
+/* Data held before identification: stop reading past this many times
+ * cfg.pre_ident_max (warn at cfg.pre_ident_max). */
+#define SESS_PRE_HOLD 16
+/* TLS: decrypted bytes waiting in the bufferevent, at most. */
+#define SESS_TLS_IN_MAX (256 * 1024)
 /* Plain sockets: read this much per call, at most the budget per wake-up. */
 #define SESS_READ_CHUNK (64 * 1024)
 #define SESS_READ_BUDGET (256 * 1024)
@@ -124,23 +126,20 @@ sess_ask_ident(struct session *s)
     vmx_send(&s->tn, VMX_GET_VM_NAME, NULL, 0);
 }
 
-/* Serial data held before identification goes to the console now. */
+static void sess_resume(struct session *s);
+
+/* Serial data held before identification goes to the console, in order,
+ * as the console takes it (sess_pump). */
 static void
 sess_deliver_pre(struct session *s)
 {
     size_t len = evbuffer_get_length(s->pre);
 
-    if (len > 0 && s->con) {
-        const uint8_t *p = evbuffer_pullup(s->pre, -1);
-
-        if (p != NULL) {
-            con_vm_output(s->con, p, len);
-            log_info("console=%s delivered %zu bytes received before "
-                     "identification",
-                     s->con->id, len);
-        }
-        evbuffer_drain(s->pre, len);
-    }
+    if (len > 0 && s->con)
+        log_info("console=%s %zu bytes received before identification "
+                 "follow",
+                 s->con->id, len);
+    sess_resume(s);
 }
 
 static void
@@ -360,17 +359,18 @@ tn_data_cb(void *arg, const uint8_t *p, size_t n)
 
     switch (s->state) {
     case SESS_ST_ACTIVE:
-        con_vm_output(s->con, p, n);
+        /* Bytes held from before identification go first. */
+        if (evbuffer_get_length(s->pre) > 0)
+            evbuffer_add(s->pre, p, n);
+        else
+            con_vm_output(s->con, p, n);
         return;
     case SESS_ST_NEGOTIATING:
     case SESS_ST_PROXY_REQ:
     case SESS_ST_PEER:
+        /* Keep reading (the message that identifies the connection may
+         * be behind this data) up to the hold limit (sess_may_feed). */
         evbuffer_add(s->pre, p, n);
-        /*
-         * Keep reading: the message that identifies the connection may be
-         * behind this data. Warn at the limit; past SESS_PRE_HARD times
-         * it the host is not behaving like ESXi: close, loudly.
-         */
         if (!s->pre_warned &&
             evbuffer_get_length(s->pre) >= s->px->cfg.pre_ident_max) {
             s->pre_warned = true;
@@ -378,17 +378,13 @@ tn_data_cb(void *arg, const uint8_t *p, size_t n)
                       (unsigned long long)s->id, s->peer_addr,
                       evbuffer_get_length(s->pre));
         }
-        if (evbuffer_get_length(s->pre) >
-            SESS_PRE_HARD * s->px->cfg.pre_ident_max) {
-            s->px->stats.proto_errors++;
-            log_errorx("session=%llu %s: %zu bytes of serial data and still "
-                       "not identified: closing (the data is lost)",
-                       (unsigned long long)s->id, s->peer_addr,
-                       evbuffer_get_length(s->pre));
-            sess_close(s, "too much data before identification");
-        }
         return;
     case SESS_ST_RETIRED:
+        if (s->draining && s->con) { /* a vMotion source's last output */
+            con_vm_output(s->con, p, n);
+            return;
+        }
+        break;
     case SESS_ST_CLOSING:
     case SESS_ST__COUNT:
         break;
@@ -462,64 +458,194 @@ static const struct tn_handlers sess_tn_handlers = {
  */
 
 /*
+ * Reading, paced by the console.
+ *
  * libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ),
  * so a console streaming flat out would cost one wake-up per 4 KiB. On a
- * plain socket we keep reading here, SESS_READ_CHUNK at a time, up to
- * SESS_READ_BUDGET per wake-up (then yield to the other connections). The
- * bufferevent's input buffer is frozen at its end during this callback, so
- * we read into our own buffer (the loop thread's only) and parse from it.
- * Returns the bytes read, 0 at EOF, -1 on EAGAIN or error: EOF and errors
- * are left for libevent to see and report through sess_event_cb.
+ * plain socket we read ourselves, SESS_READ_CHUNK at a time into
+ * `unparsed`, up to SESS_READ_BUDGET per wake-up (then yield to the other
+ * connections); TLS sessions parse what OpenSSL's bufferevent decrypted
+ * (bounded by its read high watermark). Either way the codec gets at most
+ * STRM_FEED_MAX bytes per call, and before each call sess_may_feed() asks
+ * the console's stream (or, unidentified, the hold limit) whether more
+ * may come: if not, reading stops (EV_READ off: TCP backpressure toward
+ * the host), what was read stays in `unparsed` or the bufferevent, and
+ * sess_resume() starts again. Order is kept: bytes held in `pre` go
+ * before anything parsed later; `unparsed` before the bufferevent's input.
+ * EOF is acted on only once every byte read before it was handed on.
  */
-static uint8_t sess_rbuf[SESS_READ_CHUNK];
 
-static ssize_t
-sess_read_more(struct session *s)
+/* Does s hand its data to a console (as opposed to holding it)? */
+static bool
+sess_feeds_console(const struct session *s)
 {
-    ssize_t r = read(bufferevent_getfd(s->bev), sess_rbuf, sizeof(sess_rbuf));
+    return s->con && (s->state == SESS_ST_ACTIVE ||
+                      (s->state == SESS_ST_RETIRED && s->draining));
+}
 
-    if (r <= 0)
-        return r == 0 ? 0 : -1;
-    tn_feed(&s->tn, sess_rbuf, (size_t)r);
-    return r;
+static bool
+sess_may_feed(struct session *s)
+{
+    switch (s->state) {
+    case SESS_ST_ACTIVE:
+        return strm_feed_ok(&s->con->out, &s->feed);
+    case SESS_ST_RETIRED:
+        return !sess_feeds_console(s) || strm_feed_ok(&s->con->out, &s->feed);
+    case SESS_ST_NEGOTIATING:
+    case SESS_ST_PROXY_REQ:
+    case SESS_ST_PEER:
+        if (evbuffer_get_length(s->pre) <
+            SESS_PRE_HOLD * s->px->cfg.pre_ident_max)
+            return true;
+        if (!s->pre_full) {
+            s->pre_full = true;
+            s->px->stats.pre_paused++;
+            log_warnx("session=%llu %s: %zu bytes held before "
+                      "identification: reading paused until it identifies "
+                      "(idle timeout %.0f s)",
+                      (unsigned long long)s->id, s->peer_addr,
+                      evbuffer_get_length(s->pre), s->px->cfg.idle_timeout);
+        }
+        return false;
+    case SESS_ST_CLOSING:
+    case SESS_ST__COUNT:
+        break;
+    }
+    return false;
+}
+
+/* Bytes read (or held) and not yet handed on. */
+static size_t
+sess_pending(const struct session *s)
+{
+    size_t n = evbuffer_get_length(s->unparsed) +
+               evbuffer_get_length(bufferevent_get_input(s->bev));
+
+    return n + (sess_feeds_console(s) ? evbuffer_get_length(s->pre) : 0);
+}
+
+/* One chunk of `pre` to the console. */
+static void
+sess_feed_pre(struct session *s)
+{
+    struct evbuffer_iovec v;
+    size_t n;
+
+    if (evbuffer_peek(s->pre, STRM_FEED_MAX, NULL, &v, 1) < 1)
+        return;
+    n = v.iov_len < STRM_FEED_MAX ? v.iov_len : STRM_FEED_MAX;
+    con_vm_output(s->con, v.iov_base, n);
+    evbuffer_drain(s->pre, n);
+}
+
+static void sess_end_draining(struct session *s);
+
+static void
+sess_pump(struct session *s)
+{
+    struct evbuffer *in = bufferevent_get_input(s->bev);
+    size_t budget = SESS_READ_BUDGET;
+    bool idle = false; /* everything the host sent so far is handed on */
+
+    while (s->state != SESS_ST_CLOSING && !tn_failed(&s->tn)) {
+        struct evbuffer *src = NULL;
+        struct evbuffer_iovec v;
+        size_t n, used;
+
+        if (!sess_may_feed(s)) {
+            if (!s->paused) {
+                s->paused = true;
+                bufferevent_disable(s->bev, EV_READ);
+            }
+            return;
+        }
+        if (sess_feeds_console(s) && evbuffer_get_length(s->pre) > 0) {
+            sess_feed_pre(s);
+            continue;
+        }
+        if (evbuffer_get_length(s->unparsed) > 0)
+            src = s->unparsed;
+        else if (evbuffer_get_length(in) > 0)
+            src = in;
+        if (src == NULL) {
+            int r;
+
+            /* TLS: libevent drains OpenSSL after each read; should it
+             * ever stop early, nothing decrypted is left behind. */
+            if (s->tls && !s->paused && tls_move_pending(s->bev) > 0)
+                continue;
+            if (s->tls || s->eof) {
+                idle = true;
+                break;
+            }
+            if (budget == 0 ||
+                (!s->paused && !(bufferevent_get_enabled(s->bev) & EV_READ)))
+                break;
+            r = evbuffer_read(s->unparsed, bufferevent_getfd(s->bev),
+                              SESS_READ_CHUNK);
+            if (r == 0)
+                s->eof = true;
+            if (r < 0 &&
+                (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+                idle = true;
+            if (r <= 0) /* errors are left for libevent to report */
+                break;
+            budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+            continue;
+        }
+        if (evbuffer_peek(src, STRM_FEED_MAX, NULL, &v, 1) < 1)
+            break;
+        n = v.iov_len < STRM_FEED_MAX ? v.iov_len : STRM_FEED_MAX;
+        used = tn_feed(&s->tn, v.iov_base, n);
+        evbuffer_drain(src, used);
+        if (used < n)
+            break; /* the session never calls tn_stop: a fatal error */
+    }
+    if (tn_failed(&s->tn) && s->state != SESS_ST_CLOSING) {
+        sess_close(s, "telnet protocol error");
+        return;
+    }
+    if (s->state == SESS_ST_CLOSING)
+        return;
+    if (s->paused) {
+        s->paused = false;
+        bufferevent_enable(s->bev, EV_READ);
+    }
+    /* A retired vMotion source has handed on all it had sent. */
+    if (s->draining && idle && sess_pending(s) == 0) {
+        sess_end_draining(s);
+        return;
+    }
+    /* The host closed its side: close once everything before is on. */
+    if (s->eof && sess_pending(s) == 0)
+        sess_close(s, s->tls && !s->tls_up
+                          ? "host closed the connection during the TLS "
+                            "handshake"
+                          : "host closed the connection");
+}
+
+/* Feeder callback and state changes: read again (deferred: never from
+ * inside another connection's callback). */
+static void
+sess_resume(struct session *s)
+{
+    if (s->state == SESS_ST_CLOSING || s->bev == NULL)
+        return;
+    s->pre_full = false;
+    bufferevent_trigger(s->bev, EV_READ,
+                        BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+sess_feed_resume_cb(struct strm_feeder *f)
+{
+    sess_resume((struct session *)((char *)f - offsetof(struct session, feed)));
 }
 
 static void
 sess_read_cb(struct bufferevent *bev, void *arg)
 {
-    struct session *s = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    size_t budget = SESS_READ_BUDGET;
-
-    while (s->state != SESS_ST_CLOSING && !tn_failed(&s->tn)) {
-        struct evbuffer_iovec v;
-        size_t used;
-
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
-            ssize_t r;
-
-            /* TLS: libevent drains OpenSSL after each read; should it
-             * ever stop early, nothing decrypted is left behind. */
-            if (s->tls && (bufferevent_get_enabled(bev) & EV_READ) &&
-                tls_move_pending(bev) > 0)
-                continue;
-            if (s->tls || budget == 0 ||
-                !(bufferevent_get_enabled(bev) & EV_READ))
-                break;
-            /* Parsed whole (the session never calls tn_stop); a fatal
-             * telnet error ends the loop through tn_failed. */
-            if ((r = sess_read_more(s)) <= 0)
-                break;
-            budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
-            continue;
-        }
-        used = tn_feed(&s->tn, v.iov_base, v.iov_len);
-        evbuffer_drain(in, used);
-        if (used < v.iov_len)
-            break;
-    }
-    if (tn_failed(&s->tn) && s->state != SESS_ST_CLOSING)
-        sess_close(s, "telnet protocol error");
+    sess_pump(arg);
 }
 
 static void
@@ -552,10 +678,7 @@ sess_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_EOF) {
         s->eof = true;
-        sess_close(s, s->tls && !s->tls_up
-                          ? "host closed the connection during the TLS "
-                            "handshake"
-                          : "host closed the connection");
+        sess_pump(s); /* hands on what came before, closes when done */
     } else if (what & BEV_EVENT_ERROR) {
         if (s->tls) {
             char msg[600];
@@ -584,6 +707,8 @@ sess_timer_cb(evutil_socket_t fd, short what, void *arg)
 
     if (s->closing_flush)
         sess_close(s, "output not drained in time");
+    else if (s->draining)
+        sess_close(s, "vMotion source did not close in time");
     else if (s->state == SESS_ST_NEGOTIATING || s->state == SESS_ST_PROXY_REQ)
         sess_close(s, "idle before identification");
 }
@@ -646,9 +771,13 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
         goto fail;
     fd = -1; /* the bufferevent owns it now */
     s->pre = evbuffer_new();
+    s->unparsed = evbuffer_new();
     s->timer = evtimer_new(px->base, sess_timer_cb, s);
-    if (s->pre == NULL || s->timer == NULL)
+    if (s->pre == NULL || s->unparsed == NULL || s->timer == NULL)
         goto fail;
+    s->feed.resume = sess_feed_resume_cb;
+    if (s->tls)
+        bufferevent_setwatermark(s->bev, EV_READ, 0, SESS_TLS_IN_MAX);
     tn_init(&s->tn, &px->hv_policy, &sess_tn_handlers, s);
     bufferevent_setcb(s->bev, sess_read_cb, sess_write_cb, sess_event_cb, s);
     bufferevent_setwatermark(s->bev, EV_WRITE, SESS_OUT_LOW, 0);
@@ -673,6 +802,8 @@ fail:
             bufferevent_free(s->bev);
         if (s->pre)
             evbuffer_free(s->pre);
+        if (s->unparsed)
+            evbuffer_free(s->unparsed);
         if (s->timer)
             event_free(s->timer);
         free(s);
@@ -686,6 +817,11 @@ fail:
 static void
 sess_detach_all(struct session *s)
 {
+    strm_feed_cancel(&s->feed);
+    if (s->draining && s->con) {
+        s->draining = false;
+        strm_drained(&s->con->out, &s->feed);
+    }
     vmo_on_session_gone(s);
     if (s->con) {
         con_owner_gone(s->con, s);
@@ -740,6 +876,44 @@ sess_close_flush(struct session *s, const char *why)
     sess_arm_timer(s, SESS_FLUSH_SECS);
 }
 
+/* The retired source is done feeding: flush our output to it, close. */
+static void
+sess_end_draining(struct session *s)
+{
+    s->draining = false;
+    strm_feed_cancel(&s->feed);
+    if (s->con)
+        strm_drained(&s->con->out, &s->feed);
+    s->con = NULL;
+    evtimer_del(s->timer);
+    if (sess_output_len(s) == 0) {
+        sess_close(s, "vMotion complete: source retired");
+        return;
+    }
+    s->closing_flush = true;
+    bufferevent_disable(s->bev, EV_READ);
+    bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+    sess_arm_timer(s, SESS_FLUSH_SECS);
+}
+
+void
+sess_retire_source(struct session *s, struct console *c)
+{
+    if (s->state != SESS_ST_ACTIVE || s->con != c) {
+        sess_close_flush(s, "vMotion complete: source retired");
+        return;
+    }
+    log_debug("console=%s vMotion source %s retired: its output until its "
+              "FIN goes first",
+              c->id, s->peer_addr);
+    con_owner_gone(c, s);
+    SET_STATE(s, SESS_ST_RETIRED);
+    s->draining = true;
+    strm_set_draining(&c->out, &s->feed);
+    sess_arm_timer(s, s->px->cfg.vmotion_timeout);
+    sess_resume(s);
+}
+
 void
 sess_free(struct session *s)
 {
@@ -749,6 +923,8 @@ sess_free(struct session *s)
         bufferevent_free(s->bev);
     if (s->pre)
         evbuffer_free(s->pre);
+    if (s->unparsed)
+        evbuffer_free(s->unparsed);
     if (s->timer)
         event_free(s->timer);
     free(s);

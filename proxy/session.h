@@ -7,13 +7,24 @@
  * (session.c: sess_allowed[]); every change goes through sess_set_state().
  *
  *   NEGOTIATING  accepted; telnet/232 negotiation; waiting for DO-PROXY
- *                or VMOTION-PEER. Data is held in `pre`.
+ *                or VMOTION-PEER. Data is held in `pre` (up to
+ *                SESS_PRE_HOLD x cfg.pre_ident_max; past that the session
+ *                stops reading until it is identified or the idle
+ *                timeout closes it: TCP backpressure, never a drop).
  *   PROXY_REQ    DO-PROXY accepted; waiting for VM-VC-UUID.
  *   PEER         VMOTION-PEER accepted (PEER-OK sent); waiting for
  *                COMPLETE. Data is held in `pre`.
  *   ACTIVE       carries its console (owner). Data goes to the console.
  *   RETIRED      was the owner, a newer connection took over (vMotion
- *                COMPLETE, reconnect); flushing, then closed.
+ *                COMPLETE, reconnect); flushing, then closed. A vMotion
+ *                source retired by COMPLETE keeps feeding its console
+ *                until its FIN (`draining`): its last output comes before
+ *                the new owner's first byte.
+ *
+ * Reading is paced by the console (stream.h): before every chunk it hands
+ * on (STRM_FEED_MAX at most) the session asks strm_feed_ok(); when the
+ * answer is no it stops reading the socket (bytes already read wait in
+ * `unparsed`) and resumes from its feeder callback.
  *   CLOSING      closed; waiting to be reaped after callbacks unwind.
  *
  * Ownership: sessions belong to proxy.sessions; sess_close() only marks
@@ -61,6 +72,8 @@ struct session {
     struct console *con;         /* ACTIVE/RETIRED: its console */
     struct vmotion *vmo;         /* PEER: the vMotion it presented */
     struct evbuffer *pre;        /* serial data before identification */
+    struct evbuffer *unparsed;   /* read from the socket, not yet parsed */
+    struct strm_feeder feed;     /* paced by its console's stream */
     struct event *timer;         /* idle timeout / close-flush deadline */
     char uuid[VMX_UUID_HEX + 1]; /* as the host announced it ("" if not) */
     char label[VMX_LABEL_MAX + 1];
@@ -72,6 +85,9 @@ struct session {
     bool closing_flush; /* close once the output buffer drains */
     bool tls;           /* telnets:// (the bufferevent is OpenSSL's) */
     bool tls_up;        /* its handshake completed */
+    bool draining;      /* RETIRED vMotion source still feeding s->con */
+    bool pre_full;      /* stopped reading: too much data before ident */
+    bool paused;        /* EV_READ off: paced (sess_may_feed said no) */
     TAILQ_ENTRY(session) link;
 };
 
@@ -101,5 +117,11 @@ void sess_send_vmx(struct session *s, uint8_t sub, const uint8_t *a, size_t an,
 void sess_become_peer(struct session *s, struct vmotion *vmo);
 /* A PEER session's vMotion completed: it now carries the console. */
 void sess_become_owner(struct session *s, struct console *c);
+/*
+ * vMotion COMPLETE: the source (the console's owner until now) retires but
+ * keeps feeding c until its FIN, or until cfg.vmotion_timeout; the new
+ * owner's output waits until then. Call before sess_become_owner(peer).
+ */
+void sess_retire_source(struct session *s, struct console *c);
 
 #endif /* VSPC_SESSION_H */

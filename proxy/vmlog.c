@@ -377,6 +377,64 @@ vmlog_done_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* Loop thread: the writer freed queue space someone waits for. */
+static void
+vmlog_room_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct vmlog *log = arg;
+
+    if (log->room_cb)
+        log->room_cb(log->room_arg);
+}
+
+void
+vmlog_set_room_cb(struct vmlog *log, void (*cb)(void *arg), void *arg)
+{
+    log->room_cb = cb;
+    log->room_arg = arg;
+}
+
+size_t
+vmlog_room(struct vmlog *log, const char *console_id)
+{
+    size_t idlen = vmlog_id_len(console_id);
+    size_t over = sizeof(struct vmlog_rec) + idlen + 1;
+    size_t min = log->queue_max / 4 < 4096 ? log->queue_max / 4 : 4096;
+    size_t room = 0;
+
+    if (idlen == 0)
+        return SIZE_MAX / 4; /* refused (and counted) by vmlog_data */
+    pthread_mutex_lock(&log->mu);
+    if (log->st.queue_bytes + over + (min ? min : 1) <= log->queue_max)
+        room = log->queue_max - log->st.queue_bytes - over;
+    else
+        log->want_room = true;
+    pthread_mutex_unlock(&log->mu);
+    return room;
+}
+
+uint64_t
+vmlog_progress(struct vmlog *log)
+{
+    uint64_t v;
+
+    pthread_mutex_lock(&log->mu);
+    v = log->freed_total;
+    pthread_mutex_unlock(&log->mu);
+    return v;
+}
+
+void
+vmlog_lost(struct vmlog *log, const char *console_id, uint64_t bytes)
+{
+    if (vmlog_id_len(console_id) == 0 || bytes == 0)
+        return;
+    pthread_mutex_lock(&log->mu);
+    log->st.bytes_dropped += bytes;
+    vmlog_pend_add(log, console_id, bytes, 0);
+    pthread_mutex_unlock(&log->mu);
+}
+
 struct vmlog *
 vmlog_new(const struct vmlog_cfg *cfg, struct event_base *base)
 {
@@ -429,7 +487,14 @@ vmlog_new(const struct vmlog_cfg *cfg, struct event_base *base)
         log_warn("console log directory %s", cfg->dir);
         goto fail;
     }
-    if ((log->done_ev = event_new(base, -1, 0, vmlog_done_cb, log)) == NULL) {
+    if (getenv("VSPC_TEST_LOG_HOLD") && *getenv("VSPC_TEST_LOG_HOLD")) {
+        log->hold_path = strdup(getenv("VSPC_TEST_LOG_HOLD"));
+        log_warnx("console log: test hook VSPC_TEST_LOG_HOLD=%s",
+                  log->hold_path ? log->hold_path : "(out of memory)");
+    }
+    log->room_ev = event_new(base, -1, 0, vmlog_room_ev_cb, log);
+    if ((log->done_ev = event_new(base, -1, 0, vmlog_done_cb, log)) == NULL ||
+        log->room_ev == NULL) {
         log_warnx("console log: cannot make its event");
         goto fail;
     }
@@ -488,6 +553,9 @@ vmlog_free(struct vmlog **logp)
         pthread_join(log->thread, NULL);
     if (log->done_ev)
         event_free(log->done_ev);
+    if (log->room_ev)
+        event_free(log->room_ev);
+    free(log->hold_path);
     /* The queue is empty: the writer drained it (or never ran, when
      * vmlog_new failed, and then nothing was queued). */
     for (d = log->done; d; d = dnext) {

@@ -116,6 +116,10 @@ struct vmlog {
     size_t max_open;
     struct event_base *base;
     struct event *done_ev; /* activated by the writer, runs on the loop */
+    struct event *room_ev; /* activated by the writer: queue space freed */
+    void (*room_cb)(void *arg);
+    void *room_arg;
+    char *hold_path; /* VSPC_TEST_LOG_HOLD: no records while it exists */
     pthread_t thread;
     bool thread_on;
 
@@ -126,6 +130,8 @@ struct vmlog {
     struct vmlog_done *done, **done_tailp;
     struct vmlog_htab pend; /* struct vmlog_pend, loop side only */
     bool stop, hold, reopen_queued;
+    bool want_room;       /* the loop waits for queue space (room_ev) */
+    uint64_t freed_total; /* charge of every record done (progress) */
     struct vmlog_stats st;
 
     /* Loop thread only. */

@@ -126,6 +126,8 @@ vmlw_err(struct vmlog *log, const char *what, const char *name)
 static void
 vmlw_report(struct vmlog *log, struct vmlog_done *d)
 {
+    bool room = false;
+
     pthread_mutex_lock(&log->mu);
     log->st.bytes_written += log->wd.bytes_written;
     log->st.bytes_dropped += log->wd.bytes_dropped;
@@ -133,6 +135,11 @@ vmlw_report(struct vmlog *log, struct vmlog_done *d)
     log->st.rotations += log->wd.rotations;
     log->st.reopens += log->wd.reopens;
     log->st.queue_bytes -= log->wfreed;
+    log->freed_total += log->wfreed;
+    if (log->want_room && log->wfreed > 0) {
+        log->want_room = false;
+        room = true;
+    }
     if (d) {
         d->next = NULL;
         *log->done_tailp = d;
@@ -143,6 +150,8 @@ vmlw_report(struct vmlog *log, struct vmlog_done *d)
     log->wfreed = 0;
     if (d)
         event_active(log->done_ev, EV_READ, 1);
+    if (room && log->room_ev)
+        event_active(log->room_ev, EV_READ, 1);
 }
 
 /* write(2) all of p; 0 or -1 (errno set). Bounded: each pass progresses. */
@@ -540,6 +549,15 @@ vmlw_main(void *arg)
 
         while (!log->stop && (log->head == NULL || log->hold))
             pthread_cond_wait(&log->cv, &log->mu);
+        /* Test hook: a stalled disk, for as long as the file exists. */
+        if (log->hold_path && !log->stop && access(log->hold_path, F_OK) == 0) {
+            struct timespec ts = {0, 10 * 1000 * 1000};
+
+            pthread_mutex_unlock(&log->mu);
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&log->mu);
+            continue;
+        }
         if (log->head == NULL) /* stopping and drained */
             break;
         r = log->head;

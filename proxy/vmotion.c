@@ -332,9 +332,9 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         vmo_end(vmo, AUD_COMPLETE, NULL);
         /* The peer's early data, then held input, go after everything
          * the source delivered. */
-        sess_become_owner(peer, c);
         if (src && src != peer)
-            sess_close_flush(src, "vMotion complete: source retired");
+            sess_retire_source(src, c); /* its last output goes first */
+        sess_become_owner(peer, c);
         con_event(c, "vMotion complete: %s -> %s", vmo_src, peer->peer_addr);
         return;
     case VMO_ACT_ABORT:

@@ -85,7 +85,9 @@ START_TEST(defaults_from_table)
     ck_assert_uint_eq(d.scrollback, 65536);
     ck_assert_uint_eq(d.op_queue_max, 262144);
     ck_assert_uint_eq(d.escape_char, 0x05);
-    ck_assert(!d.slow_disconnect && !d.refuse_vmotion && !d.proxy_protocol);
+    ck_assert_int_eq(d.slow_reader, STRM_PACE);
+    ck_assert(d.stall_timeout == 1.0);
+    ck_assert(!d.refuse_vmotion && !d.proxy_protocol);
     ck_assert(!d.log_timestamps);
     ck_assert_uint_eq(d.log_rotate_bytes, 16u * 1024 * 1024);
     ck_assert_uint_eq(d.log_keep, 5);
@@ -137,6 +139,7 @@ START_TEST(every_key)
                           "scrollback = 0\n"
                           "escape-char = ^]\n"
                           "slow-reader = disconnect\n"
+                          "stall-timeout = 0.25\n"
                           "operator-queue = 4096\n"
                           "log-dir = /var/log/vspc\n"
                           "log-timestamps = 1\n"
@@ -167,7 +170,8 @@ START_TEST(every_key)
     ck_assert(cfg.console_expire == 3600.0);
     ck_assert_uint_eq(cfg.scrollback, 0);
     ck_assert_uint_eq(cfg.escape_char, 0x1d);
-    ck_assert(cfg.slow_disconnect);
+    ck_assert_int_eq(cfg.slow_reader, STRM_DISCONNECT);
+    ck_assert(cfg.stall_timeout == 0.25);
     ck_assert_uint_eq(cfg.op_queue_max, 4096);
     ck_assert_str_eq(cfg.log_dir, "/var/log/vspc");
     ck_assert(cfg.log_timestamps);
@@ -198,6 +202,7 @@ START_TEST(every_key_cmdline)
         {"scrollback", "1073741824"},
         {"escape-char", "none"},
         {"slow-reader", "catchup"},
+        {"stall-timeout", "0.5"},
         {"operator-queue", "1073741824"},
         {"log-dir", "d"},
         {"log-timestamps", NULL},
