@@ -172,6 +172,18 @@ static const struct m_row m_proxy_rows[] = {
      "Console bytes those slow operators missed."},
     {"vspc_operator_input_refused_bytes_total", M_COUNTER,
      PXS(ops_input_refused), "Input bytes refused from read-only operators."},
+    {"vspc_readers_stalled_total", M_COUNTER, PXS(strm.readers_stalled),
+     "Readers (operators, console logs) cut loose after the stall timeout."},
+    {"vspc_readers_rejoined_total", M_COUNTER, PXS(strm.readers_rejoined),
+     "Readers cut loose that caught up and pace the VM again."},
+    {"vspc_console_paced_total", M_COUNTER, PXS(strm.paced),
+     "Times a console stopped reading its hypervisor for a full reader."},
+    {"vspc_log_reader_gaps_total", M_COUNTER, PXS(log_gaps),
+     "Console log readers caught up after a stall, missing bytes."},
+    {"vspc_log_reader_gap_bytes_total", M_COUNTER, PXS(log_gap_bytes),
+     "Console bytes those log readers missed (marked in the log)."},
+    {"vspc_hypervisor_pre_ident_paused_total", M_COUNTER, PXS(pre_paused),
+     "Unidentified connections paused for holding too much data."},
 };
 #undef PXS
 
@@ -329,6 +341,23 @@ http_metrics(struct http *h, struct evbuffer *b)
              "Hypervisor connections open.");
     evbuffer_add_printf(b, "vspc_hypervisor_connections %llu\n",
                         (unsigned long long)n_sess);
+    {
+        uint64_t paced_now = 0;
+        char secs[32];
+
+        for (c = con_first(px->consoles); c; c = con_next(c))
+            paced_now += strm_paced(&c->out) ? 1 : 0;
+        m_family(b, "vspc_consoles_paced", M_GAUGE,
+                 "Consoles not reading their hypervisor now: a live reader "
+                 "is full.");
+        evbuffer_add_printf(b, "vspc_consoles_paced %llu\n",
+                            (unsigned long long)paced_now);
+        m_seconds(secs, sizeof(secs), st->strm.paced_us);
+        m_family(b, "vspc_console_paced_seconds_total", M_COUNTER,
+                 "Time consoles spent paced (finished pauses).");
+        evbuffer_add_printf(b, "vspc_console_paced_seconds_total %s\n",
+                            secs[0] ? secs : "0");
+    }
     m_family(b, "vspc_draining", M_GAUGE,
              "1 while the node is drained (operator port `drain`).");
     evbuffer_add_printf(b, "vspc_draining %d\n", px->draining ? 1 : 0);
