@@ -6,8 +6,10 @@
  * the writer thread owns every file descriptor and does open, write,
  * rotate and reopen. When the queue is full (slow or full disk) records
  * are dropped and counted, and the writer puts a marker with the number of
- * bytes lost into that console's file as soon as it can: a console is
- * never stalled by its log.
+ * bytes lost into that console's file as soon as it can. The console log
+ * reader (clog.c) asks vmlog_room() first, so its consoles are paced by a
+ * slow disk instead of losing bytes, until the stall timeout cuts it loose
+ * (vmlog_lost() then marks what it missed).
  *
  * Files: <dir>/<console-id>.log (mode 0640 before the umask), opened
  * lazily on the first record, rotated by size to <id>.log.1 ...
