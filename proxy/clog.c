@@ -41,7 +41,8 @@ clog_room(struct strm_reader *r)
 
     if (lr->cl->closing)
         return STRM_FEED_MAX;
-    room = vmlog_room(lr->cl->log, lr->con->id);
+    /* Cut loose: catch up in large steps (one loss marker each). */
+    room = vmlog_room(lr->cl->log, lr->con->id, !r->live);
     if (room == 0 && !lr->waiting) {
         lr->waiting = true;
         TAILQ_INSERT_TAIL(&lr->cl->waiting, lr, wait_link);

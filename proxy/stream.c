@@ -304,6 +304,9 @@ strm_pump(struct strm_reader *r)
         if (r->next < start) {
             uint64_t from = r->next;
 
+            /* Only once it can take bytes: one gap per catch-up. */
+            if (r->ops->room(r) == 0)
+                break;
             r->next = start;
             r->ops->gap(r, from, start);
             continue;
@@ -336,13 +339,18 @@ void
 strm_write(struct strm *st, const uint8_t *p, size_t n)
 {
     struct strm_reader *r, *next;
+    uint64_t was = ring_end(&st->ring);
 
     if (n == 0)
         return;
     ring_append(&st->ring, p, n);
+    /* Readers that were caught up take the new bytes now; the others
+     * move on when they have room (strm_reader_kick), so a reader that is
+     * behind is caught up in large steps, with one gap at most each. */
     for (r = TAILQ_FIRST(&st->readers); r; r = next) {
         next = TAILQ_NEXT(r, link);
-        strm_pump(r);
+        if (r->next == was)
+            strm_pump(r);
     }
 }
 

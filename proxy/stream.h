@@ -192,7 +192,9 @@ void strm_drained(struct strm *st, struct strm_feeder *f);
 uint64_t strm_reader_add(struct strm *st, struct strm_reader *r, uint64_t from);
 /* Unlink (safe if not linked); the stream may resume its feeders. */
 void strm_reader_remove(struct strm_reader *r);
-/* The reader has room again (or was just added): pump it. */
+/* The reader has room again (or was just added): pump it. A reader that
+ * is behind moves only through this (strm_write feeds readers that were
+ * caught up): kick it when a good part of its queue is free. */
 void strm_reader_kick(struct strm_reader *r);
 /* Read again from `from` (clamped to the ring), e.g. a replay. */
 void strm_reader_rewind(struct strm_reader *r, uint64_t from);

@@ -395,7 +395,7 @@ vmlog_set_room_cb(struct vmlog *log, void (*cb)(void *arg), void *arg)
 }
 
 size_t
-vmlog_room(struct vmlog *log, const char *console_id)
+vmlog_room(struct vmlog *log, const char *console_id, bool half_free)
 {
     size_t idlen = vmlog_id_len(console_id);
     size_t over = sizeof(struct vmlog_rec) + idlen + 1;
@@ -405,6 +405,8 @@ vmlog_room(struct vmlog *log, const char *console_id)
     if (idlen == 0)
         return SIZE_MAX / 4; /* refused (and counted) by vmlog_data */
     pthread_mutex_lock(&log->mu);
+    if (half_free && min < log->queue_max / 2)
+        min = log->queue_max / 2;
     if (log->st.queue_bytes + over + (min ? min : 1) <= log->queue_max)
         room = log->queue_max - log->st.queue_bytes - over;
     else

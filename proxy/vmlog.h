@@ -146,13 +146,14 @@ int vmlog_read(struct vmlog *log, const char *console_id, uint64_t offset,
  * Flow control for readers that must not lose bytes (the console log
  * reader, clog.c). vmlog_room: how many console bytes one vmlog_data call
  * for console_id may carry now without being refused; 0 when the queue
- * is (nearly) full, and then the room callback runs on the loop thread
- * once the writer has freed space. vmlog_progress grows whenever the
+ * is (nearly) full, or with half_free, while less than half the queue is
+ * free; then the room callback runs on the loop thread once the writer
+ * has freed space. vmlog_progress grows whenever the
  * writer finishes records. vmlog_lost: bytes that will never be offered
  * (a reader cut loose missed them): counted as dropped and announced in
  * the console's file like a queue-full loss.
  */
-size_t vmlog_room(struct vmlog *log, const char *console_id);
+size_t vmlog_room(struct vmlog *log, const char *console_id, bool half_free);
 void vmlog_set_room_cb(struct vmlog *log, void (*cb)(void *arg), void *arg);
 uint64_t vmlog_progress(struct vmlog *log);
 void vmlog_lost(struct vmlog *log, const char *console_id, uint64_t bytes);
