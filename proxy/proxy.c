@@ -157,6 +157,8 @@ proxy_fini(struct proxy *px)
     px->reap_ev = NULL;
     event_base_free(px->base);
     px->base = NULL;
+    free(px->rbuf);
+    px->rbuf = NULL;
 }
 
 int
@@ -187,6 +189,8 @@ proxy_init(struct proxy *px)
     px->strm_cfg.policy = px->cfg.slow_reader;
     px->strm_cfg.stall_timeout = px->cfg.stall_timeout;
     px->strm_cfg.scrollback = px->cfg.scrollback;
+    if ((px->rbuf = malloc(PROXY_RBUF_SIZE)) == NULL)
+        return -1;
     if ((px->base = event_base_new()) == NULL)
         return -1;
     if ((px->consoles = con_registry_new(px)) == NULL)

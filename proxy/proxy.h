@@ -21,6 +21,8 @@
 
 #define PROXY_MAX_SERVICE_URIS 16
 #define PROXY_MAX_ALLOW 64
+/* The node's read buffer for hypervisor connections (px->rbuf). */
+#define PROXY_RBUF_SIZE (64 * 1024)
 
 /* One --allow entry: an IPv4 or IPv6 prefix. */
 struct proxy_cidr {
@@ -133,6 +135,7 @@ struct proxy {
     bool draining; /* operator `drain`: BEGIN gets NOTNOW (vmo_set_draining) */
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */
     struct clog *clog;        /* the console log's readers (NULL: no log) */
+    uint8_t *rbuf; /* hypervisor reads land here (session.c), loop only */
 };
 
 /* Parse "ADDR:PORT" (IPv4 dotted quad or [IPv6]). Returns 0 or -1. */

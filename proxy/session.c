@@ -26,7 +26,7 @@
 /* TLS: decrypted bytes waiting in the bufferevent, at most. */
 #define SESS_TLS_IN_MAX (256 * 1024)
 /* Plain sockets: read this much per call, at most the budget per wake-up. */
-#define SESS_READ_CHUNK (64 * 1024)
+#define SESS_READ_CHUNK PROXY_RBUF_SIZE
 #define SESS_READ_BUDGET (256 * 1024)
 /* A connection being retired gets this long to drain its output. */
 #define SESS_FLUSH_SECS 5
@@ -540,6 +540,28 @@ sess_feed_pre(struct session *s)
 
 static void sess_end_draining(struct session *s);
 
+/* Parse n bytes just read, STRM_FEED_MAX at a time while the console
+ * takes them; the rest waits in `unparsed` (the next pass pauses). */
+static void
+sess_feed_read(struct session *s, const uint8_t *p, size_t n)
+{
+    size_t off = 0;
+
+    while (off < n && s->state != SESS_ST_CLOSING && !tn_failed(&s->tn)) {
+        size_t k = n - off < STRM_FEED_MAX ? n - off : STRM_FEED_MAX, used;
+
+        if ((sess_feeds_console(s) && evbuffer_get_length(s->pre) > 0) ||
+            !sess_may_feed(s))
+            break;
+        used = tn_feed(&s->tn, p + off, k);
+        off += used;
+        if (used < k)
+            return; /* a fatal telnet error: nothing more is parsed */
+    }
+    if (off < n && s->state != SESS_ST_CLOSING && !tn_failed(&s->tn))
+        evbuffer_add(s->unparsed, p + off, n - off);
+}
+
 static void
 sess_pump(struct session *s)
 {
@@ -581,8 +603,10 @@ sess_pump(struct session *s)
             if (budget == 0 ||
                 (!s->paused && !(bufferevent_get_enabled(s->bev) & EV_READ)))
                 break;
-            r = evbuffer_read(s->unparsed, bufferevent_getfd(s->bev),
-                              SESS_READ_CHUNK);
+            /* evbuffer_read would read 4 KiB at a time (libevent 2.1):
+             * read into the node's buffer, parse from there, and keep
+             * in `unparsed` only what the console did not take yet. */
+            r = read(bufferevent_getfd(s->bev), s->px->rbuf, SESS_READ_CHUNK);
             if (r == 0)
                 s->eof = true;
             if (r < 0 &&
@@ -591,6 +615,7 @@ sess_pump(struct session *s)
             if (r <= 0) /* errors are left for libevent to report */
                 break;
             budget = (size_t)r >= budget ? 0 : budget - (size_t)r;
+            sess_feed_read(s, s->px->rbuf, (size_t)r);
             continue;
         }
         if (evbuffer_peek(src, STRM_FEED_MAX, NULL, &v, 1) < 1)
