@@ -17,18 +17,34 @@
  *       WILL/DO BINARY, SGA, WILL 232, KNOWN-SUBOPTIONS-1, DO-PROXY vSPC.py,
  *       VC-UUID, VM-NAME) without waiting for answers, which it reads and
  *       drops. Then waits until the sink says it is ready (SHM) and writes
- *       BYTES of the pattern flat out, 64 KiB writes, never more than
- *       LAG_MAX ahead of what the sink has received (the same cap as
- *       vspc-hvsim's --max-lag: the proxy never slows a VM for a slow
- *       reader, so an uncapped producer would measure skipped bytes).
+ *       BYTES of the pattern flat out, 64 KiB blocking writes, with no cap
+ *       of its own: the middle box paces it (the relay by not reading a
+ *       direction whose peer is full, the proxy by not reading a console's
+ *       VM while a live reader's queue is full), as hardware flow control
+ *       paces a guest on a physical serial line. Prints "src bytes=N
+ *       seconds=S MBps=M max_gap_ms=G gap_at=OFF": G is the longest time
+ *       between two writes completing (how long the VM was held), OFF the
+ *       stream offset where it happened.
  *
  *   vspc-bench-pump sink PORT BYTES SHM [CONSOLE_ID]
  *       The operator side: with CONSOLE_ID, connects to the proxy's operator
  *       port 127.0.0.1:PORT and sends "attach CONSOLE_ID rw raw"; without,
  *       listens on PORT and accepts one connection (the relay's target).
  *       Reads until BYTES arrived, checks every byte against the pattern,
- *       and prints "sink bytes=N seconds=S MBps=M" (time from the first
- *       byte to the last).
+ *       and prints "sink bytes=N seconds=S MBps=M max_gap_ms=G
+ *       streaming_MBps=R" (time from the first byte to the last; G is the
+ *       longest time between two reads, R the rate with that one gap left
+ *       out).
+ *
+ *   vspc-bench-pump stall PORT BYTES SHM CONSOLE_ID
+ *       A stalled reader: connects to the operator port, sends "attach
+ *       CONSOLE_ID ro", reads up to its "ok attached" line, prints "stall
+ *       attached", and then never reads its socket until the sink has
+ *       received BYTES (SHM; at most 600 s). Then it reads what the proxy
+ *       sends it until 300 ms pass with nothing, and prints "stall
+ *       bytes=N gap_notice_at=OFF skipped=K": where the first "[vspc: K
+ *       bytes of output skipped" notice starts in what it read after the
+ *       attach line (-1 if none in the first 16 MiB).
  *
  * SHM is a file both map: the sink publishes "ready" and its byte count.
  *
@@ -58,7 +74,6 @@
 
 #define CHUNK (64 * 1024)
 #define PERIOD 65521u /* prime: chunks do not realign with the period */
-#define LAG_MAX (1u << 20)
 
 struct shm {
     volatile uint64_t ready;
@@ -228,7 +243,8 @@ cmd_src(int port, uint64_t bytes, struct shm *shm, const char *uuid)
 {
     int fd = -1;
     uint8_t hs[256], junk[4096];
-    uint64_t sent = 0;
+    uint64_t sent = 0, gap_at = 0;
+    double t0, t1, last, gap = 0;
     struct pollfd pfd = {-1, POLLIN, 0};
 
     if (uuid) { /* the console must exist before the sink can attach */
@@ -241,27 +257,28 @@ cmd_src(int port, uint64_t bytes, struct shm *shm, const char *uuid)
     }
     if (fd < 0) /* relay: the sink listens now */
         fd = dial(port);
+    t0 = last = now_s();
     while (sent < bytes) {
         size_t off = (size_t)(sent % PERIOD), n = CHUNK;
         ssize_t w;
+        double t;
 
         if (n > bytes - sent)
             n = (size_t)(bytes - sent);
-        if (sent + n - shm->received > LAG_MAX) {
-            struct timespec ts = {0, 20000};
-
-            nanosleep(&ts, NULL);
-            continue;
-        }
         if ((w = write(fd, pattern + off, n)) < 0) {
             if (errno == EINTR)
                 continue;
             die("src: write");
         }
+        t = now_s();
+        if (t - last > gap)
+            gap = t - last, gap_at = sent;
+        last = t;
         sent += (uint64_t)w;
         if (uuid && poll(&pfd, 1, 0) > 0 && read(fd, junk, sizeof(junk)) <= 0)
             die("src: connection closed");
     }
+    t1 = now_s();
     /* Stay connected until the sink has everything: a VM that goes away
      * is not what is measured. */
     while (shm->received < bytes) {
@@ -270,47 +287,58 @@ cmd_src(int port, uint64_t bytes, struct shm *shm, const char *uuid)
         nanosleep(&ts, NULL);
     }
     close(fd);
+    printf("src bytes=%" PRIu64 " seconds=%.3f MBps=%.1f max_gap_ms=%.1f "
+           "gap_at=%" PRIu64 "\n",
+           sent, t1 - t0, (double)sent / 1e6 / (t1 - t0), gap * 1e3, gap_at);
     return 0;
 }
 
-/* ---- sink --------------------------------------------------------------- */
+/* ---- sink and stalled reader -------------------------------------------- */
+
+/* Attach to a console on the operator port (a connection on fd) with
+ * MODE; consumes everything up to the end of the "ok attached" line. */
+static int
+attach(int fd, const char *console, const char *mode)
+{
+    char line[512];
+    size_t n = 0;
+
+    snprintf(line, sizeof(line), "attach %s %s\r\n", console, mode);
+    write_all(fd, line, strlen(line));
+    /* Everything up to "ok attached ...\r\n" is the command mode. */
+    for (;;) {
+        ssize_t r = read(fd, line + n, 1);
+
+        if (r <= 0)
+            die("operator port closed during attach");
+        n++;
+        line[n] = '\0';
+        if (n >= 2 && line[n - 1] == '\n') {
+            if (strstr(line, "ok attached"))
+                return 0;
+            if (strstr(line, "error") || strstr(line, "no such")) {
+                fprintf(stderr, "vspc-bench-pump: attach: %s", line);
+                return -1;
+            }
+            n = 0;
+        }
+        if (n >= sizeof(line) - 2)
+            n = 0;
+    }
+}
 
 static int
 cmd_sink(int port, uint64_t bytes, struct shm *shm, const char *console)
 {
     static uint8_t buf[CHUNK];
     uint64_t got = 0;
-    double t0 = 0, t1;
+    double t0 = 0, t1, last = 0, gap = 0;
     int fd;
 
     if (console) {
-        char line[512];
-        size_t n = 0;
-
         fd = dial(port);
-        snprintf(line, sizeof(line), "attach %s rw raw\r\n", console);
-        write_all(fd, line, strlen(line));
-        /* Everything up to "ok attached ...\r\n" is the command mode. */
-        for (;;) {
-            char *ok;
-            ssize_t r = read(fd, line + n, 1);
-
-            if (r <= 0)
-                die("sink: operator port closed during attach");
-            n++;
-            line[n] = '\0';
-            if (n >= 2 && line[n - 1] == '\n') {
-                if ((ok = strstr(line, "ok attached")) != NULL)
-                    break;
-                if (strstr(line, "error") || strstr(line, "no such")) {
-                    fprintf(stderr, "vspc-bench-pump: attach: %s", line);
-                    return 1;
-                }
-                n = 0;
-            }
-            if (n >= sizeof(line) - 2)
-                n = 0;
-        }
+        if (attach(fd, console, "rw raw") != 0)
+            return 1;
     } else {
         int lfd = listen_on(port);
 
@@ -322,6 +350,7 @@ cmd_sink(int port, uint64_t bytes, struct shm *shm, const char *console)
     shm->ready = 1;
     while (got < bytes) {
         ssize_t r = read(fd, buf, sizeof(buf));
+        double t;
 
         if (r < 0 && errno == EINTR)
             continue;
@@ -332,21 +361,94 @@ cmd_sink(int port, uint64_t bytes, struct shm *shm, const char *console)
                     got, bytes);
             return 1;
         }
+        t = now_s();
         if (got == 0)
-            t0 = now_s();
+            t0 = last = t;
+        if (t - last > gap)
+            gap = t - last;
+        last = t;
         if (memcmp(buf, pattern + got % PERIOD, (size_t)r) != 0) {
+            char seen[61];
+            size_t i = 0, k = 0;
+
+            while (buf[i] == pattern[(got + i) % PERIOD])
+                i++;
+            for (size_t j = i; j < (size_t)r && k < sizeof(seen) - 1; j++)
+                seen[k++] =
+                    buf[j] >= 0x20 && buf[j] < 0x7f ? (char)buf[j] : '.';
+            seen[k] = '\0';
             fprintf(stderr,
-                    "vspc-bench-pump: sink: pattern mismatch near "
-                    "offset %" PRIu64 "\n",
-                    got);
+                    "vspc-bench-pump: sink: pattern mismatch at offset "
+                    "%" PRIu64 " (read \"%s\")\n",
+                    got + i, seen);
             return 1;
         }
         got += (uint64_t)r;
         shm->received = got;
     }
     t1 = now_s();
-    printf("sink bytes=%" PRIu64 " seconds=%.3f MBps=%.1f\n", got, t1 - t0,
-           (double)got / 1e6 / (t1 - t0));
+    printf("sink bytes=%" PRIu64 " seconds=%.3f MBps=%.1f max_gap_ms=%.1f "
+           "streaming_MBps=%.1f\n",
+           got, t1 - t0, (double)got / 1e6 / (t1 - t0), gap * 1e3,
+           (double)got / 1e6 / (t1 - t0 - gap));
+    close(fd);
+    return 0;
+}
+
+static int
+cmd_stall(int port, uint64_t bytes, struct shm *shm, const char *console)
+{
+    static uint8_t buf[16 << 20];
+    static const char mark[] = "[vspc: ";
+    size_t got = 0, kept;
+    long notice = -1;
+    unsigned long long skipped = 0;
+    int fd = dial(port);
+
+    if (attach(fd, console, "ro") != 0)
+        return 1;
+    printf("stall attached\n");
+    fflush(stdout);
+    for (int i = 0; i < 600000 && shm->received < bytes; i++) {
+        struct timespec ts = {0, 1000000};
+
+        nanosleep(&ts, NULL);
+    }
+    /* Read again, keeping the first 16 MiB (the notice comes after what
+     * the socket buffers and the reader queue held). */
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        uint8_t tmp[CHUNK];
+        ssize_t r;
+
+        if (poll(&pfd, 1, 300) <= 0)
+            break;
+        if ((r = read(fd, tmp, sizeof(tmp))) <= 0)
+            break;
+        if (got < sizeof(buf))
+            memcpy(buf + got, tmp,
+                   (size_t)r < sizeof(buf) - got ? (size_t)r
+                                                 : sizeof(buf) - got);
+        got += (size_t)r;
+    }
+    /* The first gap notice: "[vspc: N bytes of output skipped ...". */
+    kept = got < sizeof(buf) ? got : sizeof(buf) - 1;
+    buf[kept] = '\0';
+    for (uint8_t *p = buf; (p = memmem(p, kept - (size_t)(p - buf), mark,
+                                       sizeof(mark) - 1)) != NULL;
+         p++) {
+        int end = 0;
+
+        if (sscanf((char *)p + sizeof(mark) - 1,
+                   "%llu bytes of output skipped%n", &skipped, &end) == 1 &&
+            end > 0) {
+            notice = (long)(p - buf);
+            break;
+        }
+        skipped = 0;
+    }
+    printf("stall bytes=%zu gap_notice_at=%ld skipped=%llu\n", got, notice,
+           skipped);
     close(fd);
     return 0;
 }
@@ -572,9 +674,12 @@ main(int argc, char **argv)
     if ((argc == 5 || argc == 6) && strcmp(argv[1], "sink") == 0)
         return cmd_sink(atoi(argv[2]), parse_bytes(argv[3]), shm_map(argv[4]),
                         argc == 6 ? argv[5] : NULL);
-    fprintf(stderr,
-            "usage: vspc-bench-pump relay LISTEN_PORT TARGET_PORT\n"
-            "       vspc-bench-pump src PORT BYTES SHM [UUID]\n"
-            "       vspc-bench-pump sink PORT BYTES SHM [CONSOLE_ID]\n");
+    if (argc == 6 && strcmp(argv[1], "stall") == 0)
+        return cmd_stall(atoi(argv[2]), parse_bytes(argv[3]), shm_map(argv[4]),
+                         argv[5]);
+    fprintf(stderr, "usage: vspc-bench-pump relay LISTEN_PORT TARGET_PORT\n"
+                    "       vspc-bench-pump src PORT BYTES SHM [UUID]\n"
+                    "       vspc-bench-pump sink PORT BYTES SHM [CONSOLE_ID]\n"
+                    "       vspc-bench-pump stall PORT BYTES SHM CONSOLE_ID\n");
     return 2;
 }
