@@ -13,32 +13,52 @@
 #include <stddef.h>
 #include <stdint.h>
 
-static inline uint8_t
-pat_byte(uint64_t seed, uint64_t i)
+/* The 8 bytes of group g (offsets 8g .. 8g+7), byte i & 7 in bits
+ * (i & 7) * 8: splitmix64 of (seed, g). */
+static inline uint64_t
+pat_word(uint64_t seed, uint64_t g)
 {
-    /* splitmix64 of (seed, i / 8), one byte of the result per offset. */
-    uint64_t z = seed * 0x9e3779b97f4a7c15ULL + (i >> 3) + 1;
+    uint64_t z = seed * 0x9e3779b97f4a7c15ULL + g + 1;
 
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (uint8_t)(z >> ((i & 7) * 8));
+    return z ^ (z >> 31);
 }
 
+static inline uint8_t
+pat_byte(uint64_t seed, uint64_t i)
+{
+    return (uint8_t)(pat_word(seed, i >> 3) >> ((i & 7) * 8));
+}
+
+/* pat_fill and pat_check hash once per 8 bytes (the streams of a run of
+ * gigabytes are generated and checked at memory speed, even unoptimised). */
 static inline void
 pat_fill(uint64_t seed, uint64_t off, uint8_t *dst, size_t n)
 {
-    for (size_t k = 0; k < n; k++)
-        dst[k] = pat_byte(seed, off + k);
+    size_t k = 0;
+
+    while (k < n) {
+        uint64_t i = off + k, z = pat_word(seed, i >> 3);
+
+        for (unsigned b = (unsigned)(i & 7); b < 8 && k < n; b++, k++)
+            dst[k] = (uint8_t)(z >> (b * 8));
+    }
 }
 
 /* Index of the first mismatch against the stream at off, or n if none. */
 static inline size_t
 pat_check(uint64_t seed, uint64_t off, const uint8_t *p, size_t n)
 {
-    for (size_t k = 0; k < n; k++)
-        if (p[k] != pat_byte(seed, off + k))
-            return k;
+    size_t k = 0;
+
+    while (k < n) {
+        uint64_t i = off + k, z = pat_word(seed, i >> 3);
+
+        for (unsigned b = (unsigned)(i & 7); b < 8 && k < n; b++, k++)
+            if (p[k] != (uint8_t)(z >> (b * 8)))
+                return k;
+    }
     return n;
 }
 

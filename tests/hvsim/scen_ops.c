@@ -581,10 +581,14 @@ s_replay(struct scen *s)
 
 /* ---- 105, 106: a stalled reader ------------------------------------------
  *
- * The VM writes TOTAL bytes as fast as the proxy takes them, paced only by
- * operator A (at most WIN bytes ahead of what A has read, so that A itself
- * stays below the proxy's 256 KiB operator queue). B reads nothing until
- * the VM is done, then everything.
+ * The VM writes TOTAL bytes as fast as the proxy takes them, held back
+ * only by operator A (at most WIN bytes ahead of what A has read, so that
+ * A itself stays below the proxy's 256 KiB operator queue). B reads
+ * nothing until the VM is done, then everything. 105 runs the proxy with
+ * --slow-reader catchup (the VM is never paced: B is caught up from the
+ * scrollback with gap notices); 106 with --slow-reader disconnect (B paces
+ * the VM until the stall timeout, then is dropped). The default, pace, is
+ * scen_pace.c's (110).
  */
 
 enum { ST_TOTAL = 20 << 20, ST_WIN = 192 << 10, ST_CHUNK = 16384 };

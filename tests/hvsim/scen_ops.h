@@ -45,4 +45,24 @@ char *ops_http_get(const char *path);
 /* Value of a Prometheus sample "name value" in text; -1 if absent. */
 long long ops_metric(const char *text, const char *name);
 
+/* VMware's admin client (telnet option 233, vmware/vspc vspc/client.py),
+ * in scen_ops2.c. */
+enum {
+    ADM_OPT = 233,
+    ADM_GET_LIST = 0x10,
+    ADM_LIST = 0x11,
+    ADM_SET = 0x20,
+    ADM_CONNECTED = 0x21,
+    ADM_DISCONNECTED = 0x22,
+};
+/* Connects to the operator port and negotiates option 233 as the
+ * client's RFC 1143 codec does. NULL on failure (printed). */
+struct scr_conn *adm_connect(struct scen *s, const char *name);
+/* IAC SB 233 <sub> <payload, IAC doubled> IAC SE */
+bool adm_send(struct scr_conn *c, uint8_t sub, const void *p, size_t n);
+/* The next unconsumed SB 233; NULL (printed) if none in time. */
+const struct scr_ev *adm_wait(struct scr_conn *c, int timeout_ms);
+/* SET_CONNECTION lock+port (port NULL: empty); the answer must be want. */
+bool adm_set(struct scr_conn *c, int lock, const char *port, uint8_t want);
+
 #endif

@@ -343,22 +343,13 @@ s_sighup(struct scen *s)
 
 /* ---- 109: option 233, as vmware/vspc vspc/client.py speaks it ----------- */
 
-enum {
-    ADM_OPT = 233,
-    ADM_GET_LIST = 0x10,
-    ADM_LIST = 0x11,
-    ADM_SET = 0x20,
-    ADM_CONNECTED = 0x21,
-    ADM_DISCONNECTED = 0x22,
-};
-
 /*
- * Connects and answers the server's offers one by one as the client's
- * RFC 1143 codec does: it accepts BINARY and SGA both ways and the server's
- * WILL 233 (DO 233), refuses everything else (DONT/WONT). Then, as
+ * adm_connect (scen_ops.h): connects and answers the server's offers one by one
+ * as the client's RFC 1143 codec does: it accepts BINARY and SGA both ways and
+ * the server's WILL 233 (DO 233), refuses everything else (DONT/WONT). Then, as
  * admin_server_is_available() does, it is ready for SB requests.
  */
-static struct scr_conn *
+struct scr_conn *
 adm_connect(struct scen *s, const char *name)
 {
     struct scr_conn *c = scr_connect(s->op, name, 3000);
@@ -403,7 +394,7 @@ adm_connect(struct scen *s, const char *name)
 }
 
 /* IAC SB 233 <sub> <payload, IAC doubled> IAC SE */
-static bool
+bool
 adm_send(struct scr_conn *c, uint8_t sub, const void *p, size_t n)
 {
     uint8_t buf[1024];
@@ -416,7 +407,7 @@ adm_send(struct scr_conn *c, uint8_t sub, const void *p, size_t n)
 }
 
 /* The next unconsumed SB 233; NULL (printed) if none in time. */
-static const struct scr_ev *
+const struct scr_ev *
 adm_wait(struct scr_conn *c, int timeout_ms)
 {
     int64_t deadline = scr_now_ms() + timeout_ms;
@@ -441,7 +432,7 @@ adm_wait(struct scr_conn *c, int timeout_ms)
 }
 
 /* SET_CONNECTION lock+port (port NULL: empty); the answer must be want. */
-static bool
+bool
 adm_set(struct scr_conn *c, int lock, const char *port, uint8_t want)
 {
     uint8_t pl[256];

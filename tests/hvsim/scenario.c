@@ -19,6 +19,7 @@
 #include "pattern.h"
 #include "scen_edge.h"
 #include "scen_ops.h"
+#include "scen_pace.h"
 
 struct scr_conn *
 scen_vm_hs(struct scen *s, const char *name, struct scr_hs *hs)
@@ -287,6 +288,8 @@ scen_usage(void)
                     "usage.\n"
                     "       vspc-hvsim scenario 101-109 ... [--log-dir DIR]\n"
                     "Runs an operator end-to-end scenario (scen_ops.h).\n"
+                    "       vspc-hvsim scenario 110-118 ... [--log-dir DIR]\n"
+                    "Runs a flow-control scenario (scen_pace.h).\n"
                     "       vspc-hvsim scenario 201 ... (drain, needs "
                     "VSPC_HTTP_ADDR)\n"
                     "       vspc-hvsim scenario 53|54|301-304 ... [--tls "
@@ -299,7 +302,7 @@ int
 scen_main(int argc, char **argv)
 {
     struct scen s = {0};
-    const char *pid, *name;
+    const char *pid, *name, *prefix;
     char *end;
     int rc;
 
@@ -308,6 +311,8 @@ scen_main(int argc, char **argv)
             printf("%02d %s\n", i, scen_names[i]);
         for (int i = OPS_FIRST; i <= OPS_LAST; i++)
             printf("%d ops_%s\n", i, ops_name(i));
+        for (int i = PACE_FIRST; i <= PACE_LAST; i++)
+            printf("%d pace_%s\n", i, pace_name(i));
         printf("%d %s\n", DRAIN_SCEN, drain_name(DRAIN_SCEN));
         for (int i = EDGE_FIRST; i <= EDGE_LAST; i++)
             printf("%d %s\n", i, edge_name(i));
@@ -319,7 +324,8 @@ scen_main(int argc, char **argv)
     }
     s.n = (int)strtol(argv[1], &end, 10);
     if (*end || s.n < 1 ||
-        (s.n > 56 && !ops_name(s.n) && !drain_name(s.n) && !edge_name(s.n))) {
+        (s.n > 56 && !ops_name(s.n) && !pace_name(s.n) && !drain_name(s.n) &&
+         !edge_name(s.n))) {
         scen_usage();
         return 2;
     }
@@ -341,9 +347,11 @@ scen_main(int argc, char **argv)
     }
     name = edge_name(s.n)      ? edge_name(s.n)
            : s.n == DRAIN_SCEN ? drain_name(s.n)
+           : pace_name(s.n)    ? pace_name(s.n)
            : s.n > 56          ? ops_name(s.n)
                                : scen_names[s.n];
-    printf("scenario %02d %s%s\n", s.n, ops_name(s.n) ? "ops_" : "", name);
+    prefix = ops_name(s.n) ? "ops_" : (pace_name(s.n) ? "pace_" : "");
+    printf("scenario %02d %s%s\n", s.n, prefix, name);
     fflush(stdout);
     switch (s.n) {
     case 49:
@@ -367,6 +375,8 @@ scen_main(int argc, char **argv)
         rc = scen_edge(&s);
     else if (s.n == 53 || s.n == 54)
         rc = scen_tls(&s);
+    else if (pace_name(s.n))
+        rc = scen_pace(&s);
     else if (s.n > 56)
         rc = s.n <= 106 ? scen_ops(&s) : scen_ops2(&s);
     else if (s.n <= 25)
@@ -376,7 +386,7 @@ scen_main(int argc, char **argv)
     else
         rc = scen_51_56(&s);
     scr_close_all();
-    printf("scenario %02d %s%s: %s\n", s.n, ops_name(s.n) ? "ops_" : "", name,
+    printf("scenario %02d %s%s: %s\n", s.n, prefix, name,
            rc == SCEN_PASS ? "PASS" : (rc == SCEN_NA ? "SKIP" : "FAIL"));
     return rc;
 }

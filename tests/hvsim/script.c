@@ -198,6 +198,10 @@ cb_data(void *arg, const uint8_t *p, size_t n)
     struct scr_conn *c = arg;
     struct scr_ev *e;
 
+    if (c->sink) {
+        c->sink(c->sink_arg, p, n);
+        return;
+    }
     c->data = scr_grow(c->data, &c->capdata, c->ndata + n, 1);
     memcpy(c->data + c->ndata, p, n);
     if (c->nev && c->ev[c->nev - 1].kind == SCR_EV_DATA) {
@@ -433,9 +437,12 @@ static bool scr_write_all(struct scr_conn *c, const uint8_t *p, size_t n,
 static void
 scr_feed(struct scr_conn *c, const uint8_t *buf, size_t n)
 {
-    c->raw = scr_grow(c->raw, &c->capraw, c->nraw + n, 1);
-    memcpy(c->raw + c->nraw, buf, n);
-    c->nraw += n;
+    c->nread += n;
+    if (!c->sink) {
+        c->raw = scr_grow(c->raw, &c->capraw, c->nraw + n, 1);
+        memcpy(c->raw + c->nraw, buf, n);
+        c->nraw += n;
+    }
     if (!tn_failed(&c->tn))
         tn_feed(&c->tn, buf, n);
     if (c->noutq) {
@@ -462,6 +469,47 @@ scr_read_now(struct scr_conn *c)
     if (r > 0) {
         scr_feed(c, buf, (size_t)r);
         return 1;
+    }
+    if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return 0;
+    c->eof = true;
+    c->reset = r < 0;
+    scr_ev_add(c, SCR_EV_EOF);
+    return -1;
+}
+
+void
+scr_set_sink(struct scr_conn *c,
+             void (*fn)(void *arg, const uint8_t *p, size_t n), void *arg)
+{
+    size_t rd = c->rd;
+
+    c->rd = c->ndata;
+    c->sink = fn;
+    c->sink_arg = arg;
+    if (fn && rd < c->ndata)
+        fn(arg, c->data + rd, c->ndata - rd);
+}
+
+long
+scr_read_some(struct scr_conn *c, size_t max)
+{
+    static uint8_t buf[256 * 1024];
+    ssize_t r;
+
+    if (c->eof)
+        return -1;
+    if (max == 0)
+        return 0;
+    if (max > sizeof(buf))
+        max = sizeof(buf);
+    if (c->io)
+        r = c->io->recv(c, buf, max);
+    else
+        r = recv(c->fd, buf, max, MSG_DONTWAIT);
+    if (r > 0) {
+        scr_feed(c, buf, (size_t)r);
+        return (long)r;
     }
     if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return 0;

@@ -87,6 +87,11 @@ struct scr_conn {
     int64_t t_open;
     const struct scr_io *io; /* NULL: plain TCP */
     void *io_arg;
+    /* scr_set_sink: data bytes go here, not to data/raw/ev (streams of
+     * gigabytes); NULL: kept as above. */
+    void (*sink)(void *arg, const uint8_t *p, size_t n);
+    void *sink_arg;
+    uint64_t nread; /* bytes received (kept in raw or not) */
     struct scr_conn *next;
 };
 
@@ -181,6 +186,15 @@ bool scr_expect_pattern(struct scr_conn *c, uint64_t seed, uint64_t off,
                         size_t n, int timeout_ms);
 /* Pumps ms; false if new data bytes (beyond rd) arrive or are pending. */
 bool scr_no_data(struct scr_conn *c, int ms);
+
+/* From now on the data bytes of c go to fn(arg, ...) as they are parsed
+ * (the unconsumed ones, after rd, first), and nothing received is kept.
+ * Negotiations and SBs are still answered and logged as events. */
+void scr_set_sink(struct scr_conn *c,
+                  void (*fn)(void *arg, const uint8_t *p, size_t n), void *arg);
+/* Reads once without waiting, at most max bytes, through the codec. The
+ * number of bytes read, 0 if none were ready, -1 at EOF (now or before). */
+long scr_read_some(struct scr_conn *c, size_t max);
 
 /* ---- hypervisor side ---------------------------------------------------- */
 

@@ -76,7 +76,9 @@ sim_cfg_defaults(struct sim_cfg *cfg)
     cfg->peer_timeout_ms = 10000;
     cfg->max_notnow = 100;
     cfg->vmo_window = 1000;
-    cfg->max_lag = 192 * 1024; /* below the proxy's 256 KiB reader queue */
+    /* No cap: the proxy paces a console to its slowest live reader (issue
+     * 6, --slow-reader pace), so a flat-out VM loses nothing. */
+    cfg->max_lag = 0;
     cfg->handshake_timeout_ms = 15000;
     cfg->peer_delay_ms = 0;
     cfg->fin_lead_ms = 0;
@@ -229,9 +231,10 @@ sim_send(struct scon *c, uint64_t max)
         return;
     if (cfg->bytes > 0 && max > cfg->bytes - c->tx)
         max = cfg->bytes - c->tx;
-    /* Never run ahead of our own operator by more than max_lag: the proxy
-     * may (rightly) drop an operator that reads too slowly, and in one
-     * process the writer would otherwise win (see sim_pump). */
+    /* --max-lag: never run ahead of our own operator by more than that
+     * (for a proxy run with --slow-reader catchup, which never paces the
+     * VM and skips bytes for a reader a queue behind; in one process the
+     * writer would otherwise win, see sim_pump). */
     if (c->op && cfg->max_lag > 0) {
         const struct opc_stats *st = opc_stats(c->op);
         uint64_t seen = st->offset + st->rx;
