@@ -30,8 +30,6 @@ struct edge_wait {
     LIST_ENTRY(edge_wait) link;
 };
 
-static LIST_HEAD(, edge_wait) edge_waits = LIST_HEAD_INITIALIZER(edge_waits);
-
 /* ---- allow-list ---------------------------------------------------------- */
 
 int
@@ -259,7 +257,7 @@ edge_accept(struct proxy *px, int fd, const struct sockaddr *sa, bool tls)
                                      : sizeof(struct sockaddr_in));
     proxy_addr_str(sa, w->addr, sizeof(w->addr));
     pp_init(&w->pp);
-    LIST_INSERT_HEAD(&edge_waits, w, link);
+    LIST_INSERT_HEAD(&px->edge_waits, w, link);
     evutil_make_socket_nonblocking(fd);
     w->ev = event_new(px->base, fd, EV_READ | EV_PERSIST, edge_read_cb, w);
     w->timer = evtimer_new(px->base, edge_timer_cb, w);
@@ -278,10 +276,10 @@ edge_accept(struct proxy *px, int fd, const struct sockaddr *sa, bool tls)
 }
 
 void
-edge_fini(void)
+edge_fini(struct proxy *px)
 {
     struct edge_wait *w;
 
-    while ((w = LIST_FIRST(&edge_waits)) != NULL)
+    while ((w = LIST_FIRST(&px->edge_waits)) != NULL)
         edge_wait_free(w, true);
 }

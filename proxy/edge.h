@@ -14,8 +14,9 @@
  * shorter). Refusals close the connection at once with a log line and are
  * counted (proxy_stats.hv_denied, hv_pp_errors).
  *
- * Ownership: waiting connections are kept in a list of this module;
- * edge_fini() closes them (before proxy_fini frees the base).
+ * Ownership: waiting connections are kept in px->edge_waits (one list per
+ * node, no process-wide state); edge_fini() closes them (before
+ * proxy_fini frees the base).
  */
 #ifndef VSPC_EDGE_H
 #define VSPC_EDGE_H
@@ -39,6 +40,6 @@ bool edge_allowed(const struct proxy_cidr *allow, size_t n,
 /* A hypervisor connection accepted on fd (tls: on the telnets listener). */
 void edge_accept(struct proxy *px, int fd, const struct sockaddr *sa, bool tls);
 /* Close every connection still waiting for its PROXY header. */
-void edge_fini(void);
+void edge_fini(struct proxy *px);
 
 #endif /* VSPC_EDGE_H */

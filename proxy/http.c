@@ -268,9 +268,9 @@ m_seconds(char *out, size_t cap, uint64_t us)
 }
 
 static void
-m_goahead_histogram(struct evbuffer *b)
+m_goahead_histogram(struct http *h, struct evbuffer *b)
 {
-    const struct vmo_latency *l = &vmo_goahead_latency;
+    const struct vmo_latency *l = &h->px->goahead;
     const char *name = "vspc_vmotion_goahead_seconds";
     uint64_t cum = 0;
     char le[32];
@@ -374,7 +374,7 @@ http_metrics(struct http *h, struct evbuffer *b)
                         (unsigned long long)st->vmotion_abort,
                         (unsigned long long)st->vmotion_expired,
                         (unsigned long long)st->vmotion_notnow);
-    m_goahead_histogram(b);
+    m_goahead_histogram(h, b);
     m_family(b, "vspc_vmotion_audit_records", M_GAUGE,
              "vMotion audit records kept in memory (/api/v1/vmotions).");
     evbuffer_add_printf(b, "vspc_vmotion_audit_records %zu\n",

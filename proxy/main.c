@@ -406,7 +406,7 @@ main(int argc, char **argv)
     if (px.tls_listener)
         evconnlistener_free(px.tls_listener);
     evconnlistener_free(px.op_listener);
-    edge_fini();
+    edge_fini(&px);
     event_free(px.sig_term);
     event_free(px.sig_int);
     event_free(px.sig_hup);

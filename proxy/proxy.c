@@ -174,6 +174,7 @@ proxy_init(struct proxy *px)
         threads_on = true;
     }
     TAILQ_INIT(&px->sessions);
+    LIST_INIT(&px->edge_waits);
     TAILQ_INIT(&px->reap_sessions);
     TAILQ_INIT(&px->operators);
     TAILQ_INIT(&px->reap_operators);

@@ -100,8 +100,22 @@ struct proxy_stats {
     uint64_t hv_tls_failures; /* telnets:// handshakes failed */
 };
 
+/* BEGIN->GOAHEAD latency histogram (microseconds), for benchmarks and
+ * the vspc_vmotion_goahead_seconds metric. buckets[i] counts the
+ * latencies in (bounds[i-1], bounds[i]] (vmo_latency_bounds_us, not
+ * cumulative); those above the last bound are count minus the sum of
+ * buckets. */
+#define VMO_LAT_BUCKETS 13
+struct vmo_latency {
+    uint64_t count;
+    uint64_t max_us;
+    uint64_t sum_us;
+    uint64_t buckets[VMO_LAT_BUCKETS];
+};
+
 struct session;
 struct oper;
+struct edge_wait;
 struct con_registry;
 struct vmlog;
 struct http;
@@ -136,6 +150,8 @@ struct proxy {
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */
     struct clog *clog;        /* the console log's readers (NULL: no log) */
     uint8_t *rbuf; /* hypervisor reads land here (session.c), loop only */
+    LIST_HEAD(, edge_wait) edge_waits; /* waiting for a PROXY header */
+    struct vmo_latency goahead;        /* BEGIN->GOAHEAD (vmotion.c) */
 };
 
 /* Parse "ADDR:PORT" (IPv4 dotted quad or [IPv6]). Returns 0 or -1. */

@@ -14,7 +14,6 @@
 #include "console.h"
 #include "session.h"
 
-struct vmo_latency vmo_goahead_latency;
 /* Up to ESXi's 5 s vmotionLimit, where the vMotion is cancelled. */
 const uint64_t vmo_latency_bounds_us[VMO_LAT_BUCKETS] = {
     500,    1000,   2500,   5000,    10000,   25000,   50000,
@@ -238,13 +237,13 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
     {
         uint64_t us = vmo_us_between(&vmo->t_begin, &vmo->t_goahead);
 
-        vmo_goahead_latency.count++;
-        vmo_goahead_latency.sum_us += us;
-        if (us > vmo_goahead_latency.max_us)
-            vmo_goahead_latency.max_us = us;
+        c->px->goahead.count++;
+        c->px->goahead.sum_us += us;
+        if (us > c->px->goahead.max_us)
+            c->px->goahead.max_us = us;
         for (size_t i = 0; i < VMO_LAT_BUCKETS; i++) {
             if (us <= vmo_latency_bounds_us[i]) {
-                vmo_goahead_latency.buckets[i]++;
+                c->px->goahead.buckets[i]++;
                 break;
             }
         }

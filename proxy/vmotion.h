@@ -28,6 +28,7 @@
 #include <time.h>
 #include <event2/event.h>
 
+#include "proxy.h"
 #include "vmext.h"
 
 enum vmo_state {
@@ -120,18 +121,8 @@ struct proxy;
  */
 bool vmo_set_draining(struct proxy *px, bool on, const char *by);
 
-/* BEGIN->GOAHEAD latency histogram (microseconds), for benchmarks and
- * the vspc_vmotion_goahead_seconds metric. buckets[i] counts the
- * latencies in (bounds[i-1], bounds[i]] (not cumulative); those above the
- * last bound are count minus the sum of buckets. */
-#define VMO_LAT_BUCKETS 13
+/* Bucket bounds of the node's BEGIN->GOAHEAD histogram (px->goahead,
+ * struct vmo_latency in proxy.h). */
 extern const uint64_t vmo_latency_bounds_us[VMO_LAT_BUCKETS];
-struct vmo_latency {
-    uint64_t count;
-    uint64_t max_us;
-    uint64_t sum_us;
-    uint64_t buckets[VMO_LAT_BUCKETS];
-};
-extern struct vmo_latency vmo_goahead_latency;
 
 #endif /* VSPC_VMOTION_H */

@@ -470,12 +470,12 @@ START_TEST(metrics_format)
     px.stats.ops_gap_bytes = 14000;
     px.stats.tn_errors[TN_ERR_SB_OVERFLOW] = 21;
     px.stats.tn_errors[TN_ERR_SE_OUTSIDE] = 22;
-    memset(&vmo_goahead_latency, 0, sizeof(vmo_goahead_latency));
-    vmo_goahead_latency.buckets[0] = 2; /* <= 0.5 ms */
-    vmo_goahead_latency.buckets[3] = 1; /* <= 5 ms */
-    vmo_goahead_latency.count = 4;      /* one above 5 s */
-    vmo_goahead_latency.sum_us = 6001300;
-    vmo_goahead_latency.max_us = 6000000;
+    memset(&px.goahead, 0, sizeof(px.goahead));
+    px.goahead.buckets[0] = 2; /* <= 0.5 ms */
+    px.goahead.buckets[3] = 1; /* <= 5 ms */
+    px.goahead.count = 4;      /* one above 5 s */
+    px.goahead.sum_us = 6001300;
+    px.goahead.max_us = 6000000;
 
     get("/metrics", &r);
     ck_assert_int_eq(r.status, 200);
