@@ -251,6 +251,9 @@ op_detach(struct oper *op, const char *why)
         return;
     op->con = NULL;
     con_detach(c, op, why);
+    /* Paused by that console's input flow control: read commands again. */
+    if (op->read_blocked)
+        op_set_input_blocked(op, false);
     log_info("console=%s operator %s detached: %s", c->id, op->addr, why);
 }
 

@@ -229,6 +229,12 @@ env_level(void)
 void
 hw_begin(void)
 {
+    hw_begin_cfg(NULL);
+}
+
+void
+hw_begin_cfg(void (*tweak)(struct proxy_cfg *cfg))
+{
     int lvl = env_level();
 
     signal(SIGPIPE, SIG_IGN);
@@ -249,6 +255,8 @@ hw_begin(void)
     }
     proxy_cfg_defaults(&W.px.cfg);
     W.px.cfg.node_index = 7;
+    if (tweak)
+        tweak(&W.px.cfg);
     ck_assert_int_eq(proxy_init(&W.px), 0);
 }
 
@@ -342,7 +350,7 @@ ep_read(struct ep *e)
     uint8_t buf[16384];
     bool moved = false;
 
-    while (e->fd >= 0 && !e->eof) {
+    while (e->fd >= 0 && !e->eof && !e->hold) {
         ssize_t r = read(e->fd, buf, sizeof(buf));
 
         if (r > 0) {
@@ -673,6 +681,55 @@ op_attach(struct ep *o, const char *id)
     o->data.p[o->data.n] = 0;
     bb_clear(&o->raw);
     ck_assert_uint_eq(c->n_ops, n_ops + 1);
+}
+
+struct ep *
+hw_oper_prompt(void)
+{
+    struct ep *o = hw_oper();
+    char want[256];
+
+    hw_pump();
+    snprintf(want, sizeof(want),
+             "vspc %s node %s (help for commands)\r\nvspc> ", VSPC_VERSION,
+             W.px.cfg.node_id);
+    ck_assert_msg(strcmp(bb_str(&o->data), want) == 0, "banner: got [%s]",
+                  bb_str(&o->data));
+    ck_assert_msg(tn_remote_enabled(&o->tn, TN_OPT_ECHO), "no echo");
+    ep_clear(o);
+    return o;
+}
+
+uint64_t
+op_attach_as(struct ep *o, const char *key, const char *opts, const char *id,
+             const char *mode)
+{
+    char line[256], want[512];
+    unsigned long long off = 0;
+    size_t skip;
+    const char *ok;
+    int len = 0;
+
+    snprintf(line, sizeof(line), "attach %s%s%s", key, opts[0] ? " " : "",
+             opts);
+    ep_send_str(o, line);
+    ep_send_str(o, "\r\n");
+    hw_pump();
+    snprintf(want, sizeof(want), "%s\r\nok attached %s %s offset=", line, id,
+             mode);
+    ck_assert_msg(strncmp(bb_str(&o->data), want, strlen(want)) == 0,
+                  "attach: got [%s], want [%s...]", bb_str(&o->data), want);
+    ok = bb_str(&o->data) + strlen(want);
+    while (ok[len] >= '0' && ok[len] <= '9')
+        off = off * 10 + (unsigned long long)(ok[len++] - '0');
+    ck_assert_msg(len > 0 && ok[len] == '\r' && ok[len + 1] == '\n',
+                  "ok line: [%s]", ok);
+    skip = strlen(want) + (size_t)len + 2;
+    memmove(o->data.p, o->data.p + skip, o->data.n - skip);
+    o->data.n -= skip;
+    o->data.p[o->data.n] = 0;
+    bb_clear(&o->raw);
+    return off;
 }
 
 /* ---- vMotion helpers ------------------------------------------------------

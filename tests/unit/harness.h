@@ -1,6 +1,6 @@
 /*
- * harness.h: in-process test world for the session and vMotion suites
- * (test_session.c, test_vmotion.c; compiled into both runners by
+ * harness.h: in-process test world for the session, vMotion, audit,
+ * console and operator suites (compiled into those runners by
  * tests/CMakeLists.txt).
  *
  * One struct proxy (proxy_init, no listeners) plus test endpoints, each the
@@ -72,6 +72,7 @@ struct ep {
     bool mute;   /* drop the codec's own answers (scripted stream) */
     bool eof;    /* the proxy closed its side */
     bool broken; /* a write found the proxy's side closed */
+    bool hold;   /* the test side stops reading (its socket buffer fills) */
     char addr[64];
     struct tn tn;
     struct tn_policy pol;
@@ -101,6 +102,9 @@ extern struct hw W;
 
 /* Start/stop a world (fixtures call these; a test may restart it). */
 void hw_begin(void);
+/* hw_begin, tweak(cfg) changing the defaults before proxy_init (which
+ * copies px->strm_cfg from them). */
+void hw_begin_cfg(void (*tweak)(struct proxy_cfg *cfg));
 void hw_end(void);
 /* Checked-fixture wrappers. */
 void hw_setup(void);
@@ -150,6 +154,14 @@ bool hv_peer(struct ep *e, const uint8_t *seq, size_t n, const uint8_t *secret,
 /* Operator: negotiate, "attach <id> rw raw"; received data and raw bytes
  * start empty after the "ok attached ..." line (scrollback follows). */
 void op_attach(struct ep *o, const char *id);
+/* Operator at the prompt (console and operator suites): negotiation done,
+ * the banner and prompt asserted exactly, then cleared. */
+struct ep *hw_oper_prompt(void);
+/* Types "attach <key>[ <opts>]" CR LF (echo on); asserts the echo and
+ * "ok attached <id> <mode> offset=N" exactly; returns N. o->data keeps
+ * what followed the ok line (the scrollback), raw bytes are cleared. */
+uint64_t op_attach_as(struct ep *o, const char *key, const char *opts,
+                      const char *id, const char *mode);
 
 /* Convenience. */
 struct console *hw_con(const char *id);
