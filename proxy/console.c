@@ -10,8 +10,6 @@
 #include <jansson.h>
 
 #include "vspc/log.h"
-#include "operator.h"
-#include "session.h"
 #include "vmotion.h"
 
 #define CON_HASH_MIN 256
@@ -276,10 +274,10 @@ con_set_name(struct console *c, const char *name)
 }
 
 void
-con_set_owner(struct console *c, struct session *s)
+con_set_owner(struct console *c, struct con_hv *h)
 {
-    c->owner = s;
-    snprintf(c->hv_addr, sizeof(c->hv_addr), "%s", s->peer_addr);
+    c->owner = h;
+    snprintf(c->hv_addr, sizeof(c->hv_addr), "%s", h->addr);
     con_check_expire(c);
     if (!vmo_holds_input(c))
         con_flush_held(c);
@@ -287,9 +285,9 @@ con_set_owner(struct console *c, struct session *s)
 }
 
 void
-con_owner_gone(struct console *c, struct session *s)
+con_owner_gone(struct console *c, struct con_hv *h)
 {
-    if (c->owner != s)
+    if (c->owner != h)
         return;
     c->owner = NULL;
     snprintf(c->hv_addr, sizeof(c->hv_addr), "-");
@@ -314,7 +312,7 @@ con_op_input(struct console *c, const uint8_t *p, size_t n)
     if (n == 0)
         return;
     if (c->owner && !vmo_holds_input(c) && evbuffer_get_length(c->held) == 0) {
-        sess_send_data(c->owner, p, n);
+        c->owner->ops->send(c->owner, p, n);
         c->bytes_out += n;
         c->px->stats.bytes_to_vms += n;
     } else {
@@ -340,7 +338,7 @@ con_flush_held(struct console *c)
             size_t pass = 0;
 
             for (int i = 0; i < nv && i < 16; i++) {
-                sess_send_data(c->owner, vec[i].iov_base, vec[i].iov_len);
+                c->owner->ops->send(c->owner, vec[i].iov_base, vec[i].iov_len);
                 pass += vec[i].iov_len;
             }
             evbuffer_drain(c->held, pass);
@@ -351,7 +349,7 @@ con_flush_held(struct console *c)
         c->bytes_out += done;
         c->px->stats.bytes_to_vms += done;
         log_debug("console=%s flushed %zu held bytes to %s", c->id, done,
-                  c->owner->peer_addr);
+                  c->owner->addr);
     }
     con_update_input_flow(c);
 }
@@ -360,12 +358,12 @@ void
 con_update_input_flow(struct console *c)
 {
     bool blocked;
-    struct oper *op;
+    struct con_op *op;
 
     if (evbuffer_get_length(c->held) >= c->px->cfg.held_max)
         blocked = true;
     else if (c->owner && !vmo_holds_input(c))
-        blocked = sess_output_len(c->owner) >= CON_OWNER_OUT_HIGH;
+        blocked = c->owner->ops->queued(c->owner) >= CON_OWNER_OUT_HIGH;
     else
         blocked = false;
     if (blocked == c->input_blocked)
@@ -373,8 +371,8 @@ con_update_input_flow(struct console *c)
     c->input_blocked = blocked;
     log_debug("console=%s operator input %s", c->id,
               blocked ? "paused" : "resumed");
-    TAILQ_FOREACH (op, &c->ops, con_link)
-        op_set_input_blocked(op, blocked);
+    TAILQ_FOREACH (op, &c->ops, link)
+        op->ops->input_blocked(op, blocked);
 }
 
 int
@@ -394,21 +392,32 @@ con_lock_from_byte(uint8_t b, enum con_lock_req *out)
 }
 
 static bool
-con_has_other_writer(const struct console *c, const struct oper *self)
+con_has_other_writer(const struct console *c, const struct con_op *self)
 {
-    const struct oper *op;
+    const struct con_op *op;
 
-    TAILQ_FOREACH (op, &c->ops, con_link) {
+    TAILQ_FOREACH (op, &c->ops, link) {
         if (op != self && op->mode == OP_MODE_RW)
             return true;
     }
     return false;
 }
 
+static struct con_op *
+con_op_by_id(struct console *c, uint64_t id)
+{
+    struct con_op *op;
+
+    TAILQ_FOREACH (op, &c->ops, link)
+        if (op->id == id)
+            return op;
+    return NULL;
+}
+
 static const char *const con_mode_names[OP_MODE__COUNT] = {"rw", "ro"};
 
 int
-con_attach(struct console *c, struct oper *op, enum con_lock_req req,
+con_attach(struct console *c, struct con_op *op, enum con_lock_req req,
            uint64_t *start, const char **err)
 {
     enum op_mode mode = OP_MODE_RW;
@@ -460,69 +469,71 @@ con_attach(struct console *c, struct oper *op, enum con_lock_req req,
     }
     op->mode = mode;
     if (take_write)
-        c->excl_writer = op;
+        c->excl_writer = op->id;
     if (take_all)
-        c->excl_all = op;
-    con_event(c, "operator %s attached (%s%s)", op->addr, con_mode_names[mode],
+        c->excl_all = op->id;
+    con_event(c, "operator %s attached (%s%s)", op->name, con_mode_names[mode],
               take_all     ? ", exclusive"
               : take_write ? ", write lock"
                            : "");
-    TAILQ_INSERT_TAIL(&c->ops, op, con_link);
+    TAILQ_INSERT_TAIL(&c->ops, op, link);
     c->n_ops++;
     *start = strm_reader_add(&c->out, &op->rd, strm_replay_start(&c->out));
-    op_set_input_blocked(op, c->input_blocked);
+    op->ops->input_blocked(op, c->input_blocked);
     con_check_expire(c);
     return 0;
 }
 
 void
-con_detach(struct console *c, struct oper *op, const char *why)
+con_detach(struct console *c, struct con_op *op, const char *why)
 {
     strm_reader_remove(&op->rd);
-    TAILQ_REMOVE(&c->ops, op, con_link);
+    TAILQ_REMOVE(&c->ops, op, link);
     c->n_ops--;
-    if (c->excl_writer == op)
-        c->excl_writer = NULL;
-    if (c->excl_all == op)
-        c->excl_all = NULL;
-    con_event(c, "operator %s detached (%s)", op->addr, why);
+    if (c->excl_writer == op->id)
+        c->excl_writer = 0;
+    if (c->excl_all == op->id)
+        c->excl_all = 0;
+    con_event(c, "operator %s detached (%s)", op->name, why);
     con_check_expire(c);
 }
 
 bool
-con_op_can_write(const struct console *c, const struct oper *op)
+con_op_can_write(const struct console *c, const struct con_op *op)
 {
     return op->mode == OP_MODE_RW &&
-           (c->excl_writer == NULL || c->excl_writer == op);
+           (c->excl_writer == 0 || c->excl_writer == op->id);
 }
 
 void
-con_force_write(struct console *c, struct oper *op)
+con_force_write(struct console *c, struct con_op *op)
 {
-    struct oper *prev = c->excl_writer;
+    struct con_op *prev =
+        c->excl_writer ? con_op_by_id(c, c->excl_writer) : NULL;
 
     if (prev && prev != op) {
         prev->mode = OP_MODE_RO;
-        op_notice(prev, "your write access was taken over: now read-only");
-        c->excl_writer = op;
-        if (c->excl_all == prev)
-            c->excl_all = NULL;
+        prev->ops->notice(prev,
+                          "your write access was taken over: now read-only");
+        c->excl_writer = op->id;
+        if (c->excl_all == prev->id)
+            c->excl_all = 0;
     }
     op->mode = OP_MODE_RW;
-    con_event(c, "operator %s forced write access%s%s", op->addr,
+    con_event(c, "operator %s forced write access%s%s", op->name,
               prev && prev != op ? " from " : "",
-              prev && prev != op ? prev->addr : "");
+              prev && prev != op ? prev->name : "");
 }
 
 void
-con_make_spectator(struct console *c, struct oper *op)
+con_make_spectator(struct console *c, struct con_op *op)
 {
     op->mode = OP_MODE_RO;
-    if (c->excl_writer == op)
-        c->excl_writer = NULL;
-    if (c->excl_all == op)
-        c->excl_all = NULL;
-    con_event(c, "operator %s is now a spectator", op->addr);
+    if (c->excl_writer == op->id)
+        c->excl_writer = 0;
+    if (c->excl_all == op->id)
+        c->excl_all = 0;
+    con_event(c, "operator %s is now a spectator", op->name);
 }
 
 uint64_t
@@ -532,7 +543,7 @@ con_ring_start(const struct console *c)
 }
 
 void
-con_replay_lines(struct console *c, struct oper *op, unsigned lines)
+con_replay_lines(struct console *c, struct con_op *op, unsigned lines)
 {
     strm_reader_rewind(&op->rd, strm_lines_start(&c->out, lines));
 }

@@ -23,9 +23,12 @@
  *               their bytes are never dropped.
  *
  * Ownership: the registry owns every console (freed by con_registry_free
- * or by expiry). A console never owns sessions or operators: it points at
- * its owner session (cleared by the session when it closes) and lists its
- * operators (each operator unlinks itself with con_detach()).
+ * or by expiry). A console never owns its hypervisor end or its
+ * operators: it points at its owner (struct con_hv, cleared by the owner
+ * when it goes) and lists its operators (struct con_op, each unlinks
+ * itself with con_detach()). The console core calls no session, operator
+ * or log-writer function: they plug in through con_hv, con_op and
+ * strm_reader (CI checks the object's symbols: tests/console_deps.sh).
  */
 #ifndef VSPC_CONSOLE_H
 #define VSPC_CONSOLE_H
@@ -82,6 +85,47 @@ enum con_lock_req {
 /* Parses a VMware lock byte; -1 if unknown. */
 int con_lock_from_byte(uint8_t b, enum con_lock_req *out);
 
+/*
+ * A console's hypervisor end: where operator input goes. Today the local
+ * session that carries the VM (session.c embeds one); in the cluster, the
+ * owner node reached over the peer link. The console never knows which.
+ */
+struct con_hv;
+struct con_hv_ops {
+    /* Operator input toward the VM, in order. */
+    void (*send)(struct con_hv *h, const uint8_t *p, size_t n);
+    /* Bytes accepted by send and not yet written toward the VM. */
+    size_t (*queued)(const struct con_hv *h);
+    /* A newer connection of the VM took over: let this one go. */
+    void (*replaced)(struct con_hv *h, const char *why);
+};
+struct con_hv {
+    const struct con_hv_ops *ops;
+    char addr[64]; /* the host's "addr:port", for `list` and logs */
+};
+
+/*
+ * An operator attached to a console, wherever its connection is (a local
+ * operator today, embedded in struct oper; a remote node's operator in the
+ * cluster). The console keeps its lock state by operator id and tells it
+ * through these callbacks; its output goes through its reader `rd`.
+ */
+struct con_op;
+struct con_op_ops {
+    /* Input flow control: stop or resume reading this operator. */
+    void (*input_blocked)(struct con_op *o, bool blocked);
+    /* A notice for this operator alone ("your write access was taken"). */
+    void (*notice)(struct con_op *o, const char *text);
+};
+struct con_op {
+    const struct con_op_ops *ops;
+    uint64_t id;       /* unique on its node (never 0) */
+    char name[64];     /* "addr:port", in events and logs */
+    enum op_mode mode; /* set by con_attach and the lock escapes */
+    struct strm_reader rd;
+    TAILQ_ENTRY(con_op) link; /* console.ops */
+};
+
 struct console {
     char id[VMX_CONSOLE_ID_MAX + 1];
     char uuid[VMX_UUID_HEX + 1];
@@ -89,19 +133,19 @@ struct console {
     char name[VMX_NAME_MAX + 1]; /* sanitised display name, may be "" */
     char hv_addr[64];            /* "addr:port" of the owner, or "-" */
     struct proxy *px;
-    struct session *owner; /* live hypervisor connection or NULL */
-    struct vmotion *vmo;   /* pending vMotion or NULL */
-    uint64_t offset;       /* stream offset of the next VM output byte */
-    uint64_t bytes_in;     /* from the VM */
-    uint64_t bytes_out;    /* to the VM */
-    struct strm out;       /* VM output: scrollback ring and readers */
+    struct con_hv *owner; /* live hypervisor end or NULL */
+    struct vmotion *vmo;  /* pending vMotion or NULL */
+    uint64_t offset;      /* stream offset of the next VM output byte */
+    uint64_t bytes_in;    /* from the VM */
+    uint64_t bytes_out;   /* to the VM */
+    struct strm out;      /* VM output: scrollback ring and readers */
     /* Operator input waiting for a hypervisor connection, in order. */
     struct evbuffer *held;
     bool input_blocked;
-    struct oper *excl_writer; /* holds the write lock, or NULL */
-    struct oper *excl_all;    /* holds EXCLUSIVE, or NULL */
+    uint64_t excl_writer; /* id of the operator with the write lock, or 0 */
+    uint64_t excl_all;    /* id of the operator holding EXCLUSIVE, or 0 */
     unsigned n_ops;
-    TAILQ_HEAD(, oper) ops;
+    TAILQ_HEAD(, con_op) ops;
     struct event *expire_ev;
     struct console *hnext; /* registry hash chain */
     TAILQ_ENTRY(console) link;
@@ -148,12 +192,12 @@ json_t *con_to_json(const struct console *c);
 void con_set_name(struct console *c, const char *name);
 
 /*
- * A session becomes the console's hypervisor connection. Held operator
- * input is flushed to it (unless a vMotion is pending).
+ * h becomes the console's hypervisor end. Held operator input is flushed
+ * to it (unless a vMotion is pending).
  */
-void con_set_owner(struct console *c, struct session *s);
-/* The owner session is going away: the console becomes disconnected. */
-void con_owner_gone(struct console *c, struct session *s);
+void con_set_owner(struct console *c, struct con_hv *h);
+/* The owner is going away: the console becomes disconnected. */
+void con_owner_gone(struct console *c, struct con_hv *h);
 
 /* VM output: offset, scrollback, every reader (n <= STRM_FEED_MAX, from a
  * session that checked strm_feed_ok(&c->out, ...)). */
@@ -172,22 +216,22 @@ void con_update_input_flow(struct console *c);
 /*
  * Operators. con_attach applies the lock request (sets op->mode and the
  * console's locks), tells the others and links the operator's reader
- * (op->rd) at the start of the scrollback. Returns 0 and in *start that
- * offset (the caller sends its own reply, then strm_reader_kick(&op->rd)
- * replays), or -1 with *err set (nothing changed).
+ * (op->rd, ops and desc set by the caller) at the start of the scrollback.
+ * Returns 0 and in *start that offset (the caller sends its own reply, then
+ * strm_reader_kick(&op->rd) replays), or -1 with *err set (nothing changed).
  */
-int con_attach(struct console *c, struct oper *op, enum con_lock_req req,
+int con_attach(struct console *c, struct con_op *op, enum con_lock_req req,
                uint64_t *start, const char **err);
 /* Unlink; releases its locks; tells the others. */
-void con_detach(struct console *c, struct oper *op, const char *why);
+void con_detach(struct console *c, struct con_op *op, const char *why);
 /* May this operator's input reach the VM now? */
-bool con_op_can_write(const struct console *c, const struct oper *op);
+bool con_op_can_write(const struct console *c, const struct con_op *op);
 /* ^Ecf: op takes write access; a lock holder is demoted and told. */
-void con_force_write(struct console *c, struct oper *op);
+void con_force_write(struct console *c, struct con_op *op);
 /* ^Ecs: op becomes a spectator, releasing any lock. */
-void con_make_spectator(struct console *c, struct oper *op);
+void con_make_spectator(struct console *c, struct con_op *op);
 /* Send op the last `lines` lines of the scrollback again (^Ecr). */
-void con_replay_lines(struct console *c, struct oper *op, unsigned lines);
+void con_replay_lines(struct console *c, struct con_op *op, unsigned lines);
 /* Offset where the scrollback replayed on attach begins. */
 uint64_t con_ring_start(const struct console *c);
 /*

@@ -86,7 +86,7 @@ op_queued(const struct oper *op)
 static struct oper *
 op_of(struct strm_reader *r)
 {
-    return (struct oper *)((char *)r - offsetof(struct oper, rd));
+    return (struct oper *)((char *)r - offsetof(struct oper, co.rd));
 }
 
 static size_t
@@ -149,6 +149,29 @@ op_rd_stalled(struct strm_reader *r)
     op->px->stats.ops_dropped_slow++;
     op_close(op, "reader too slow");
 }
+
+static struct oper *
+op_of_co(struct con_op *co)
+{
+    return (struct oper *)((char *)co - offsetof(struct oper, co));
+}
+
+static void
+op_co_input_blocked(struct con_op *co, bool blocked)
+{
+    op_set_input_blocked(op_of_co(co), blocked);
+}
+
+static void
+op_co_notice(struct con_op *co, const char *text)
+{
+    op_notice(op_of_co(co), text);
+}
+
+static const struct con_op_ops op_co_ops = {
+    .input_blocked = op_co_input_blocked,
+    .notice = op_co_notice,
+};
 
 static const struct strm_reader_ops op_rd_ops = {
     .room = op_rd_room,
@@ -223,7 +246,7 @@ op_attach(struct oper *op, struct console *c, enum con_lock_req req, bool raw,
 {
     uint64_t start;
 
-    if (con_attach(c, op, req, &start, err) != 0)
+    if (con_attach(c, &op->co, req, &start, err) != 0)
         return -1;
     op->con = c;
     op->raw = raw;
@@ -231,14 +254,14 @@ op_attach(struct oper *op, struct console *c, enum con_lock_req req, bool raw,
     op->esc_state = 0;
     op->ro_told = false;
     log_info("console=%s operator %s attached %s%s%s", c->id, op->addr,
-             op_mode_names[op->mode], raw ? " raw" : "",
+             op_mode_names[op->co.mode], raw ? " raw" : "",
              op->admin ? " (option 233)" : "");
     if (!op->admin)
         op_printf(op, "ok attached %s %s offset=%llu\r\n", c->id,
-                  op_mode_names[op->mode], (unsigned long long)start);
+                  op_mode_names[op->co.mode], (unsigned long long)start);
     else
         adm_send(op, ADM_VM_PORT_CONNECTED);
-    strm_reader_kick(&op->rd); /* the scrollback, then live output */
+    strm_reader_kick(&op->co.rd); /* the scrollback, then live output */
     return 0;
 }
 
@@ -250,7 +273,7 @@ op_detach(struct oper *op, const char *why)
     if (c == NULL)
         return;
     op->con = NULL;
-    con_detach(c, op, why);
+    con_detach(c, &op->co, why);
     /* Paused by that console's input flow control: read commands again. */
     if (op->read_blocked)
         op_set_input_blocked(op, false);
@@ -478,7 +501,7 @@ op_input(struct oper *op, const uint8_t *p, size_t n)
 
     if (n == 0 || c == NULL)
         return;
-    if (!con_op_can_write(c, op)) {
+    if (!con_op_can_write(c, &op->co)) {
         /* A spectator's input never reaches the VM. */
         op->px->stats.ops_input_refused += n;
         if (!op->ro_told) {
@@ -516,14 +539,14 @@ op_escape(struct oper *op, uint8_t ch)
         op_puts(op, "\r\n[vspc: detached]\r\n" OP_PROMPT);
         return false;
     case 'r':
-        con_replay_lines(c, op, OP_REPLAY_LINES);
+        con_replay_lines(c, &op->co, OP_REPLAY_LINES);
         return true;
     case 'f':
-        con_force_write(c, op);
+        con_force_write(c, &op->co);
         op_notice(op, "you have write access");
         return true;
     case 's':
-        con_make_spectator(c, op);
+        con_make_spectator(c, &op->co);
         op_notice(op, "you are a spectator (read-only)");
         return true;
     case '?':
@@ -792,7 +815,7 @@ op_write_cb(struct bufferevent *bev, void *arg)
         return;
     }
     if (op->state == OP_ST_ATTACHED && op->con)
-        strm_reader_kick(&op->rd); /* room again: pace, replay, catch up */
+        strm_reader_kick(&op->co.rd); /* room again: pace, replay, catch up */
 }
 
 static void
@@ -844,8 +867,11 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
         return NULL;
     }
     tn_init(&op->tn, &px->op_policy, &op_tn_handlers, op);
-    op->rd.ops = &op_rd_ops;
-    snprintf(op->rd.desc, sizeof(op->rd.desc), "operator %s", op->addr);
+    op->co.ops = &op_co_ops;
+    op->co.id = op->id;
+    snprintf(op->co.name, sizeof(op->co.name), "%s", op->addr);
+    op->co.rd.ops = &op_rd_ops;
+    snprintf(op->co.rd.desc, sizeof(op->co.rd.desc), "operator %s", op->addr);
     bufferevent_setcb(op->bev, op_read_cb, op_write_cb, op_event_cb, op);
     /* Refilled from the stream whenever half the queue has drained. */
     bufferevent_setwatermark(op->bev, EV_WRITE, px->cfg.op_queue_max / 2, 0);

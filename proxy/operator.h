@@ -37,18 +37,17 @@ enum op_state {
 struct oper {
     uint64_t id;
     enum op_state state;
-    enum op_mode mode;
     bool raw;   /* no escapes, no in-band notices */
     bool admin; /* speaks VMware's option 233 (vmware/vspc client) */
     bool banner_sent;
-    bool read_blocked;     /* console input flow control */
-    bool last_cr;          /* NVT: drop the NUL of CR NUL */
-    bool skip_lf;          /* attach line ended in CR: drop a LF/NUL */
-    bool ro_told;          /* told once that its input is refused */
-    bool flush_close;      /* close once the output drained */
-    uint8_t esc_state;     /* 0, 1 = saw the escape char, 2 = escape + 'c' */
-    uint64_t wire_out;     /* bytes ever queued to the socket (progress) */
-    struct strm_reader rd; /* while attached: reads the console's stream */
+    bool read_blocked; /* console input flow control */
+    bool last_cr;      /* NVT: drop the NUL of CR NUL */
+    bool skip_lf;      /* attach line ended in CR: drop a LF/NUL */
+    bool ro_told;      /* told once that its input is refused */
+    bool flush_close;  /* close once the output drained */
+    uint8_t esc_state; /* 0, 1 = saw the escape char, 2 = escape + 'c' */
+    uint64_t wire_out; /* bytes ever queued to the socket (progress) */
+    struct con_op co;  /* while attached: the console's view (mode, reader) */
     struct proxy *px;
     struct bufferevent *bev;
     struct event *timer; /* banner delay, close deadline */
@@ -57,8 +56,7 @@ struct oper {
     char addr[64];
     char line[OP_LINE_MAX];
     size_t line_len;
-    TAILQ_ENTRY(oper) link;     /* proxy.operators */
-    TAILQ_ENTRY(oper) con_link; /* console.ops */
+    TAILQ_ENTRY(oper) link; /* proxy.operators */
 };
 
 /* Accept an operator connection on fd. NULL (fd closed) on failure. */
@@ -67,7 +65,8 @@ void op_close(struct oper *op, const char *why);
 void op_free(struct oper *op);
 
 /*
- * Console output reaches an attached operator through op->rd (stream.h):
+ * Console output reaches an attached operator through op->co.rd
+ * (stream.h):
  * its queue is the socket's output buffer, up to cfg.op_queue_max bytes.
  * A full queue paces the VM (--slow-reader pace); a stalled reader is cut
  * loose and later caught up from the scrollback with an in-band notice

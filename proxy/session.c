@@ -154,7 +154,7 @@ sess_identify(struct session *s)
 {
     struct proxy *px = s->px;
     struct console *c = con_get(px->consoles, s->uuid, s->label);
-    struct session *old;
+    struct con_hv *old;
 
     if (c == NULL) {
         sess_close(s, "out of memory creating the console");
@@ -163,12 +163,11 @@ sess_identify(struct session *s)
     old = c->owner;
     if (c->vmo)
         vmo_cancel(c, "the VM connected again");
-    if (old && old != s) {
+    if (old && old != &s->hv) {
         log_info("console=%s reconnected from %s; replacing %s", c->id,
-                 s->peer_addr, old->peer_addr);
+                 s->peer_addr, old->addr);
         con_owner_gone(c, old);
-        old->con = NULL;
-        sess_close_flush(old, "replaced by a new connection of its VM");
+        old->ops->replaced(old, "replaced by a new connection of its VM");
     }
     vmx_send(&s->tn, VMX_WILL_PROXY, NULL, 0);
     SET_STATE(s, SESS_ST_ACTIVE);
@@ -179,7 +178,7 @@ sess_identify(struct session *s)
     px->stats.hv_identified++;
     log_info("console=%s connected from %s (vm \"%s\")", c->id, s->peer_addr,
              s->name);
-    con_set_owner(c, s);
+    con_set_owner(c, &s->hv);
     con_event(c, "hypervisor %s connected", s->peer_addr);
     sess_deliver_pre(s);
 }
@@ -201,7 +200,7 @@ sess_become_owner(struct session *s, struct console *c)
     s->con = c;
     if (s->name[0])
         con_set_name(c, s->name);
-    con_set_owner(c, s);
+    con_set_owner(c, &s->hv);
     sess_deliver_pre(s);
 }
 
@@ -667,6 +666,41 @@ sess_feed_resume_cb(struct strm_feeder *f)
     sess_resume((struct session *)((char *)f - offsetof(struct session, feed)));
 }
 
+/* ---- the console's view of this connection (struct con_hv) ---------- */
+
+static struct session *
+sess_of_hv(const struct con_hv *h)
+{
+    return (struct session *)((const char *)h - offsetof(struct session, hv));
+}
+
+static void
+sess_hv_send(struct con_hv *h, const uint8_t *p, size_t n)
+{
+    sess_send_data(sess_of_hv(h), p, n);
+}
+
+static size_t
+sess_hv_queued(const struct con_hv *h)
+{
+    return sess_output_len(sess_of_hv(h));
+}
+
+static void
+sess_hv_replaced(struct con_hv *h, const char *why)
+{
+    struct session *s = sess_of_hv(h);
+
+    s->con = NULL;
+    sess_close_flush(s, why);
+}
+
+static const struct con_hv_ops sess_hv_ops = {
+    .send = sess_hv_send,
+    .queued = sess_hv_queued,
+    .replaced = sess_hv_replaced,
+};
+
 static void
 sess_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -682,7 +716,7 @@ sess_write_cb(struct bufferevent *bev, void *arg)
         sess_close(s, "flushed");
         return;
     }
-    if (s->con && s->con->owner == s)
+    if (s->con && s->con->owner == &s->hv)
         con_update_input_flow(s->con);
 }
 
@@ -801,6 +835,8 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
     if (s->pre == NULL || s->unparsed == NULL || s->timer == NULL)
         goto fail;
     s->feed.resume = sess_feed_resume_cb;
+    s->hv.ops = &sess_hv_ops;
+    snprintf(s->hv.addr, sizeof(s->hv.addr), "%s", s->peer_addr);
     if (s->tls)
         bufferevent_setwatermark(s->bev, EV_READ, 0, SESS_TLS_IN_MAX);
     tn_init(&s->tn, &px->hv_policy, &sess_tn_handlers, s);
@@ -849,7 +885,7 @@ sess_detach_all(struct session *s)
     }
     vmo_on_session_gone(s);
     if (s->con) {
-        con_owner_gone(s->con, s);
+        con_owner_gone(s->con, &s->hv);
         if (s->con->owner == NULL && s->state != SESS_ST_RETIRED) {
             s->px->stats.hv_closed++;
             con_event(s->con, "hypervisor %s disconnected", s->peer_addr);
@@ -931,7 +967,7 @@ sess_retire_source(struct session *s, struct console *c)
     log_debug("console=%s vMotion source %s retired: its output until its "
               "FIN goes first",
               c->id, s->peer_addr);
-    con_owner_gone(c, s);
+    con_owner_gone(c, &s->hv);
     SET_STATE(s, SESS_ST_RETIRED);
     s->draining = true;
     strm_set_draining(&c->out, &s->feed);

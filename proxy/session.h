@@ -40,6 +40,7 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "console.h"
 #include "proxy.h"
 #include "telnet.h"
 #include "vmext.h"
@@ -74,6 +75,7 @@ struct session {
     struct evbuffer *pre;        /* serial data before identification */
     struct evbuffer *unparsed;   /* read from the socket, not yet parsed */
     struct strm_feeder feed;     /* paced by its console's stream */
+    struct con_hv hv;            /* the console's view of this connection */
     struct event *timer;         /* idle timeout / close-flush deadline */
     char uuid[VMX_UUID_HEX + 1]; /* as the host announced it ("" if not) */
     char label[VMX_LABEL_MAX + 1];

@@ -383,7 +383,7 @@ vmo_on_begin(struct session *s, const uint8_t *seq, size_t n)
                   (unsigned long long)s->id, n);
         return;
     }
-    if (s->state != SESS_ST_ACTIVE || c == NULL || c->owner != s) {
+    if (s->state != SESS_ST_ACTIVE || c == NULL || c->owner != &s->hv) {
         vmo_notnow(s, seq, n, "connection is not a console's owner");
         return;
     }

@@ -776,7 +776,7 @@ migrate(struct ep *src, const uint8_t *seq, size_t n)
     ck_assert(hv_peer(peer, seq, n, src->secret, UUID_A_TEXT));
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, seq, n);
     hw_pump();
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
     ck_assert_ptr_null(con_a()->vmo);
     return peer;
 }
@@ -874,7 +874,7 @@ full_run(enum split_mode m, size_t at, struct bbuf *out, size_t *len_src,
     bb_adds(out, line);
     snprintf(line, sizeof(line),
              "owner=%s vmo=%p state=%s complete=%llu in=%llu out=%llu\n",
-             c->owner == hw_sess(peer) ? "peer" : "other", (void *)c->vmo,
+             c->owner == &hw_sess(peer)->hv ? "peer" : "other", (void *)c->vmo,
              con_state_str(con_state(c)),
              (unsigned long long)W.px.stats.vmotion_complete,
              (unsigned long long)c->bytes_in, (unsigned long long)c->bytes_out);

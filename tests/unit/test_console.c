@@ -22,6 +22,13 @@
 
 #include "harness.h"
 
+/* The id a console keeps for a lock holder (0: none). */
+static uint64_t
+ID(const struct oper *o)
+{
+    return o ? o->co.id : 0;
+}
+
 #define UUID_C "0123456789abcdeffedcba9800000001"
 
 /* VM output byte at stream offset o: every value, 0xFF included. */
@@ -269,49 +276,50 @@ START_TEST(lock_modes)
 
     hw_pump();
     if (lc->pre != NONE) {
-        ck_assert_int_eq(con_attach(c, first, lc->pre, &start, &err), 0);
+        ck_assert_int_eq(con_attach(c, &first->co, lc->pre, &start, &err), 0);
         ck_assert_uint_eq(start, 0);
-        writer = c->excl_writer;
-        all = c->excl_all;
+        writer = c->excl_writer ? first : NULL;
+        all = c->excl_all ? first : NULL;
         ck_assert_ptr_eq(writer, lc->pre == EX || lc->pre == EW || lc->pre == TW
                                      ? first
                                      : NULL);
         ck_assert_ptr_eq(all, lc->pre == EX ? first : NULL);
     }
     start = 99;
-    rc = con_attach(c, op, lc->req, &start, &err);
+    rc = con_attach(c, &op->co, lc->req, &start, &err);
     if (lc->mode < 0) {
         ck_assert_int_eq(rc, -1);
         ck_assert_str_eq(err, lc->err);
         ck_assert_uint_eq(c->n_ops, lc->pre != NONE);
-        ck_assert_ptr_eq(c->excl_writer, writer);
-        ck_assert_ptr_eq(c->excl_all, all);
-        ck_assert_ptr_null(op->rd.st);
+        ck_assert_uint_eq(c->excl_writer, ID(writer));
+        ck_assert_uint_eq(c->excl_all, ID(all));
+        ck_assert_ptr_null(op->co.rd.st);
         ck_assert_uint_eq(start, 99);
     } else {
         ck_assert_int_eq(rc, 0);
-        ck_assert_int_eq(op->mode, lc->mode);
+        ck_assert_int_eq(op->co.mode, lc->mode);
         ck_assert_uint_eq(c->n_ops, 1 + (lc->pre != NONE));
-        ck_assert_ptr_eq(c->excl_writer, lc->writer ? op : writer);
-        ck_assert_ptr_eq(c->excl_all, lc->all ? op : all);
-        ck_assert_ptr_eq(op->rd.st, &c->out);
+        ck_assert_uint_eq(c->excl_writer, ID(lc->writer ? op : writer));
+        ck_assert_uint_eq(c->excl_all, ID(lc->all ? op : all));
+        ck_assert_ptr_eq(op->co.rd.st, &c->out);
         ck_assert_uint_eq(start, 0);
-        ck_assert(con_op_can_write(c, op) ==
+        ck_assert(con_op_can_write(c, &op->co) ==
                   (lc->mode == OP_MODE_RW &&
-                   (c->excl_writer == NULL || c->excl_writer == op)));
+                   (c->excl_writer == 0 || c->excl_writer == op->co.id)));
         if (lc->pre != NONE)
-            ck_assert(con_op_can_write(c, first) ==
-                      (first->mode == OP_MODE_RW &&
-                       (c->excl_writer == NULL || c->excl_writer == first)));
-        con_detach(c, op, "test");
-        ck_assert_ptr_eq(c->excl_writer, writer);
-        ck_assert_ptr_eq(c->excl_all, all);
+            ck_assert(
+                con_op_can_write(c, &first->co) ==
+                (first->co.mode == OP_MODE_RW &&
+                 (c->excl_writer == 0 || c->excl_writer == first->co.id)));
+        con_detach(c, &op->co, "test");
+        ck_assert_uint_eq(c->excl_writer, ID(writer));
+        ck_assert_uint_eq(c->excl_all, ID(all));
     }
     if (lc->pre != NONE)
-        con_detach(c, first, "test");
+        con_detach(c, &first->co, "test");
     ck_assert_uint_eq(c->n_ops, 0);
-    ck_assert_ptr_null(c->excl_writer);
-    ck_assert_ptr_null(c->excl_all);
+    ck_assert_uint_eq(c->excl_writer, 0);
+    ck_assert_uint_eq(c->excl_all, 0);
 }
 END_TEST
 
@@ -345,7 +353,7 @@ START_TEST(force_write)
     struct oper *oa = oper(a), *ob = oper(b);
 
     op_attach_as(a, UUID_A, "excl", UUID_A, "rw");
-    ck_assert_ptr_eq(c->excl_writer, oa);
+    ck_assert_uint_eq(c->excl_writer, ID(oa));
     op_attach_as(b, UUID_A, "", UUID_A, "ro"); /* rw, the lock is held */
     ck_data(a, notice("operator %s attached (ro)", b->addr));
     ck_data(b, "");
@@ -354,11 +362,11 @@ START_TEST(force_write)
     hw_pump();
     ck_data(h, "");
     ep_clear(b);
-    con_force_write(c, ob);
+    con_force_write(c, &ob->co);
     hw_pump();
-    ck_assert_int_eq(oa->mode, OP_MODE_RO);
-    ck_assert_int_eq(ob->mode, OP_MODE_RW);
-    ck_assert_ptr_eq(c->excl_writer, ob);
+    ck_assert_int_eq(oa->co.mode, OP_MODE_RO);
+    ck_assert_int_eq(ob->co.mode, OP_MODE_RW);
+    ck_assert_uint_eq(c->excl_writer, ID(ob));
     {
         char want[1024];
 
@@ -370,8 +378,8 @@ START_TEST(force_write)
     }
     ck_data(
         b, notice("operator %s forced write access from %s", b->addr, a->addr));
-    ck_assert(!con_op_can_write(c, oa));
-    ck_assert(con_op_can_write(c, ob));
+    ck_assert(!con_op_can_write(c, &oa->co));
+    ck_assert(con_op_can_write(c, &ob->co));
     ep_clear(a);
     ep_clear(b);
     ep_send_str(a, "a1");
@@ -382,20 +390,20 @@ START_TEST(force_write)
                       "write access)"));
     ep_clear(a);
     /* The holder forcing: nobody demoted. */
-    con_force_write(c, ob);
+    con_force_write(c, &ob->co);
     hw_pump();
     ck_data(a, notice("operator %s forced write access", b->addr));
-    ck_assert_ptr_eq(c->excl_writer, ob);
-    ck_assert_int_eq(oa->mode, OP_MODE_RO);
+    ck_assert_uint_eq(c->excl_writer, ID(ob));
+    ck_assert_int_eq(oa->co.mode, OP_MODE_RO);
     /* Nobody holds the lock: forcing makes one read-write, takes no lock. */
-    con_make_spectator(c, ob);
-    ck_assert_ptr_null(c->excl_writer);
+    con_make_spectator(c, &ob->co);
+    ck_assert_uint_eq(c->excl_writer, 0);
     hw_pump();
     ep_clear(a);
-    con_force_write(c, oa);
+    con_force_write(c, &oa->co);
     hw_pump();
-    ck_assert_int_eq(oa->mode, OP_MODE_RW);
-    ck_assert_ptr_null(c->excl_writer);
+    ck_assert_int_eq(oa->co.mode, OP_MODE_RW);
+    ck_assert_uint_eq(c->excl_writer, 0);
     ck_data(a, notice("operator %s forced write access", a->addr));
     ep_send_str(a, "a2");
     ep_send_str(b, "b2");
@@ -414,10 +422,10 @@ START_TEST(spectator)
     uint64_t start;
 
     op_attach_as(a, UUID_A, "excl", UUID_A, "rw");
-    con_make_spectator(c, oa);
+    con_make_spectator(c, &oa->co);
     hw_pump();
-    ck_assert_int_eq(oa->mode, OP_MODE_RO);
-    ck_assert_ptr_null(c->excl_writer);
+    ck_assert_int_eq(oa->co.mode, OP_MODE_RO);
+    ck_assert_uint_eq(c->excl_writer, 0);
     ck_data(a, notice("operator %s is now a spectator", a->addr));
     ep_clear(a);
     ep_send_str(a, "nope");
@@ -426,7 +434,7 @@ START_TEST(spectator)
     ck_assert_uint_eq(W.px.stats.ops_input_refused, 4);
     /* The lock is free: b takes it. */
     op_attach_as(b, UUID_A, "excl", UUID_A, "rw");
-    ck_assert_ptr_eq(c->excl_writer, oper(b));
+    ck_assert_uint_eq(c->excl_writer, ID(oper(b)));
     ep_send_str(b, "yes");
     hw_pump();
     ck_data(h, "yes");
@@ -436,17 +444,19 @@ START_TEST(spectator)
                    "c.");
     hw_pump();
     ck_assert_uint_eq(c->n_ops, 0);
-    ck_assert_ptr_null(c->excl_writer);
+    ck_assert_uint_eq(c->excl_writer, 0);
     /* An EXCLUSIVE holder made a spectator frees both locks. */
-    ck_assert_int_eq(con_attach(c, ox, CON_LOCK_EXCLUSIVE, &start, &err), 0);
-    ck_assert_ptr_eq(c->excl_all, ox);
-    con_make_spectator(c, ox);
-    ck_assert_ptr_null(c->excl_all);
-    ck_assert_ptr_null(c->excl_writer);
-    ck_assert_int_eq(ox->mode, OP_MODE_RO);
-    ck_assert_int_eq(con_attach(c, oa, CON_LOCK_EXCL_WRITE, &start, &err), 0);
-    con_detach(c, oa, "test");
-    con_detach(c, ox, "test");
+    ck_assert_int_eq(con_attach(c, &ox->co, CON_LOCK_EXCLUSIVE, &start, &err),
+                     0);
+    ck_assert_uint_eq(c->excl_all, ID(ox));
+    con_make_spectator(c, &ox->co);
+    ck_assert_uint_eq(c->excl_all, 0);
+    ck_assert_uint_eq(c->excl_writer, 0);
+    ck_assert_int_eq(ox->co.mode, OP_MODE_RO);
+    ck_assert_int_eq(con_attach(c, &oa->co, CON_LOCK_EXCL_WRITE, &start, &err),
+                     0);
+    con_detach(c, &oa->co, "test");
+    con_detach(c, &ox->co, "test");
 }
 END_TEST
 
@@ -468,7 +478,7 @@ START_TEST(held_until_owner)
     ck_assert_uint_eq(evbuffer_get_length(c->held), 12);
     ck_assert_uint_eq(c->bytes_out, 0);
     h = host(UUID_A_TEXT, "vm-00000");
-    ck_assert_ptr_eq(c->owner, hw_sess(h));
+    ck_assert_ptr_eq(c->owner, &hw_sess(h)->hv);
     ck_assert_bb(&h->data, "early\xff\x00-more", 12);
     ck_assert_uint_eq(evbuffer_get_length(c->held), 0);
     ck_assert_uint_eq(c->bytes_out, 12);

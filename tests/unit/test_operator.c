@@ -259,14 +259,14 @@ START_TEST(escapes)
                  notice("operator %s forced write access", o->addr),
                  notice("you have write access"));
         ck_took(o, want);
-        ck_assert_ptr_null(c->excl_writer); /* nobody held it */
+        ck_assert_uint_eq(c->excl_writer, 0); /* nobody held it */
         ck_took(w, notice("operator %s forced write access", o->addr));
         says(o, ESC "cs");
         snprintf(want, sizeof(want), "%s%s",
                  notice("operator %s is now a spectator", o->addr),
                  notice("you are a spectator (read-only)"));
         ck_took(o, want);
-        ck_assert_int_eq(oper(o)->mode, OP_MODE_RO);
+        ck_assert_int_eq(oper(o)->co.mode, OP_MODE_RO);
         ck_took(w, notice("operator %s is now a spectator", o->addr));
     }
     ck_took(h, "");
@@ -597,7 +597,7 @@ START_TEST(option_233)
     adm_connect(o, CON_LOCK_READONLY, UUID_B_UPPER);
     adm_expect(o, 0x21);
     ck_assert_ptr_eq(oper(o)->con, hw_con(UUID_B));
-    ck_assert_int_eq(oper(o)->mode, OP_MODE_RO);
+    ck_assert_int_eq(oper(o)->co.mode, OP_MODE_RO);
     ck_assert_uint_eq(hw_con(UUID_A)->n_ops, 0);
     ep_send_data(o, "ro", 2);
     hw_pump();
@@ -753,7 +753,7 @@ START_TEST(stalled_operator_gap_notice)
     size_t x, n;
 
     stall_run(STRM_PACE, &h, &o);
-    ck_assert(!oper(o)->rd.live);
+    ck_assert(!oper(o)->co.rd.live);
     ck_assert_uint_le(evbuffer_get_length(bufferevent_get_output(oper(o)->bev)),
                       2 * W.px.cfg.op_queue_max);
     o->hold = false;
@@ -779,7 +779,7 @@ START_TEST(stalled_operator_gap_notice)
     ck_assert_uint_eq(W.px.stats.ops_gaps, 1);
     ck_assert_uint_eq(W.px.stats.ops_gap_bytes, m - x);
     ck_assert_uint_eq(W.px.stats.strm.readers_rejoined, 1);
-    ck_assert(oper(o)->rd.live);
+    ck_assert(oper(o)->co.rd.live);
     ck_assert_uint_eq(W.px.stats.ops_dropped_slow, 0);
 }
 END_TEST

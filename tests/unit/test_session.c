@@ -283,7 +283,7 @@ START_TEST(idle_timeout_unidentified)
     hw_wait(0.3);
     ck_assert(idle->eof);
     ck_assert(!ok->eof);
-    ck_assert_ptr_eq(hw_con(UUID_A)->owner, hw_sess(ok));
+    ck_assert_ptr_eq(hw_con(UUID_A)->owner, &hw_sess(ok)->hv);
 }
 END_TEST
 
@@ -362,7 +362,7 @@ START_TEST(reconnect_reuses_console)
     hv_identify(h2, UUID_A_TEXT, "vSPC.py", "vm-00000");
     ck_assert_ptr_eq(hw_con(UUID_A), c);
     ck_assert_uint_eq(con_registry_count(W.px.consoles), 1);
-    ck_assert_ptr_eq(c->owner, hw_sess(h2));
+    ck_assert_ptr_eq(c->owner, &hw_sess(h2)->hv);
     ck_assert_bb(&h2->data, "typed\xff", 6);
     ck_assert_uint_eq(h1->data.n, 0);
     ck_assert_uint_eq(c->n_ops, 1);
@@ -386,7 +386,7 @@ START_TEST(reconnect_replaces_live_owner)
     h2 = hw_host();
     hv_identify(h2, UUID_A_TEXT, "vSPC.py", "vm-00000");
     ck_assert(h1->eof);
-    ck_assert_ptr_eq(hw_con(UUID_A)->owner, hw_sess(h2));
+    ck_assert_ptr_eq(hw_con(UUID_A)->owner, &hw_sess(h2)->hv);
     ep_send_data(op, "k", 1);
     hw_pump();
     ck_assert_bb(&h2->data, "k", 1);
@@ -404,8 +404,8 @@ START_TEST(port_label)
     ck_assert_ptr_nonnull(hw_con(UUID_A ".com2"));
     ck_assert_ptr_nonnull(hw_con(UUID_A ".com1"));
     ck_assert_ptr_null(hw_con(UUID_A));
-    ck_assert_ptr_eq(hw_con(UUID_A ".com2")->owner, hw_sess(h1));
-    ck_assert_ptr_eq(hw_con(UUID_A ".com1")->owner, hw_sess(h2));
+    ck_assert_ptr_eq(hw_con(UUID_A ".com2")->owner, &hw_sess(h1)->hv);
+    ck_assert_ptr_eq(hw_con(UUID_A ".com1")->owner, &hw_sess(h2)->hv);
     ck_assert_str_eq(hw_con(UUID_A ".com2")->label, "com2");
 }
 END_TEST

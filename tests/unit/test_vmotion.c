@@ -33,7 +33,7 @@ START_TEST(handshake_identifies)
 
     hv_identify(src, UUID_A_TEXT, "vSPC.py", "vm-00000");
     c = con_a();
-    ck_assert_ptr_eq(c->owner, hw_sess(src));
+    ck_assert_ptr_eq(c->owner, &hw_sess(src)->hv);
     ck_assert_str_eq(c->name, "vm-00000");
     ck_assert_int_eq(con_state(c), CON_ST_CONNECTED);
     ck_assert_uint_eq(W.px.stats.hv_identified, 1);
@@ -117,7 +117,7 @@ START_TEST(input_held_until_complete)
                  5);
     ck_assert_bb(&src->data, "A", 1);
     ck_assert(src->eof); /* the source is retired and closed */
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
     ck_assert_uint_eq(W.px.stats.vmotion_complete, 1);
     /* VM output now flows from the peer. */
     ep_send_data(peer, "up", 2);
@@ -182,7 +182,7 @@ START_TEST(peer_wrong_secret)
     ep_send_data(src, "still", 5);
     hw_pump();
     ck_assert_bb(&op->data, "still", 5);
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(src));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(src)->hv);
     /* A wrong guess does not spend the real secret. */
     good = hw_host();
     ck_assert(hv_peer(good, SEQ, sizeof(SEQ), src->secret, UUID_A_TEXT));
@@ -231,7 +231,7 @@ START_TEST(peer_on_source)
     ck_assert_uint_eq(src->n_sub[VMX_VMOTION_PEER_OK], 0);
     ck_assert_int_eq(vstate(), VMO_ST_GOAHEAD);
     ck_assert_int_eq(hw_sess(src)->state, SESS_ST_ACTIVE);
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(src));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(src)->hv);
 }
 END_TEST
 
@@ -249,7 +249,7 @@ START_TEST(peer_replay_after_complete)
     hw_pump();
     replay = hw_host();
     ck_assert(!hv_peer(replay, SEQ, sizeof(SEQ), secret, UUID_A_TEXT));
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
     ck_assert_ptr_null(con_a()->vmo);
 }
 END_TEST
@@ -270,7 +270,7 @@ START_TEST(peer_second_concurrent)
     ck_assert_int_eq(vstate(), VMO_ST_PEER_OK);
     ep_send_vmx(p1, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(p1));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(p1)->hv);
 }
 END_TEST
 
@@ -307,7 +307,7 @@ START_TEST(complete_duplicated)
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
     ck_assert(!peer->eof);
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
     ck_assert_uint_eq(W.px.stats.vmotion_complete, 1);
     ep_send_data(peer, "go on", 5);
     hw_pump();
@@ -327,7 +327,7 @@ START_TEST(complete_on_source)
     hw_pump();
     ck_assert(!src->eof);
     ck_assert_int_eq(vstate(), VMO_ST_GOAHEAD);
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(src));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(src)->hv);
     ep_send_data(src, "x", 1);
     hw_pump();
     ck_assert_bb(&op->data, "x", 1);
@@ -345,7 +345,7 @@ START_TEST(complete_before_peer_ok)
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
     ck_assert_int_eq(vstate(), VMO_ST_GOAHEAD);
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(src));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(src)->hv);
     ck_assert(!peer->eof);
     /* Wrong sequence on the accepted peer: ignored too. */
     ep_send_vmx2(peer, VMX_VMOTION_PEER, SEQ, sizeof(SEQ), src->secret,
@@ -357,7 +357,7 @@ START_TEST(complete_before_peer_ok)
     ck_assert_int_eq(vstate(), VMO_ST_PEER_OK);
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
 }
 END_TEST
 
@@ -382,7 +382,7 @@ START_TEST(abort_flushes_to_source)
     ck_assert_uint_eq(peer->data.n, 0);
     ck_assert(peer->eof); /* the peer that had the secret is dropped */
     ck_assert_ptr_null(con_a()->vmo);
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(src));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(src)->hv);
     ck_assert_uint_eq(W.px.stats.vmotion_abort, 1);
     ep_send_data(op, "now", 3);
     hw_pump();
@@ -512,7 +512,7 @@ START_TEST(source_fin_before_complete)
     ep_send_data(op, "h2", 2);
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
     ck_assert_bb(&peer->data, "h1h2", 4);
     ck_assert_uint_eq(W.px.stats.vmotion_complete, 1);
     ep_send_data(peer, "ok", 2);
@@ -561,7 +561,7 @@ START_TEST(timeout_source_alive)
     ck_assert_ptr_null(con_a()->vmo);
     ck_assert(peer->eof);
     ck_assert_bb(&src->data, "w", 1);
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(src));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(src)->hv);
     /* A late COMPLETE changes nothing (the peer is gone anyway). */
     ep_send_data(op, "v", 1);
     hw_pump();
@@ -587,7 +587,7 @@ START_TEST(source_fin_before_peer)
     ck_assert(hv_peer(peer, SEQ, sizeof(SEQ), secret, UUID_A_TEXT));
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
     ck_assert_bb(&peer->data, "z", 1);
 }
 END_TEST
@@ -727,7 +727,7 @@ START_TEST(peer_data_over_limit_then_complete)
     hw_pump();
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
-    ck_assert_msg(con_a()->owner == hw_sess(peer),
+    ck_assert_msg(con_a()->owner == &hw_sess(peer)->hv,
                   "PROXY BUG: COMPLETE never read: reading of the PEER "
                   "connection paused at pre_ident_max (state %s)",
                   vmo_state_str(vstate()));
@@ -769,7 +769,7 @@ START_TEST(seq_lengths)
     bb_free(&wire);
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, seq, n);
     hw_pump();
-    ck_assert_ptr_eq(con_a()->owner, hw_sess(peer));
+    ck_assert_ptr_eq(con_a()->owner, &hw_sess(peer)->hv);
 }
 END_TEST
 
