@@ -84,8 +84,7 @@ con_free(struct console *c)
         vmo_cancel(c, "console freed");
     if (c->expire_ev)
         event_free(c->expire_ev);
-    if (c->held)
-        evbuffer_free(c->held);
+    hin_free(&c->held);
     strm_fini(&c->out);
     free(c);
 }
@@ -220,10 +219,7 @@ con_get(struct con_registry *reg, const char uuid[33], const char *label)
         return c;
     if ((c = calloc(1, sizeof(*c))) == NULL)
         return NULL;
-    if ((c->held = evbuffer_new()) == NULL) {
-        free(c);
-        return NULL;
-    }
+    hin_init(&c->held);
     memcpy(c->id, id, sizeof(c->id));
     memcpy(c->uuid, uuid, VMX_UUID_HEX + 1);
     snprintf(c->label, sizeof(c->label), "%s", label ? label : "");
@@ -307,16 +303,20 @@ con_vm_output(struct console *c, const uint8_t *p, size_t n)
 }
 
 void
-con_op_input(struct console *c, const uint8_t *p, size_t n)
+con_op_input(struct console *c, struct con_op *op, const uint8_t *p, size_t n)
 {
+    uint64_t seq = op->in_seq;
+
     if (n == 0)
         return;
-    if (c->owner && !vmo_holds_input(c) && evbuffer_get_length(c->held) == 0) {
+    op->in_seq += n;
+    if (c->owner && !vmo_holds_input(c) && hin_len(&c->held) == 0) {
         c->owner->ops->send(c->owner, p, n);
         c->bytes_out += n;
         c->px->stats.bytes_to_vms += n;
-    } else {
-        evbuffer_add(c->held, p, n);
+    } else if (hin_add(&c->held, op->id, seq, p, n) != 0) {
+        log_warnx("console=%s operator %s: input not held (out of memory)",
+                  c->id, op->name);
     }
     con_update_input_flow(c);
 }
@@ -324,33 +324,21 @@ con_op_input(struct console *c, const uint8_t *p, size_t n)
 void
 con_flush_held(struct console *c)
 {
-    size_t len = evbuffer_get_length(c->held);
+    size_t done = 0, n;
+    const uint8_t *p;
 
-    if (c->owner == NULL || len == 0 || vmo_holds_input(c))
+    if (c->owner == NULL || hin_len(&c->held) == 0 || vmo_holds_input(c))
         return;
-    /* Contiguous iteration over the chain, then drain in one go. */
-    {
-        struct evbuffer_iovec vec[16];
-        size_t done = 0;
-
-        while (done < len) {
-            int nv = evbuffer_peek(c->held, -1, NULL, vec, 16);
-            size_t pass = 0;
-
-            for (int i = 0; i < nv && i < 16; i++) {
-                c->owner->ops->send(c->owner, vec[i].iov_base, vec[i].iov_len);
-                pass += vec[i].iov_len;
-            }
-            evbuffer_drain(c->held, pass);
-            done += pass;
-            if (pass == 0)
-                break;
-        }
-        c->bytes_out += done;
-        c->px->stats.bytes_to_vms += done;
-        log_debug("console=%s flushed %zu held bytes to %s", c->id, done,
-                  c->owner->addr);
+    /* In order, record by record (bounded: each pass takes a record). */
+    while ((n = hin_peek(&c->held, &p, NULL, NULL)) > 0) {
+        c->owner->ops->send(c->owner, p, n);
+        hin_take(&c->held, n);
+        done += n;
     }
+    c->bytes_out += done;
+    c->px->stats.bytes_to_vms += done;
+    log_debug("console=%s flushed %zu held bytes to %s", c->id, done,
+              c->owner->addr);
     con_update_input_flow(c);
 }
 
@@ -360,7 +348,7 @@ con_update_input_flow(struct console *c)
     bool blocked;
     struct con_op *op;
 
-    if (evbuffer_get_length(c->held) >= c->px->cfg.held_max)
+    if (hin_len(&c->held) >= c->px->cfg.held_max)
         blocked = true;
     else if (c->owner && !vmo_holds_input(c))
         blocked = c->owner->ops->queued(c->owner) >= CON_OWNER_OUT_HIGH;

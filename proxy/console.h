@@ -40,6 +40,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "heldin.h"
 #include "proxy.h"
 #include "stream.h"
 #include "vmext.h"
@@ -122,6 +123,7 @@ struct con_op {
     uint64_t id;       /* unique on its node (never 0) */
     char name[64];     /* "addr:port", in events and logs */
     enum op_mode mode; /* set by con_attach and the lock escapes */
+    uint64_t in_seq;   /* bytes of input it gave this console so far */
     struct strm_reader rd;
     TAILQ_ENTRY(con_op) link; /* console.ops */
 };
@@ -139,8 +141,9 @@ struct console {
     uint64_t bytes_in;    /* from the VM */
     uint64_t bytes_out;   /* to the VM */
     struct strm out;      /* VM output: scrollback ring and readers */
-    /* Operator input waiting for a hypervisor connection, in order. */
-    struct evbuffer *held;
+    /* Operator input waiting for a hypervisor end, in order, as records
+     * (operator id, that operator's input offset, bytes). */
+    struct hin_queue held;
     bool input_blocked;
     uint64_t excl_writer; /* id of the operator with the write lock, or 0 */
     uint64_t excl_all;    /* id of the operator holding EXCLUSIVE, or 0 */
@@ -205,9 +208,11 @@ void con_vm_output(struct console *c, const uint8_t *p, size_t n);
 
 /*
  * Operator input toward the VM. Sent to the owner now, or appended to
- * c->held while a vMotion is pending or no owner is connected.
+ * c->held (with op's id and input offset) while a vMotion is pending or no
+ * owner is connected.
  */
-void con_op_input(struct console *c, const uint8_t *p, size_t n);
+void con_op_input(struct console *c, struct con_op *op, const uint8_t *p,
+                  size_t n);
 /* Send everything held to the owner (after COMPLETE/ABORT/reconnect). */
 void con_flush_held(struct console *c);
 /* Re-evaluate input flow control (owner output drained, held changed). */

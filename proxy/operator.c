@@ -512,7 +512,7 @@ op_input(struct oper *op, const uint8_t *p, size_t n)
         return;
     }
     op->ro_told = false;
-    con_op_input(c, p, n);
+    con_op_input(c, &op->co, p, n);
 }
 
 static void

@@ -150,7 +150,7 @@ vmo_end(struct vmotion *vmo, enum aud_outcome outcome, const char *reason)
             ? (int64_t)vmo_us_between(&vmo->t_peer, &vmo->t_peer_ok)
             : -1;
     rec.total_ms = vmo_us_between(&vmo->t_begin, &now) / 1000;
-    rec.held_bytes = evbuffer_get_length(c->held);
+    rec.held_bytes = hin_len(&c->held);
     aud_add(c->px->audit, &rec);
     vmo_hex(vmo->seq, vmo->seq_len < 64 ? vmo->seq_len : 64, seq, sizeof(seq));
     log_info(
@@ -216,7 +216,7 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
     vmo->seq_len = n;
     vmo->t_begin = *t0;
     clock_gettime(CLOCK_REALTIME, &vmo->t_wall);
-    vmo->held_at_begin = evbuffer_get_length(c->held);
+    vmo->held_at_begin = hin_len(&c->held);
     snprintf(vmo->src_addr, sizeof(vmo->src_addr), "%s", src->peer_addr);
     tv.tv_sec = (time_t)px->cfg.vmotion_timeout;
     tv.tv_usec =

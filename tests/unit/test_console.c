@@ -475,12 +475,12 @@ START_TEST(held_until_owner)
     hw_pump();
     ep_send_data(o, "-more", 5);
     hw_pump();
-    ck_assert_uint_eq(evbuffer_get_length(c->held), 12);
+    ck_assert_uint_eq(hin_len(&c->held), 12);
     ck_assert_uint_eq(c->bytes_out, 0);
     h = host(UUID_A_TEXT, "vm-00000");
     ck_assert_ptr_eq(c->owner, &hw_sess(h)->hv);
     ck_assert_bb(&h->data, "early\xff\x00-more", 12);
-    ck_assert_uint_eq(evbuffer_get_length(c->held), 0);
+    ck_assert_uint_eq(hin_len(&c->held), 0);
     ck_assert_uint_eq(c->bytes_out, 12);
     ep_send_data(o, "late", 4);
     hw_pump();
@@ -492,7 +492,7 @@ START_TEST(held_until_owner)
     ck_assert_int_eq(con_state(c), CON_ST_DISCONNECTED);
     ep_send_data(o, "gone", 4);
     hw_pump();
-    ck_assert_uint_eq(evbuffer_get_length(c->held), 4);
+    ck_assert_uint_eq(hin_len(&c->held), 4);
     h2 = host(UUID_A_TEXT, "vm-00000");
     ck_assert_bb(&h2->data, "gone", 4);
     ck_assert_bb(&h->data, "early\xff\x00-morelate", 16);
@@ -522,8 +522,8 @@ START_TEST(flow_held_max)
     ck_assert_uint_lt(sent, wire.n);
     ck_assert(c->input_blocked);
     ck_assert(oper(o)->read_blocked);
-    ck_assert_uint_ge(evbuffer_get_length(c->held), W.px.cfg.held_max);
-    ck_assert_uint_lt(evbuffer_get_length(c->held), W.px.cfg.held_max + 65536);
+    ck_assert_uint_ge(hin_len(&c->held), W.px.cfg.held_max);
+    ck_assert_uint_lt(hin_len(&c->held), W.px.cfg.held_max + 65536);
     h = host(UUID_A_TEXT, "vm-00000");
     for (int i = 0; i < 1000 && h->data.n < TOTAL; i++) {
         sent += try_write(o, wire.p + sent, wire.n - sent);
@@ -562,7 +562,7 @@ START_TEST(flow_slow_hypervisor)
     ck_assert(c->input_blocked);
     ck_assert(oper(o)->read_blocked);
     ck_assert(oper(o2)->read_blocked);
-    ck_assert_uint_eq(evbuffer_get_length(c->held), 0);
+    ck_assert_uint_eq(hin_len(&c->held), 0);
     /* Output still flows to the operators while their input waits. */
     {
         uint64_t at = 0;

@@ -822,12 +822,12 @@ START_TEST(detach_while_input_paused)
         buf[i] = (char)('a' + i % 26);
     op_attach_as(o, UUID_A, "", UUID_A, "rw");
     say(o, buf, first);
-    ck_assert_uint_eq(evbuffer_get_length(c->held), first);
+    ck_assert_uint_eq(hin_len(&c->held), first);
     ck_assert(!c->input_blocked);
     memset(buf, 'z', 600);
     memcpy(buf + 600, ESC "c.list\r\n", 9);
     say(o, buf, 609);
-    ck_assert_uint_eq(evbuffer_get_length(c->held), first + 600);
+    ck_assert_uint_eq(hin_len(&c->held), first + 600);
     ck_assert(c->input_blocked);
     ck_assert_int_eq(oper(o)->state, OP_ST_COMMAND);
     ck_assert_uint_eq(c->n_ops, 0);

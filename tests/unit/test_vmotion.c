@@ -693,8 +693,7 @@ START_TEST(held_input_large)
     ep_send_data(op, big, n);
     hw_pump();
     ck_assert_uint_eq(src->data.n, 0);
-    ck_assert_uint_le(evbuffer_get_length(con_a()->held),
-                      W.px.cfg.held_max + 65536);
+    ck_assert_uint_le(hin_len(&con_a()->held), W.px.cfg.held_max + 65536);
     peer = hw_host();
     ck_assert(hv_peer(peer, SEQ, sizeof(SEQ), src->secret, UUID_A_TEXT));
     ep_send_vmx(peer, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
