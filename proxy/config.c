@@ -180,8 +180,7 @@ opt_parse(struct proxy_cfg *cfg, const struct cfg_opt *o, const char *value,
         }
         /* FALLTHROUGH */
     case CFG_ADDR:
-        if (strlen(value) >= o->size ||
-            proxy_parse_addr(value, &ss, &sslen) != 0)
+        if (strlen(value) >= o->size || addr_parse(value, &ss, &sslen) != 0)
             goto bad;
         snprintf(field, o->size, "%s", value);
         return 0;

@@ -155,7 +155,7 @@ edge_header_done(struct edge_wait *w)
 
     if (in->has_addr) {
         peer = in->src;
-        proxy_addr_str((const struct sockaddr *)&peer, client, sizeof(client));
+        addr_str((const struct sockaddr *)&peer, client, sizeof(client));
         if (!edge_allowed(px->cfg.allow, px->cfg.n_allow,
                           (const struct sockaddr *)&peer)) {
             px->stats.hv_denied++;
@@ -231,7 +231,7 @@ edge_accept(struct proxy *px, int fd, const struct sockaddr *sa, bool tls)
     struct timeval tv;
 
     if (!edge_allowed(px->cfg.allow, px->cfg.n_allow, sa)) {
-        proxy_addr_str(sa, addr, sizeof(addr));
+        addr_str(sa, addr, sizeof(addr));
         px->stats.hv_denied++;
         log_warnx("hypervisor connection from %s refused: source not in "
                   "--allow",
@@ -255,7 +255,7 @@ edge_accept(struct proxy *px, int fd, const struct sockaddr *sa, bool tls)
     memcpy(&w->sock_peer, sa,
            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                      : sizeof(struct sockaddr_in));
-    proxy_addr_str(sa, w->addr, sizeof(w->addr));
+    addr_str(sa, w->addr, sizeof(w->addr));
     pp_init(&w->pp);
     LIST_INSERT_HEAD(&px->edge_waits, w, link);
     evutil_make_socket_nonblocking(fd);

@@ -39,6 +39,7 @@
 #include "console.h"
 #include "operator.h"
 #include "session.h"
+#include "node.h"
 #include "vmlog.h"
 #include "vmotion.h"
 
@@ -446,12 +447,15 @@ http_get_consoles(struct http *h, struct evhttp_request *req)
 static void
 http_get_readyz(struct http *h, struct evhttp_request *req)
 {
-    if (h->px->draining)
-        http_reply_text(req, 503, "draining\n");
-    else if (h->px->vm_listener == NULL)
-        http_reply_text(req, 503, "not listening\n");
-    else
+    const char *why = node_not_ready(h->px);
+    char text[64];
+
+    if (why == NULL) {
         http_reply_text(req, 200, "ready\n");
+        return;
+    }
+    snprintf(text, sizeof(text), "%s\n", why);
+    http_reply_text(req, 503, text);
 }
 
 /* ?console=<id> (exact console id) and ?limit=N (1..). 400 on a bad
@@ -876,9 +880,9 @@ http_new(struct proxy *px, const char *addr)
     struct evconnlistener *lev;
     struct http *h;
 
-    /* Numeric only (proxy_parse_addr): evhttp_bind_socket() would run
+    /* Numeric only (addr_parse): evhttp_bind_socket() would run
      * getaddrinfo, and this daemon resolves nothing. */
-    if (proxy_parse_addr(addr, &ss, &sslen) == -1) {
+    if (addr_parse(addr, &ss, &sslen) == -1) {
         log_errorx("http: bad listen address \"%s\" (numeric ADDR:PORT)", addr);
         return NULL;
     }

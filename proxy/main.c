@@ -277,7 +277,7 @@ listen_on(struct proxy *px, const char *addr, evconnlistener_cb cb,
     socklen_t len;
     struct evconnlistener *l;
 
-    if (proxy_parse_addr(addr, &ss, &len) != 0)
+    if (addr_parse(addr, &ss, &len) != 0)
         fatalx("%s: bad address \"%s\" (want ADDR:PORT)", what, addr);
     l = evconnlistener_new_bind(px->base, cb, px,
                                 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |

@@ -12,6 +12,7 @@
 
 #include "vspc/log.h"
 #include "session.h"
+#include "node.h"
 #include "vmotion.h"
 
 #define OP_PROMPT "vspc> "
@@ -380,7 +381,7 @@ op_cmd_attach(struct oper *op, char *args)
     return true;
 }
 
-/* drain [status] / undrain (vmo_set_draining). */
+/* drain [status] / undrain (node_set_draining). */
 static void
 op_cmd_drain(struct oper *op, bool on, const char *args)
 {
@@ -397,7 +398,7 @@ op_cmd_drain(struct oper *op, bool on, const char *args)
                        : "error usage: undrain\r\n");
         return;
     }
-    if (!vmo_set_draining(px, on, op->addr))
+    if (!node_set_draining(px, on, op->addr))
         op_printf(op, "ok already %s\r\n", on ? "draining" : "not draining");
     else
         op_printf(op, "ok %s\r\n", on ? "draining" : "not draining");
@@ -852,7 +853,7 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     op->px = px;
     op->id = ++px->next_session_id;
     op->state = OP_ST_COMMAND;
-    proxy_addr_str(sa, op->addr, sizeof(op->addr));
+    addr_str(sa, op->addr, sizeof(op->addr));
     evutil_make_socket_nonblocking(fd);
     op->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
     op->timer = evtimer_new(px->base, op_timer_cb, op);

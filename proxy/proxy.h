@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 
 #include "stream.h"
+#include "vspc/addr.h"
 #include "telnet.h"
 
 #define PROXY_MAX_SERVICE_URIS 16
@@ -146,19 +147,13 @@ struct proxy {
     struct evconnlistener *tls_listener; /* NULL without TLS */
     struct tls_ctx *tls;                 /* NULL without --tls-cert */
     struct aud_ring *audit; /* the last cfg.audit_max vMotion records */
-    bool draining; /* operator `drain`: BEGIN gets NOTNOW (vmo_set_draining) */
+    bool draining; /* operator `drain`: BEGIN gets NOTNOW (node_set_draining) */
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */
     struct clog *clog;        /* the console log's readers (NULL: no log) */
     uint8_t *rbuf; /* hypervisor reads land here (session.c), loop only */
     LIST_HEAD(, edge_wait) edge_waits; /* waiting for a PROXY header */
     struct vmo_latency goahead;        /* BEGIN->GOAHEAD (vmotion.c) */
 };
-
-/* Parse "ADDR:PORT" (IPv4 dotted quad or [IPv6]). Returns 0 or -1. */
-int proxy_parse_addr(const char *s, struct sockaddr_storage *ss,
-                     socklen_t *len);
-/* "a.b.c.d:port" of a socket address, for logs and listings. */
-void proxy_addr_str(const struct sockaddr *sa, char *out, size_t cap);
 
 /*
  * Set up px (cfg already filled): event base, console registry, reap

@@ -814,7 +814,7 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
     s->px = px;
     s->id = ++px->next_session_id;
     s->state = SESS_ST_NEGOTIATING;
-    proxy_addr_str(sa, s->peer_addr, sizeof(s->peer_addr));
+    addr_str(sa, s->peer_addr, sizeof(s->peer_addr));
     evutil_make_socket_nonblocking(fd);
     sess_tune_socket(fd);
     if (tls) {

@@ -497,19 +497,3 @@ vmo_holds_input(const struct console *c)
 {
     return c->vmo != NULL;
 }
-
-bool
-vmo_set_draining(struct proxy *px, bool on, const char *by)
-{
-    struct console *c;
-
-    if (px->draining == on)
-        return false;
-    px->draining = on;
-    log_info("node %s %s (%s): new vMotions into it are %s", px->cfg.node_id,
-             on ? "draining" : "no longer draining", by ? by : "-",
-             on ? "refused" : "accepted");
-    for (c = con_first(px->consoles); c; c = con_next(c))
-        con_event(c, "%s", on ? "node draining" : "node no longer draining");
-    return true;
-}

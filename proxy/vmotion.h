@@ -107,20 +107,6 @@ void vmo_cancel(struct console *c, const char *why);
 /* true while operator input must be held (GOAHEAD..COMPLETE/ABORT). */
 bool vmo_holds_input(const struct console *c);
 
-struct proxy;
-/*
- * Drain (DESIGN.md "Drain"), set from the operator port: while px->draining
- * every new BEGIN gets NOTNOW (vMotions into this node are refused; on one
- * node the source and the destination are both here), vMotions already
- * pending finish normally, and new hypervisor connections are still
- * accepted (refusing them on a single node would lose the consoles of VMs
- * that reconnect; a cluster's load balancer uses /readyz instead). Every
- * console gets the event "node draining" (log marker, in-band notice to its
- * operators), or "node no longer draining". Returns false if px was
- * already in that state (nothing done).
- */
-bool vmo_set_draining(struct proxy *px, bool on, const char *by);
-
 /* Bucket bounds of the node's BEGIN->GOAHEAD histogram (px->goahead,
  * struct vmo_latency in proxy.h). */
 extern const uint64_t vmo_latency_bounds_us[VMO_LAT_BUCKETS];

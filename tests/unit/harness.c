@@ -441,7 +441,7 @@ hw_addr(struct sockaddr_in *sin, char *out, size_t cap)
     sin->sin_family = AF_INET;
     sin->sin_port = htons((uint16_t)W.next_port++);
     sin->sin_addr.s_addr = htonl(0xC0000200u + (W.n_eps & 0xff));
-    proxy_addr_str((struct sockaddr *)sin, out, cap);
+    addr_str((struct sockaddr *)sin, out, cap);
 }
 
 struct ep *

@@ -1,7 +1,7 @@
 /*
  * test_audit.c: Check suite for the vMotion audit ring (proxy/audit.c) and
  * its hooks in vmotion.c: records left by complete, abort, expired,
- * cancelled and NOTNOW, and the drain (vmo_set_draining) seen from a host
+ * cancelled and NOTNOW, and the drain (node_set_draining) seen from a host
  * and from operators. The hook tests drive real sessions in-process
  * (harness.h).
  */
