@@ -23,6 +23,7 @@ struct clog {
     struct proxy *px;
     struct vmlog *log;
     bool closing; /* clog_free: offer everything, room or not */
+    struct con_observer obs;
     TAILQ_HEAD(, clog_reader) all;
     TAILQ_HEAD(, clog_reader) waiting;
 };
@@ -163,7 +164,12 @@ clog_new(struct proxy *px)
     TAILQ_INIT(&cl->all);
     TAILQ_INIT(&cl->waiting);
     vmlog_set_room_cb(cl->log, clog_room_cb, cl);
-    con_registry_on_created(px->consoles, clog_created, cl);
+    cl->obs.created = clog_created;
+    cl->obs.arg = cl;
+    if (con_registry_observe(px->consoles, &cl->obs) != 0) {
+        free(cl);
+        return NULL;
+    }
     return cl;
 }
 
@@ -176,7 +182,7 @@ clog_free(struct clog **clp)
     if (cl == NULL)
         return;
     cl->closing = true;
-    con_registry_on_created(cl->px->consoles, NULL, NULL);
+    con_registry_unobserve(cl->px->consoles, &cl->obs);
     vmlog_set_room_cb(cl->log, NULL, NULL);
     while ((lr = TAILQ_FIRST(&cl->all)) != NULL) {
         strm_reader_kick(&lr->rd);

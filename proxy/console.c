@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "vspc/epoch.h"
 #include "vspc/log.h"
 #include "vmotion.h"
 
@@ -18,8 +19,7 @@
 
 struct con_registry {
     struct proxy *px;
-    con_created_fn created;
-    void *created_arg;
+    const struct con_observer *obs[CON_OBSERVERS_MAX];
     struct console **buckets;
     size_t nbuckets;
     size_t count;
@@ -70,12 +70,33 @@ con_registry_new(struct proxy *px)
     return reg;
 }
 
-void
-con_registry_on_created(struct con_registry *reg, con_created_fn fn, void *arg)
+int
+con_registry_observe(struct con_registry *reg, const struct con_observer *o)
 {
-    reg->created = fn;
-    reg->created_arg = arg;
+    for (size_t i = 0; i < CON_OBSERVERS_MAX; i++) {
+        if (reg->obs[i] == NULL) {
+            reg->obs[i] = o;
+            return 0;
+        }
+    }
+    return -1;
 }
+
+void
+con_registry_unobserve(struct con_registry *reg, const struct con_observer *o)
+{
+    for (size_t i = 0; i < CON_OBSERVERS_MAX; i++)
+        if (reg->obs[i] == o)
+            reg->obs[i] = NULL;
+}
+
+/* Tell every observer that has the callback `cb`. */
+#define CON_NOTIFY(reg, cb, c)                                                 \
+    do {                                                                       \
+        for (size_t i_ = 0; i_ < CON_OBSERVERS_MAX; i_++)                      \
+            if ((reg)->obs[i_] && (reg)->obs[i_]->cb)                          \
+                (reg)->obs[i_]->cb((c), (reg)->obs[i_]->arg);                  \
+    } while (0)
 
 static void
 con_free(struct console *c)
@@ -236,8 +257,7 @@ con_get(struct con_registry *reg, const char uuid[33], const char *label)
     TAILQ_INSERT_TAIL(&reg->all, c, link);
     reg->count++;
     log_info("console=%s created", c->id);
-    if (reg->created)
-        reg->created(c, reg->created_arg);
+    CON_NOTIFY(reg, created, c);
     return c;
 }
 
@@ -266,6 +286,7 @@ con_set_name(struct console *c, const char *name)
         if (c->name[0])
             log_info("console=%s renamed to \"%s\"", c->id, name);
         snprintf(c->name, sizeof(c->name), "%s", name);
+        CON_NOTIFY(c->px->consoles, changed, c);
     }
 }
 
@@ -273,7 +294,11 @@ void
 con_set_owner(struct console *c, struct con_hv *h)
 {
     c->owner = h;
+    /* A new owner: a higher epoch (the cluster may raise it further,
+     * above what other nodes claimed: its `changed` observer). */
+    c->epoch = epoch_next(c->epoch, c->px->cfg.node_index);
     snprintf(c->hv_addr, sizeof(c->hv_addr), "%s", h->addr);
+    CON_NOTIFY(c->px->consoles, changed, c);
     con_check_expire(c);
     if (!vmo_holds_input(c))
         con_flush_held(c);
@@ -289,6 +314,7 @@ con_owner_gone(struct console *c, struct con_hv *h)
     snprintf(c->hv_addr, sizeof(c->hv_addr), "-");
     con_update_input_flow(c);
     con_check_expire(c);
+    CON_NOTIFY(c->px->consoles, changed, c);
 }
 
 void
@@ -557,6 +583,7 @@ con_expire_cb(evutil_socket_t fd, short what, void *arg)
     if (c->owner || c->vmo || c->n_ops > 0)
         return;
     log_info("console=%s expired (disconnected, no operators)", c->id);
+    CON_NOTIFY(reg, freed, c);
     con_unlink(reg, c);
     con_free(c);
 }

@@ -141,6 +141,8 @@ struct console {
     uint64_t bytes_in;    /* from the VM */
     uint64_t bytes_out;   /* to the VM */
     struct strm out;      /* VM output: scrollback ring and readers */
+    uint64_t epoch;       /* owner epoch (vspc/epoch.h) of this node's claim; 0
+                             while it never had a hypervisor here */
     /* Operator input waiting for a hypervisor end, in order, as records
      * (operator id, that operator's input offset, bytes). */
     struct hin_queue held;
@@ -157,15 +159,26 @@ struct console {
 struct con_registry;
 
 /*
- * Called for every console created, before anyone uses it (the console
- * log attaches its reader here).
+ * Who wants to know about consoles (the console log attaches its reader on
+ * `created`; the cluster announces ownership on `changed` and withdraws on
+ * `freed`). Any callback may be NULL. `changed`: owner set or gone, VM
+ * name changed. The struct is kept by pointer until unobserved.
  */
-typedef void (*con_created_fn)(struct console *c, void *arg);
+struct con_observer {
+    void (*created)(struct console *c, void *arg);
+    void (*changed)(struct console *c, void *arg);
+    void (*freed)(struct console *c, void *arg);
+    void *arg;
+};
+#define CON_OBSERVERS_MAX 4
 
 /* Caller owns the result; free with con_registry_free(). */
 struct con_registry *con_registry_new(struct proxy *px);
-void con_registry_on_created(struct con_registry *reg, con_created_fn fn,
-                             void *arg);
+/* 0, or -1 when CON_OBSERVERS_MAX are registered already. */
+int con_registry_observe(struct con_registry *reg,
+                         const struct con_observer *o);
+void con_registry_unobserve(struct con_registry *reg,
+                            const struct con_observer *o);
 /* Frees every console. Operators must already be gone. */
 void con_registry_free(struct con_registry **regp);
 size_t con_registry_count(const struct con_registry *reg);
