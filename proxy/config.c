@@ -69,6 +69,12 @@ const struct cfg_opt cfg_opts[] = {
      "0 to 1000000"},
     {"log-level", CFG_LEVEL, F(log_level), 0, 0, "info",
      "error, warn, info or debug"},
+    {"coordinator", CFG_ZMQ, F(coordinators), 0, PROXY_MAX_COORDINATORS, NULL,
+     "tcp://HOST:PORT (numeric), at most twice (the HA pair)"},
+    {"peer-listen", CFG_ADDR, F(peer_listen), 0, 0, "0.0.0.0:13390",
+     "ADDR:PORT (numeric IPv4, or [IPv6])"},
+    {"peer-advertise", CFG_ADDR_OFF, F(peer_advertise), 0, 0, "none",
+     "ADDR:PORT the other nodes dial, or none (peer-listen's)"},
 };
 const size_t cfg_n_opts = VSPC_ARRAY_LEN(cfg_opts);
 
@@ -257,6 +263,22 @@ opt_parse(struct proxy_cfg *cfg, const struct cfg_opt *o, const char *value,
         if (strm_policy_parse(value, &cfg->slow_reader) != 0)
             goto bad;
         return 0;
+    case CFG_ZMQ: {
+        struct sockaddr_storage zs;
+        socklen_t zl;
+
+        if (cfg->n_coordinators >= (size_t)o->max) {
+            snprintf(err, cap, "at most %d", PROXY_MAX_COORDINATORS);
+            return -1;
+        }
+        if (strncmp(value, "tcp://", 6) != 0 ||
+            strlen(value) >= PROXY_ENDPOINT_MAX ||
+            addr_parse(value + 6, &zs, &zl) != 0)
+            goto bad;
+        snprintf(cfg->coordinators[cfg->n_coordinators++], PROXY_ENDPOINT_MAX,
+                 "%s", value);
+        return 0;
+    }
     case CFG_LEVEL:
         if ((lvl = log_level_parse(value)) < 0)
             goto bad;
@@ -281,13 +303,15 @@ opt_clear_list(struct proxy_cfg *cfg, const struct cfg_opt *o)
         cfg->n_service_uris = 0;
     } else if (o->type == CFG_CIDR) {
         cfg->n_allow = 0;
+    } else if (o->type == CFG_ZMQ) {
+        cfg->n_coordinators = 0;
     }
 }
 
 static bool
 opt_repeatable(const struct cfg_opt *o)
 {
-    return o->type == CFG_URI || o->type == CFG_CIDR;
+    return o->type == CFG_URI || o->type == CFG_CIDR || o->type == CFG_ZMQ;
 }
 
 void

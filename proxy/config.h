@@ -38,6 +38,7 @@ enum cfg_type {
     CFG_ESCAPE,   /* ^X or none */
     CFG_SLOW,     /* pace, catchup or disconnect */
     CFG_LEVEL,    /* error, warn, info, debug */
+    CFG_ZMQ,      /* coordinator: repeatable tcp://HOST:PORT */
 };
 
 struct cfg_opt {

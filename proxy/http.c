@@ -39,6 +39,7 @@
 #include "console.h"
 #include "operator.h"
 #include "session.h"
+#include "cluster.h"
 #include "node.h"
 #include "vmlog.h"
 #include "vmotion.h"
@@ -359,6 +360,31 @@ http_metrics(struct http *h, struct evbuffer *b)
         evbuffer_add_printf(b, "vspc_console_paced_seconds_total %s\n",
                             secs[0] ? secs : "0");
     }
+    if (px->clu) {
+        struct clu_stats cs;
+
+        clu_stats(px->clu, &cs);
+        m_family(b, "vspc_cluster_state", M_GAUGE,
+                 "This node's membership: 1 for its state (coordcli.h).");
+        evbuffer_add_printf(b, "vspc_cluster_state{state=\"%s\"} 1\n",
+                            clu_state_str(cs.state));
+        m_family(b, "vspc_coordinator_away", M_GAUGE,
+                 "1 while the coordinator does not answer (the replica "
+                 "serves).");
+        evbuffer_add_printf(b, "vspc_coordinator_away %d\n", cs.away ? 1 : 0);
+        m_family(b, "vspc_cluster_consoles", M_GAUGE,
+                 "Consoles in this node's replica of the directory.");
+        evbuffer_add_printf(b, "vspc_cluster_consoles %llu\n",
+                            (unsigned long long)cs.consoles);
+        m_family(b, "vspc_cluster_nodes", M_GAUGE,
+                 "Nodes in this node's replica of the directory.");
+        evbuffer_add_printf(b, "vspc_cluster_nodes %llu\n",
+                            (unsigned long long)cs.nodes);
+        m_family(b, "vspc_cluster_fenced_total", M_COUNTER,
+                 "Consoles this node let go: a newer owner elsewhere.");
+        evbuffer_add_printf(b, "vspc_cluster_fenced_total %llu\n",
+                            (unsigned long long)cs.fenced);
+    }
     m_family(b, "vspc_draining", M_GAUGE,
              "1 while the node is drained (operator port `drain`).");
     evbuffer_add_printf(b, "vspc_draining %d\n", px->draining ? 1 : 0);
@@ -432,11 +458,18 @@ http_get_consoles(struct http *h, struct evhttp_request *req)
     struct console *c;
 
     for (c = con_first(h->px->consoles); c && arr; c = con_next(c)) {
-        if (json_array_append_new(arr, con_to_json(c)) == -1) {
+        json_t *o;
+
+        if (clu_shadowed(h->px->clu, c))
+            continue; /* listed as the newer owner's */
+        o = con_to_json(c);
+        clu_json_local(h->px->clu, o, c);
+        if (json_array_append_new(arr, o) == -1) {
             json_decref(arr);
             arr = NULL;
         }
     }
+    clu_json_remotes(h->px->clu, arr);
     http_reply_json(req, arr);
 }
 

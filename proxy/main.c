@@ -17,6 +17,7 @@
 
 #include "vspc/log.h"
 #include "clog.h"
+#include "cluster.h"
 #include "config.h"
 #include "console.h"
 #include "edge.h"
@@ -104,6 +105,13 @@ usage(FILE *f)
             "the API (1024)\n"
             "  --log-level LEVEL            error, warn, info, debug "
             "(default info)\n"
+            "  --coordinator tcp://H:P      join the cluster of this "
+            "coordinator (twice:\n"
+            "                               the HA pair); none: run alone\n"
+            "  --peer-listen ADDR:PORT      the peer link to other nodes "
+            "(0.0.0.0:13390)\n"
+            "  --peer-advertise ADDR:PORT   the address other nodes dial "
+            "(peer-listen's)\n"
             "  -c, --config FILE            read these options from an INI "
             "file first\n"
             "                               ([proxy] section, keys = the "
@@ -368,6 +376,13 @@ main(int argc, char **argv)
                    px.cfg.log_dir);
         if ((px.clog = clog_new(&px)) == NULL)
             fatalx("out of memory");
+    }
+    {
+        char err[256];
+
+        px.clu = clu_new(&px, err, sizeof(err));
+        if (px.clu == NULL && err[0])
+            fatalx("--coordinator: %s", err);
     }
     if (px.cfg.http_listen[0] &&
         (px.http = http_new(&px, px.cfg.http_listen)) == NULL)

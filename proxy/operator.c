@@ -12,6 +12,7 @@
 
 #include "vspc/log.h"
 #include "session.h"
+#include "cluster.h"
 #include "node.h"
 #include "vmotion.h"
 
@@ -283,6 +284,14 @@ op_detach(struct oper *op, const char *why)
 
 /* ---- command mode -------------------------------------------------------- */
 
+/* A console of another node in `list` (cluster). */
+static void
+op_list_remote(const struct clu_remote *r, void *arg)
+{
+    op_printf(arg, "%s %s hv=%s ops=- in=- out=- node=%s name=%s\r\n", r->id,
+              r->state, r->hv_addr, r->node, r->name);
+}
+
 static void
 op_cmd_list(struct oper *op, bool json)
 {
@@ -292,8 +301,16 @@ op_cmd_list(struct oper *op, bool json)
         json_t *arr = json_array();
         char *text;
 
-        for (c = con_first(op->px->consoles); c; c = con_next(c))
-            json_array_append_new(arr, con_to_json(c));
+        for (c = con_first(op->px->consoles); c; c = con_next(c)) {
+            json_t *o;
+
+            if (clu_shadowed(op->px->clu, c))
+                continue; /* listed as the newer owner's */
+            o = con_to_json(c);
+            clu_json_local(op->px->clu, o, c);
+            json_array_append_new(arr, o);
+        }
+        clu_json_remotes(op->px->clu, arr);
         text = json_dumps(arr, JSON_COMPACT);
         json_decref(arr);
         if (text) {
@@ -304,11 +321,19 @@ op_cmd_list(struct oper *op, bool json)
         return;
     }
     for (c = con_first(op->px->consoles); c; c = con_next(c)) {
-        op_printf(op, "%s %s hv=%s ops=%u in=%llu out=%llu name=%s\r\n", c->id,
-                  con_state_str(con_state(c)), c->hv_addr, c->n_ops,
+        if (clu_shadowed(op->px->clu, c))
+            continue; /* listed as the newer owner's */
+        /* In a cluster the line names the owner node (before name=, which
+         * is last because it may hold spaces). */
+        op_printf(op, "%s %s hv=%s ops=%u in=%llu out=%llu %s%s%sname=%s\r\n",
+                  c->id, con_state_str(con_state(c)), c->hv_addr, c->n_ops,
                   (unsigned long long)c->bytes_in,
-                  (unsigned long long)c->bytes_out, c->name);
+                  (unsigned long long)c->bytes_out, op->px->clu ? "node=" : "",
+                  op->px->clu ? op->px->cfg.node_id : "",
+                  op->px->clu ? " " : "", c->name);
     }
+    if (op->px->clu)
+        clu_foreach_remote(op->px->clu, op_list_remote, op);
 }
 
 static void
@@ -372,6 +397,17 @@ op_cmd_attach(struct oper *op, char *args)
         return false;
     }
     c = con_lookup(op->px->consoles, key, &err);
+    if (c == NULL && op->px->clu) {
+        const char *node = clu_owner_elsewhere(op->px->clu, key);
+
+        if (node) {
+            op_printf(op,
+                      "error console %.100s is on node %.63s: attach there "
+                      "(attaching across nodes is not built yet)\r\n",
+                      key, node);
+            return false;
+        }
+    }
     if (c == NULL || op_attach(op, c, req, raw, &err) != 0) {
         op_printf(op, "error %s\r\n", err);
         return false;

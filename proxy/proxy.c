@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "config.h"
 #include "clog.h"
+#include "cluster.h"
 #include "console.h"
 #include "http.h"
 #include "operator.h"
@@ -79,6 +80,7 @@ proxy_fini(struct proxy *px)
     reap_cb(-1, 0, px);
     /* The log writer flushes; outstanding reads get ECANCELED (the HTTP
      * side still exists to receive them), then HTTP goes. */
+    clu_free(&px->clu);
     clog_free(&px->clog);
     vmlog_free(&px->vmlog);
     http_free(&px->http);

@@ -22,6 +22,8 @@
 
 #define PROXY_MAX_SERVICE_URIS 16
 #define PROXY_MAX_ALLOW 64
+#define PROXY_MAX_COORDINATORS 2 /* a Binary Star pair */
+#define PROXY_ENDPOINT_MAX 128
 /* The node's read buffer for hypervisor connections (px->rbuf). */
 #define PROXY_RBUF_SIZE (64 * 1024)
 
@@ -61,8 +63,13 @@ struct proxy_cfg {
     bool proxy_protocol;  /* hypervisor listeners expect a PROXY header */
     struct proxy_cidr allow[PROXY_MAX_ALLOW]; /* none = any source */
     size_t n_allow;
-    size_t audit_max;  /* vMotion audit records kept in memory (ring) */
-    int log_level;     /* enum log_level: main.c applies it */
+    size_t audit_max; /* vMotion audit records kept in memory (ring) */
+    int log_level;    /* enum log_level: main.c applies it */
+    /* The cluster (cluster.c): none = this node runs alone. */
+    char coordinators[PROXY_MAX_COORDINATORS][PROXY_ENDPOINT_MAX];
+    size_t n_coordinators;
+    char peer_listen[128];    /* the peer link (other nodes) */
+    char peer_advertise[128]; /* "" = peer_listen's address */
     bool owns_strings; /* config.c copied the strings: cfg_free frees them */
 };
 
@@ -123,6 +130,7 @@ struct http;
 struct tls_ctx;
 struct aud_ring;
 struct clog;
+struct clu;
 
 struct proxy {
     struct proxy_cfg cfg;
@@ -150,6 +158,7 @@ struct proxy {
     bool draining; /* operator `drain`: BEGIN gets NOTNOW (node_set_draining) */
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */
     struct clog *clog;        /* the console log's readers (NULL: no log) */
+    struct clu *clu;          /* the cluster membership (NULL: alone) */
     uint8_t *rbuf; /* hypervisor reads land here (session.c), loop only */
     LIST_HEAD(, edge_wait) edge_waits; /* waiting for a PROXY header */
     struct vmo_latency goahead;        /* BEGIN->GOAHEAD (vmotion.c) */

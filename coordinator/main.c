@@ -1,0 +1,213 @@
+/*
+ * main.c: vspc-coordinator's command line, configuration, signals and
+ * event loop. The directory is directory.c, the sockets server.c.
+ */
+#include "vspc/compat.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+#include <zmq.h>
+
+#include "vspc/log.h"
+#include "vspc/zev.h"
+#include "config.h"
+#include "server.h"
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: vspc-coordinator [options]\n"
+               "\n"
+               "The directory of a vspc cluster: which node owns which "
+               "console.\nSoft state only: nodes register, heartbeat and "
+               "announce; a restarted\ncoordinator rebuilds everything from "
+               "their re-announcements.\n"
+               "\n"
+               "  --bind tcp://ADDR:PORT          requests (default "
+               "tcp://127.0.0.1:13380);\n"
+               "                                  PORT+1: directory updates, "
+               "PORT+2: reserved\n"
+               "                                  for the HA peer\n"
+               "  --heartbeat-timeout SECS        a node silent this long is "
+               "dead (default 3)\n"
+               "  --max-nodes N                   distinct node ids (1-256, "
+               "default 256)\n"
+               "  --max-consoles-per-node N       (default 100000)\n"
+               "  --max-consoles N                in all (default 1000000)\n"
+               "  --log-level LEVEL               error, warn, info, debug "
+               "(default info)\n"
+               "  -c, --config FILE               read these options from an "
+               "INI file first\n"
+               "                                  ([coordinator] section, keys "
+               "= the long option\n"
+               "                                  names; the command line "
+               "overrides it)\n"
+               "  -t, --check-config              parse and validate, print "
+               "\"config ok\" or the\n"
+               "                                  errors, exit 0 or 1\n"
+               "  --help, --version\n");
+}
+
+/* Defaults, then -c FILE, then the other options (the command line
+ * wins). Returns only with a valid configuration; -t exits. */
+static void
+parse_args(int argc, char **argv, struct coord_cfg *cfg)
+{
+    enum { O_TABLE = 1000, O_HELP = 900, O_VERSION };
+    struct option opts[CCFG_MAX_OPTS + 5];
+    struct ccfg_loader ld;
+    const char *file = NULL;
+    size_t n = 0, ngiven = 0;
+    struct {
+        const char *name, *value;
+    } * given;
+    bool check = false;
+    const char *p;
+    int ch;
+
+    for (size_t i = 0; i < ccfg_n_opts; i++)
+        opts[n++] = (struct option){ccfg_opts[i].name, required_argument, NULL,
+                                    O_TABLE + (int)i};
+    opts[n++] = (struct option){"config", required_argument, NULL, 'c'};
+    opts[n++] = (struct option){"check-config", no_argument, NULL, 't'};
+    opts[n++] = (struct option){"help", no_argument, NULL, O_HELP};
+    opts[n++] = (struct option){"version", no_argument, NULL, O_VERSION};
+    opts[n] = (struct option){NULL, 0, NULL, 0};
+    if ((given = calloc((size_t)argc + 1, sizeof(*given))) == NULL)
+        fatalx("out of memory");
+    while ((ch = getopt_long(argc, argv, "c:t", opts, NULL)) != -1) {
+        if (ch >= O_TABLE && (size_t)(ch - O_TABLE) < ccfg_n_opts) {
+            given[ngiven].name = ccfg_opts[ch - O_TABLE].name;
+            given[ngiven++].value = optarg;
+            continue;
+        }
+        switch (ch) {
+        case 'c':
+            file = optarg;
+            break;
+        case 't':
+            check = true;
+            break;
+        case O_HELP:
+            usage(stdout);
+            free(given);
+            exit(0);
+        case O_VERSION:
+            printf("vspc-coordinator %s\n", VSPC_VERSION);
+            free(given);
+            exit(0);
+        default:
+            usage(stderr);
+            free(given);
+            exit(2);
+        }
+    }
+    if (optind < argc) {
+        usage(stderr);
+        free(given);
+        exit(2);
+    }
+    ccfg_loader_init(&ld, cfg);
+    if (file)
+        ccfg_load_file(&ld, file);
+    for (size_t i = 0; i < ngiven; i++)
+        ccfg_set_arg(&ld, given[i].name, given[i].value);
+    free(given);
+    ccfg_validate(&ld);
+    if (ld.n_errors) {
+        for (p = ccfg_errors(&ld); *p;) {
+            size_t len = strcspn(p, "\n");
+
+            if (check)
+                fprintf(stderr, "vspc-coordinator: %.*s\n", (int)len, p);
+            else
+                log_errorx("config: %.*s", (int)len, p);
+            p += len + (p[len] == '\n');
+        }
+        ccfg_loader_fini(&ld);
+        if (check)
+            exit(1);
+        fatalx("refusing to start: configuration errors");
+    }
+    ccfg_loader_fini(&ld);
+    log_verbosity = cfg->log_level;
+    if (check) {
+        printf("config ok\n");
+        exit(0);
+    }
+}
+
+struct coord {
+    struct event_base *base;
+    struct event *sig_term, *sig_int;
+};
+
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct coord *co = arg;
+
+    log_info("signal %d: shutting down", (int)sig);
+    sd_notify(0, "STOPPING=1");
+    event_base_loopexit(co->base, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct coord_cfg cfg;
+    struct coord co = {0};
+    struct srv_cfg sc;
+    struct srv *srv;
+    char err[512], ha[300];
+    void *zctx;
+
+    log_init("vspc-coordinator", LOG_LVL_INFO);
+    parse_args(argc, argv, &cfg);
+    signal(SIGPIPE, SIG_IGN);
+    if ((co.base = event_base_new()) == NULL)
+        fatalx("cannot create the event loop");
+    /* After any fork (there is none): libzmq contexts do not survive one. */
+    if ((zctx = zmq_ctx_new()) == NULL)
+        fatalx("cannot create the ZeroMQ context");
+    co.sig_term = evsignal_new(co.base, SIGTERM, signal_cb, &co);
+    co.sig_int = evsignal_new(co.base, SIGINT, signal_cb, &co);
+    if (co.sig_term == NULL || co.sig_int == NULL ||
+        evsignal_add(co.sig_term, NULL) != 0 ||
+        evsignal_add(co.sig_int, NULL) != 0)
+        fatalx("cannot set up signal handling");
+    memset(&sc, 0, sizeof(sc));
+    sc.bind = cfg.bind;
+    sc.lim.max_nodes = cfg.max_nodes;
+    sc.lim.max_per_node = cfg.max_per_node;
+    sc.lim.max_consoles = cfg.max_consoles;
+    sc.lim.heartbeat_timeout = cfg.heartbeat_timeout;
+    if ((srv = srv_new(co.base, zctx, &sc, err, sizeof(err))) == NULL)
+        fatalx("%s", err);
+    if (zev_endpoint_port_add(cfg.bind, 2, ha, sizeof(ha)) != 0)
+        snprintf(ha, sizeof(ha), "(none)");
+    log_info("coordinator incarnation %016" PRIx64
+             ": requests on %s, updates on %s (%s reserved for the HA "
+             "peer); heartbeat timeout %.3g s; limits: %u nodes, %zu "
+             "consoles per node, %zu in all",
+             srv_dir(srv)->incarnation, cfg.bind, srv_pub_endpoint(srv), ha,
+             cfg.heartbeat_timeout, cfg.max_nodes, cfg.max_per_node,
+             cfg.max_consoles);
+    /* systemd (Type=notify): the ports are bound. No-op elsewhere. */
+    sd_notifyf(0, "READY=1\nSTATUS=coordinator on %s", cfg.bind);
+    event_base_dispatch(co.base);
+    srv_log_stats(srv);
+    srv_free(&srv);
+    event_free(co.sig_term);
+    event_free(co.sig_int);
+    zmq_ctx_term(zctx);
+    event_base_free(co.base);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * cluster.h: clu_*, this node as a member of the cluster.
+ *
+ * With --coordinator, the node registers with the coordinator (common/
+ * coordcli.c: registration, heartbeats, the directory replica of the
+ * Clone pattern), announces every console it owns (id, VM name, owner
+ * epoch, state, hypervisor address) whenever that changes, and withdraws
+ * a console when it forgets it. The replica lets `list` and the HTTP API
+ * show every console of the cluster with its owner node, without a round
+ * trip and while the coordinator is away.
+ *
+ * Epochs (vspc/epoch.h): a console claimed here takes an epoch above every
+ * epoch the replica knows for it (cc_next_epoch), so a newer owner always
+ * wins. Fencing: when the replica shows a console this node holds owned by
+ * another node with a higher epoch (the same VM connected there, e.g. an
+ * isolated host whose VM was restarted elsewhere), this node lets its
+ * hypervisor connection go and tells the console's readers.
+ *
+ * Not yet (the rest of the cluster issue): the peer link, attaching to a
+ * console owned by another node, and logs of remote consoles.
+ *
+ * Ownership: clu_new returns NULL when the node runs alone (no
+ * coordinator) or on error (then *err is set); clu_free before the
+ * console registry goes. Loop thread only.
+ */
+#ifndef VSPC_CLUSTER_H
+#define VSPC_CLUSTER_H
+
+#include "vspc/compat.h"
+
+#include <jansson.h>
+
+#include "proxy.h"
+
+struct clu;
+struct console;
+
+/* NULL and err[0] == '\0': no coordinator configured (alone). */
+struct clu *clu_new(struct proxy *px, char *err, size_t errlen);
+void clu_free(struct clu **clp);
+
+/* A console of the cluster owned by another node, as `list` shows it. */
+struct clu_remote {
+    const char *id, *name, *state, *hv_addr, *node;
+    uint64_t epoch;
+};
+/* Each console of the replica not held by this node (loop thread). */
+void clu_foreach_remote(struct clu *cl,
+                        void (*fn)(const struct clu_remote *r, void *arg),
+                        void *arg);
+/* true when the replica shows another node holding c with a higher
+ * epoch: `list` shows that node's entry instead of this stale copy. */
+bool clu_shadowed(struct clu *cl, const struct console *c);
+/* The node holding console id (key as `attach` takes it: id or VM name),
+ * if another node; NULL if none or this one. */
+const char *clu_owner_elsewhere(struct clu *cl, const char *key);
+/*
+ * `list --json` and /api/v1/consoles in a cluster: clu_json_local adds
+ * "node" (this node) and "epoch" to a local console's object;
+ * clu_json_remotes appends the other nodes' consoles ({id, name, state,
+ * hypervisor, node, epoch}). Both are no-ops when cl is NULL (alone: the
+ * output is exactly a single node's).
+ */
+void clu_json_local(struct clu *cl, json_t *o, const struct console *c);
+void clu_json_remotes(struct clu *cl, json_t *arr);
+/* {state, coordinator_away, consoles, nodes, ...} for /metrics. */
+struct clu_stats {
+    int state; /* enum cc_state */
+    bool away;
+    uint64_t consoles, nodes, registrations, snapshots, fenced;
+};
+void clu_stats(struct clu *cl, struct clu_stats *out);
+const char *clu_state_str(int state);
+
+#endif /* VSPC_CLUSTER_H */

@@ -1,0 +1,12 @@
+# The cluster directory end to end (tests/scenario/cluster_dir.py): a
+# coordinator and three nodes on 127.0.0.1 ports 24200-24219; every node
+# lists every console with its owner, the coordinator stopped and
+# restarted, stale-epoch fencing.
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME cluster_directory
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cluster_dir.py
+            ${CMAKE_BINARY_DIR} 24200)
+  set_tests_properties(cluster_directory PROPERTIES TIMEOUT 120
+    LABELS "scenario;cluster")
+endif()
