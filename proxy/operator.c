@@ -259,8 +259,9 @@ op_attach(struct oper *op, struct console *c, enum con_lock_req req, bool raw,
              op_mode_names[op->co.mode], raw ? " raw" : "",
              op->admin ? " (option 233)" : "");
     if (!op->admin)
-        op_printf(op, "ok attached %s %s offset=%llu\r\n", c->id,
-                  op_mode_names[op->co.mode], (unsigned long long)start);
+        op_printf(op, "ok attached %s %s offset=%llu epoch=%llu\r\n", c->id,
+                  op_mode_names[op->co.mode], (unsigned long long)start,
+                  (unsigned long long)c->epoch);
     else
         adm_send(op, ADM_VM_PORT_CONNECTED);
     strm_reader_kick(&op->co.rd); /* the scrollback, then live output */

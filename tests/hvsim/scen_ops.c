@@ -95,9 +95,10 @@ ops_attach(struct scr_conn *op, const char *id, const char *opts,
     if (!ops_reply(op, cmd, line, sizeof(line)))
         return false;
     snprintf(want, sizeof(want), "ok attached %s %s offset=", id, mode);
+    /* "ok attached <id> <mode> offset=N epoch=E" */
     if (strncmp(line, want, strlen(want)) != 0 ||
-        sscanf(line + strlen(want), "%llu%n", &n, &k) != 1 ||
-        line[strlen(want) + (size_t)k] != 0) {
+        sscanf(line + strlen(want), "%llu epoch=%*u%n", &n, &k) != 1 ||
+        k == 0 || line[strlen(want) + (size_t)k] != 0) {
         scr_fail(__FILE__, __LINE__,
                  "operator %s: \"%s\" answered \"%s\", expected \"%sN\"",
                  op->name, cmd, line, want);

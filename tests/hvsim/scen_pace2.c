@@ -397,16 +397,16 @@ s_replay_queue(struct scen *s, uint64_t sb)
 
 /* ---- 116: input after a re-attach, in the same write -------------------- */
 
-/* o receives "ok attached <id> rw offset=0\r\n" and then n pattern bytes
- * (the replay) within SCR_T_ANSWER. */
+/* o receives "ok attached <id> rw offset=0 epoch=256\r\n" and then n pattern
+ * bytes (the replay) within SCR_T_ANSWER. */
 static bool
 pace_expect_attached(struct scr_conn *o, const char *id, uint64_t seed,
                      size_t n)
 {
     char want[256];
     int64_t deadline = scr_now_ms() + SCR_T_ANSWER;
-    size_t wl = (size_t)snprintf(want, sizeof(want),
-                                 "ok attached %s rw offset=0\r\n", id);
+    size_t wl = (size_t)snprintf(
+        want, sizeof(want), "ok attached %s rw offset=0 epoch=256\r\n", id);
 
     for (;;) {
         const uint8_t *p = memmem(o->data + o->rd, o->ndata - o->rd, want, wl);

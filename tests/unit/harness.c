@@ -722,8 +722,13 @@ op_attach_as(struct ep *o, const char *key, const char *opts, const char *id,
     ok = bb_str(&o->data) + strlen(want);
     while (ok[len] >= '0' && ok[len] <= '9')
         off = off * 10 + (unsigned long long)(ok[len++] - '0');
-    ck_assert_msg(len > 0 && ok[len] == '\r' && ok[len + 1] == '\n',
+    /* " epoch=E": the owner epoch the offset counts under. */
+    ck_assert_msg(len > 0 && strncmp(ok + len, " epoch=", 7) == 0,
                   "ok line: [%s]", ok);
+    len += 7;
+    while (ok[len] >= '0' && ok[len] <= '9')
+        len++;
+    ck_assert_msg(ok[len] == '\r' && ok[len + 1] == '\n', "ok line: [%s]", ok);
     skip = strlen(want) + (size_t)len + 2;
     memmove(o->data.p, o->data.p + skip, o->data.n - skip);
     o->data.n -= skip;

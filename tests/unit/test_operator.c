@@ -424,7 +424,9 @@ START_TEST(nvt_cr_nul)
     ck_took(o, "drain status\r\nok not draining\r\n" PROMPT);
     /* The attach line's CR NUL, then data with CR NUL, in one write. */
     say(o, "attach " UUID_A "\r\0x\r\0y", sizeof("attach " UUID_A) - 1 + 6);
-    ck_took(o, "attach " UUID_A "\r\nok attached " UUID_A " rw offset=0\r\n");
+    /* epoch 263: counter 1, the harness node index 7 */
+    ck_took(o, "attach " UUID_A "\r\nok attached " UUID_A
+               " rw offset=0 epoch=263\r\n");
     ck_assert_bb(&h->data, "x\ry", 3);
     say(o, "z\r", 2);
     say(o, "\0w", 2);
@@ -448,7 +450,8 @@ START_TEST(nvt_cr_nul)
     says(b, ESC "c.");
     ep_clear(b);
     says(b, "attach " UUID_A "\r");
-    ck_took(b, "attach " UUID_A "\r\nok attached " UUID_A " rw offset=0\r\n");
+    ck_took(b, "attach " UUID_A "\r\nok attached " UUID_A
+               " rw offset=0 epoch=263\r\n");
     says(b, "\nLF");
     says(b, "\nLF");
     ck_assert_bb(&h->data, "LF\nLF", 5);
@@ -470,13 +473,13 @@ START_TEST(reattach_same_write)
                 "TWO");
     ck_took(ha, "TWO");
     ck_took(o, "\r\n[vspc: detached]\r\n" PROMPT "attach " UUID_A
-               "\r\nok attached " UUID_A " rw offset=0\r\n");
+               "\r\nok attached " UUID_A " rw offset=0 epoch=263\r\n");
     says(o, ESC "c."
                 "attach " UUID_A "\r\n"
                 "THREE");
     ck_took(ha, "THREE");
     ck_took(o, "\r\n[vspc: detached]\r\n" PROMPT "attach " UUID_A
-               "\r\nok attached " UUID_A " rw offset=0\r\n");
+               "\r\nok attached " UUID_A " rw offset=0 epoch=263\r\n");
     says(o, ESC "c."
                 "attach vm-b\r"
                 "X" ESC "c.list\r");
