@@ -4,7 +4,6 @@
  */
 #include "vspc/compat.h"
 
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -55,92 +54,19 @@ usage(FILE *f)
 }
 
 /* Defaults, then -c FILE, then the other options (the command line
- * wins). Returns only with a valid configuration; -t exits. */
+ * wins): config.c's table on the common engine (vspc/opttab.h). Returns
+ * only with a valid configuration; -t exits. */
 static void
 parse_args(int argc, char **argv, struct coord_cfg *cfg)
 {
-    enum { O_TABLE = 1000, O_HELP = 900, O_VERSION };
-    struct option opts[CCFG_MAX_OPTS + 5];
-    struct ccfg_loader ld;
-    const char *file = NULL;
-    size_t n = 0, ngiven = 0;
-    struct {
-        const char *name, *value;
-    } * given;
-    bool check = false;
-    const char *p;
-    int ch;
+    struct opt_loader ld;
 
-    for (size_t i = 0; i < ccfg_n_opts; i++)
-        opts[n++] = (struct option){ccfg_opts[i].name, required_argument, NULL,
-                                    O_TABLE + (int)i};
-    opts[n++] = (struct option){"config", required_argument, NULL, 'c'};
-    opts[n++] = (struct option){"check-config", no_argument, NULL, 't'};
-    opts[n++] = (struct option){"help", no_argument, NULL, O_HELP};
-    opts[n++] = (struct option){"version", no_argument, NULL, O_VERSION};
-    opts[n] = (struct option){NULL, 0, NULL, 0};
-    if ((given = calloc((size_t)argc + 1, sizeof(*given))) == NULL)
-        fatalx("out of memory");
-    while ((ch = getopt_long(argc, argv, "c:t", opts, NULL)) != -1) {
-        if (ch >= O_TABLE && (size_t)(ch - O_TABLE) < ccfg_n_opts) {
-            given[ngiven].name = ccfg_opts[ch - O_TABLE].name;
-            given[ngiven++].value = optarg;
-            continue;
-        }
-        switch (ch) {
-        case 'c':
-            file = optarg;
-            break;
-        case 't':
-            check = true;
-            break;
-        case O_HELP:
-            usage(stdout);
-            free(given);
-            exit(0);
-        case O_VERSION:
-            printf("vspc-coordinator %s\n", VSPC_VERSION);
-            free(given);
-            exit(0);
-        default:
-            usage(stderr);
-            free(given);
-            exit(2);
-        }
-    }
-    if (optind < argc) {
-        usage(stderr);
-        free(given);
-        exit(2);
-    }
     ccfg_loader_init(&ld, cfg);
-    if (file)
-        ccfg_load_file(&ld, file);
-    for (size_t i = 0; i < ngiven; i++)
-        ccfg_set_arg(&ld, given[i].name, given[i].value);
-    free(given);
-    ccfg_validate(&ld);
-    if (ld.n_errors) {
-        for (p = ccfg_errors(&ld); *p;) {
-            size_t len = strcspn(p, "\n");
-
-            if (check)
-                fprintf(stderr, "vspc-coordinator: %.*s\n", (int)len, p);
-            else
-                log_errorx("config: %.*s", (int)len, p);
-            p += len + (p[len] == '\n');
-        }
-        ccfg_loader_fini(&ld);
-        if (check)
-            exit(1);
-        fatalx("refusing to start: configuration errors");
-    }
-    ccfg_loader_fini(&ld);
-    log_verbosity = cfg->log_level;
-    if (check) {
+    if (opt_cmdline(&ld, "vspc-coordinator", usage, argc, argv)) {
         printf("config ok\n");
         exit(0);
     }
+    log_verbosity = cfg->log_level;
 }
 
 struct coord {

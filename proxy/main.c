@@ -4,7 +4,6 @@
 #include "vspc/compat.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,12 +125,6 @@ usage(FILE *f)
             "Flags (--refuse-vmotion, ...) also take =yes or =no.\n");
 }
 
-/* A table option given on the command line, applied after the file. */
-struct given {
-    size_t opt; /* index in cfg_opts */
-    const char *value;
-};
-
 /* Check mode (-t): also load the TLS certificate and key, as a start
  * would. Returns 0 or -1 (error printed). */
 static int
@@ -153,89 +146,18 @@ check_tls(const struct proxy_cfg *cfg)
 
 /*
  * Defaults, then --config FILE, then the other options in their order (the
- * command line wins), then the cross-option checks: config.c parses and
- * validates every option. Errors: all of them, then exit 1. Returns
- * normally only with a valid cfg; with --check-config it exits.
+ * command line wins), then the cross-option checks: config.c's table on
+ * the common engine (vspc/opttab.h). Errors: all of them, then exit 1.
+ * Returns normally only with a valid cfg; with --check-config it exits.
  */
 static void
 parse_args(int argc, char **argv, struct proxy_cfg *cfg)
 {
-    enum { O_TABLE = 1000, O_HELP = 900, O_VERSION };
-    struct option opts[CFG_MAX_OPTS + 5];
-    struct cfg_loader ld;
-    struct given *given;
-    const char *file = NULL;
-    bool check = false;
-    size_t n = 0, ngiven = 0;
-    const char *p;
-    int ch;
+    struct opt_loader ld;
+    bool check;
 
-    for (size_t i = 0; i < cfg_n_opts; i++)
-        opts[n++] =
-            (struct option){cfg_opts[i].name,
-                            cfg_opts[i].type == CFG_BOOL ? optional_argument
-                                                         : required_argument,
-                            NULL, O_TABLE + (int)i};
-    opts[n++] = (struct option){"config", required_argument, NULL, 'c'};
-    opts[n++] = (struct option){"check-config", no_argument, NULL, 't'};
-    opts[n++] = (struct option){"help", no_argument, NULL, O_HELP};
-    opts[n++] = (struct option){"version", no_argument, NULL, O_VERSION};
-    opts[n] = (struct option){NULL, 0, NULL, 0};
-    if ((given = calloc((size_t)argc + 1, sizeof(*given))) == NULL)
-        fatalx("out of memory");
-    while ((ch = getopt_long(argc, argv, "c:t", opts, NULL)) != -1) {
-        if (ch >= O_TABLE && (size_t)(ch - O_TABLE) < cfg_n_opts) {
-            given[ngiven].opt = (size_t)(ch - O_TABLE);
-            given[ngiven++].value = optarg;
-            continue;
-        }
-        switch (ch) {
-        case 'c':
-            file = optarg;
-            break;
-        case 't':
-            check = true;
-            break;
-        case O_HELP:
-            usage(stdout);
-            exit(0);
-        case O_VERSION:
-            printf("vspc-proxy %s\n", VSPC_VERSION);
-            exit(0);
-        default:
-            usage(stderr);
-            exit(2);
-        }
-    }
-    if (optind < argc) {
-        usage(stderr);
-        exit(2);
-    }
     cfg_loader_init(&ld, cfg);
-    if (file)
-        cfg_load_file(&ld, file);
-    for (size_t i = 0; i < ngiven; i++)
-        cfg_set_arg(&ld, cfg_opts[given[i].opt].name, given[i].value);
-    free(given);
-    cfg_validate(&ld);
-    if (ld.n_errors) {
-        /* One line per error: "FILE:LINE: key: ..." or "--key: ...". */
-        for (p = cfg_errors(&ld); *p;) {
-            size_t len = strcspn(p, "\n");
-
-            if (check)
-                fprintf(stderr, "vspc-proxy: %.*s\n", (int)len, p);
-            else
-                log_errorx("config: %.*s", (int)len, p);
-            p += len + (p[len] == '\n');
-        }
-        cfg_loader_fini(&ld);
-        cfg_free(cfg);
-        if (check)
-            exit(1);
-        fatalx("refusing to start: configuration errors");
-    }
-    cfg_loader_fini(&ld);
+    check = opt_cmdline(&ld, "vspc-proxy", usage, argc, argv);
     log_verbosity = cfg->log_level;
     if (check) {
         int rc = check_tls(cfg);

@@ -109,7 +109,7 @@ END_TEST
 START_TEST(test_config)
 {
     struct coord_cfg cfg;
-    struct ccfg_loader ld;
+    struct opt_loader ld;
 
     ccfg_loader_init(&ld, &cfg);
     ck_assert_str_eq(cfg.bind, "tcp://127.0.0.1:13380");

@@ -18,7 +18,7 @@
 #include "proxy.h"
 
 static struct proxy_cfg cfg;
-static struct cfg_loader ld;
+static struct opt_loader ld;
 static char path[64];
 
 static void
