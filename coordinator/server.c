@@ -533,13 +533,13 @@ srv_free(struct srv **sp)
         event_free(s->tick);
     snap_free(&s->snap);
     for (int p = 0; p < PORT__COUNT; p++) {
-        /* The monitor's PAIR first, then stop monitoring, then the
-         * socket. */
-        zev_free(&s->mon[p]);
-        if (s->sock[p]) {
+        /* Stop monitoring first (the monitor's own socket must not be
+         * left sending to a closed PAIR: zmq_ctx_term would wait for it
+         * for ever), then the PAIR, then the socket. */
+        if (s->sock[p])
             zmq_socket_monitor(zev_socket(s->sock[p]), NULL, 0);
-            zev_free(&s->sock[p]);
-        }
+        zev_free(&s->mon[p]);
+        zev_free(&s->sock[p]);
     }
     if (s->dir_ok)
         dir_fini(&s->dir);
