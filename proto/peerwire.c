@@ -83,32 +83,12 @@ static int VSPC_PRINTF(4, 5)
 
 /* ---- content checks (both directions) ------------------------------------ */
 
-static bool
-s_token(const char *s, size_t n)
-{
-    if (n == 0)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
-            return false;
-    return true;
-}
-
-static bool
-s_text(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
-            return false;
-    return true;
-}
-
 bool
 pw_valid_operator_id(const char *s)
 {
     size_t n = strnlen(s, PW_OPERATOR_ID_MAX + 1);
 
-    return n <= PW_OPERATOR_ID_MAX && s_token(s, n);
+    return n <= PW_OPERATOR_ID_MAX && wire_is_token(s, n);
 }
 
 enum str_kind {
@@ -141,7 +121,7 @@ s_chk_str(const char *s, size_t cap, enum str_kind kind, bool required,
                         : PW_OK;
     switch (kind) {
     case K_TEXT:
-        ok = s_text(s, n);
+        ok = wire_is_text(s, n);
         break;
     case K_NODE:
         ok = wire_valid_node_id(s);

@@ -123,8 +123,8 @@ wire_valid_console_id(const char *s)
     return true;
 }
 
-static bool
-s_token(const char *s, size_t n)
+bool
+wire_is_token(const char *s, size_t n)
 {
     if (n == 0)
         return false;
@@ -139,7 +139,7 @@ wire_valid_node_id(const char *s)
 {
     size_t n = strnlen(s, WIRE_NODE_ID_MAX + 1);
 
-    return n <= WIRE_NODE_ID_MAX && s_token(s, n);
+    return n <= WIRE_NODE_ID_MAX && wire_is_token(s, n);
 }
 
 /* "host:port", port 1-65535, host non-empty. */
@@ -150,7 +150,7 @@ s_addr(const char *s, size_t n)
     unsigned long port = 0;
     size_t digits;
 
-    if (!s_token(s, n) || (colon = strrchr(s, ':')) == NULL || colon == s)
+    if (!wire_is_token(s, n) || (colon = strrchr(s, ':')) == NULL || colon == s)
         return false;
     digits = n - (size_t)(colon + 1 - s);
     if (digits < 1 || digits > 5)
@@ -171,8 +171,8 @@ wire_valid_addr(const char *s)
     return n <= WIRE_PEER_ADDR_MAX && s_addr(s, n);
 }
 
-static bool
-s_text(const char *s, size_t n)
+bool
+wire_is_text(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f)
@@ -203,10 +203,10 @@ s_str(char *dst, size_t cap, const char *src, enum str_kind kind, bool required,
                       what, cap - 1);
     switch (kind) {
     case K_TEXT:
-        ok = s_text(src, n) && (n > 0 || !required);
+        ok = wire_is_text(src, n) && (n > 0 || !required);
         break;
     case K_TOKEN:
-        ok = s_token(src, n);
+        ok = wire_is_token(src, n);
         break;
     case K_CONSOLE:
         ok = wire_valid_console_id(src);

@@ -2,15 +2,15 @@
  * wire.h: the coordinator link's messages (proto/vspc.proto) as plain C
  * (wire_).
  *
- * The boundary: wire.c is the ONE module that includes the generated
- * vspc.pb-c.h. Callers see only the structs below: fixed-size, bounded
- * strings and plain integers, no pointers, no protobuf-c types, nothing to
- * free. Why not typedef the generated structs: their strings are
- * unbounded char pointers that may be NULL, presence is a separate has_
- * flag per field, and their memory belongs to protobuf-c's unpacker (the
- * message must be freed with the right free_unpacked). Every caller would
- * re-check presence and lengths and could get the ownership wrong. Here a
- * decoded struct wire_msg has been size-checked (before unpacking),
+ * The boundary: wire.c (and peerwire.c, for PeerFrame) are the only
+ * modules that include the generated vspc.pb-c.h. Callers see only the structs
+ * below: fixed-size, bounded strings and plain integers, no pointers, no
+ * protobuf-c types, nothing to free. Why not typedef the generated structs:
+ * their strings are unbounded char pointers that may be NULL, presence is a
+ * separate has_ flag per field, and their memory belongs to protobuf-c's
+ * unpacker (the message must be freed with the right free_unpacked). Every
+ * caller would re-check presence and lengths and could get the ownership wrong.
+ * Here a decoded struct wire_msg has been size-checked (before unpacking),
  * version-checked and validated field by field (presence, lengths,
  * character sets, console id syntax, node index range) exactly once, and
  * it is a value: copy it, store it, drop it. The cost is one copy of a
@@ -20,9 +20,9 @@
  * either a valid message or an error code with a readable reason. Encoding
  * validates the same way (a bug in a sender fails at the sender).
  *
- * The peer-link frames (PeerFrame in vspc.proto) are schema only for now;
- * their codec joins this module, with the same rules, when the proxy
- * implements the peer link.
+ * The peer-link frames (PeerFrame in vspc.proto) have their own codec,
+ * proto/peerwire.h, with the same rules; it shares the field checks
+ * below (wire_is_token, wire_is_text, wire_valid_console_id).
  *
  * Returns: wire_decode/wire_encode return WIRE_OK (0) or a negative
  * enum wire_err, with the reason in err (always NUL-terminated when
@@ -207,5 +207,9 @@ bool wire_valid_console_id(const char *s);
 /* "host:port" (printable, no spaces, port 1-65535), up to
  * WIRE_PEER_ADDR_MAX bytes. */
 bool wire_valid_addr(const char *s);
+/* n bytes of printable ASCII without spaces, n > 0 (ids, tokens). */
+bool wire_is_token(const char *s, size_t n);
+/* n bytes without control characters (0x00-0x1f, 0x7f); n may be 0. */
+bool wire_is_text(const char *s, size_t n);
 
 #endif /* VSPC_WIRE_H */
