@@ -272,11 +272,12 @@ con_state(const struct console *c)
 json_t *
 con_to_json(const struct console *c)
 {
-    return json_pack(
-        "{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id", c->id, "name",
-        c->name, "state", con_state_str(con_state(c)), "hypervisor", c->hv_addr,
-        "operators", (json_int_t)c->n_ops, "bytes_in", (json_int_t)c->bytes_in,
-        "bytes_out", (json_int_t)c->bytes_out, "offset", (json_int_t)c->offset);
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "id", c->id,
+                     "name", c->name, "state", con_state_str(con_state(c)),
+                     "hypervisor", c->hv_addr, "operators",
+                     (json_int_t)c->n_ops, "bytes_in", (json_int_t)c->bytes_in,
+                     "bytes_out", (json_int_t)c->bytes_out, "offset",
+                     (json_int_t)strm_end(&c->out));
 }
 
 void
@@ -325,7 +326,6 @@ con_vm_output(struct console *c, const uint8_t *p, size_t n)
     c->bytes_in += n;
     c->px->stats.bytes_from_vms += n;
     strm_write(&c->out, p, n);
-    c->offset = strm_end(&c->out);
 }
 
 void

@@ -137,7 +137,6 @@ struct console {
     struct proxy *px;
     struct con_hv *owner; /* live hypervisor end or NULL */
     struct vmotion *vmo;  /* pending vMotion or NULL */
-    uint64_t offset;      /* stream offset of the next VM output byte */
     uint64_t bytes_in;    /* from the VM */
     uint64_t bytes_out;   /* to the VM */
     struct strm out;      /* VM output: scrollback ring and readers */

@@ -771,7 +771,7 @@ START_TEST(expiry)
     ck_assert_uint_eq(con_registry_count(W.px.consoles), 0);
     /* A new connection: a new console, empty. */
     h = host(UUID_A_TEXT, "vm-00000");
-    ck_assert_uint_eq(hw_con(UUID_A)->offset, 0);
+    ck_assert_uint_eq(strm_end(&hw_con(UUID_A)->out), 0);
     at = 0;
     vm_write(h, &at, 500);
     /* Disconnected, nobody watching, but the VM is back in time: kept,

@@ -395,7 +395,11 @@ START_TEST(consoles_json)
     con_set_name(a, "web \"01\"");
     a->bytes_in = 1234;
     a->bytes_out = 56;
-    a->offset = 1234;
+    {
+        static const uint8_t out[1234]; /* the stream offset becomes 1234 */
+
+        strm_write(&a->out, out, sizeof(out));
+    }
     get("/api/v1/consoles", &r);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strcasestr(r.head, "Content-Type: application/json"));

@@ -208,7 +208,7 @@ START_TEST(data_before_ident)
     hw_pump();
     c = hw_con(UUID_A);
     ck_assert_ptr_nonnull(c);
-    ck_assert_uint_eq(c->offset, sizeof(all));
+    ck_assert_uint_eq(strm_end(&c->out), sizeof(all));
     op = hw_oper();
     op_attach(op, UUID_A);
     ck_assert_bb(&op->data, all, sizeof(all)); /* scrollback, in order */

@@ -810,7 +810,7 @@ START_TEST(data_then_begin_one_write)
                  "last words\xff\x00"
                  "after",
                  17);
-    ck_assert_uint_eq(con_a()->offset, 17);
+    ck_assert_uint_eq(strm_end(&con_a()->out), 17);
     ck_assert_uint_eq(src->n_sub[VMX_VMOTION_GOAHEAD], 1);
     ck_assert_int_eq(vstate(), VMO_ST_GOAHEAD);
     ck_assert_bb(&src->data, "pre", 3);
