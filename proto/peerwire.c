@@ -11,6 +11,7 @@
  */
 #include "vspc/compat.h"
 #include "peerwire.h"
+#include "peerwire_int.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -32,6 +33,8 @@ static const char *const pw_type_names[PW_TYPE__COUNT] = {
     [PW_VALIDATE] = "validate",
     [PW_VALIDATE_REPLY] = "validate-reply",
     [PW_HANDOVER] = "handover",
+    [PW_SUB_STATE] = "sub-state",
+    [PW_CONTROL] = "control",
 };
 
 const char *
@@ -68,8 +71,8 @@ pw_err_str(int err)
     return "???";
 }
 
-static int VSPC_PRINTF(4, 5)
-    s_fail(int code, char *err, size_t errlen, const char *fmt, ...)
+int
+pw__fail(int code, char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -114,11 +117,12 @@ s_chk_str(const char *s, size_t cap, enum str_kind kind, bool required,
     bool ok;
 
     if (n >= cap)
-        return s_fail(PW_E_INVALID, err, errlen, "%s: longer than %zu bytes",
-                      what, cap - 1);
+        return pw__fail(PW_E_INVALID, err, errlen, "%s: longer than %zu bytes",
+                        what, cap - 1);
     if (n == 0)
-        return required ? s_fail(PW_E_INVALID, err, errlen, "%s: missing", what)
-                        : PW_OK;
+        return required
+                   ? pw__fail(PW_E_INVALID, err, errlen, "%s: missing", what)
+                   : PW_OK;
     switch (kind) {
     case K_TEXT:
         ok = wire_is_text(s, n);
@@ -136,8 +140,8 @@ s_chk_str(const char *s, size_t cap, enum str_kind kind, bool required,
         ok = false;
     }
     if (!ok)
-        return s_fail(PW_E_INVALID, err, errlen, "%s: bad value (want %s)",
-                      what, want[kind]);
+        return pw__fail(PW_E_INVALID, err, errlen, "%s: bad value (want %s)",
+                        what, want[kind]);
     return PW_OK;
 }
 
@@ -152,7 +156,7 @@ s_chk_str(const char *s, size_t cap, enum str_kind kind, bool required,
 #define CHK(cond, ...)                                                         \
     do {                                                                       \
         if (!(cond))                                                           \
-            return s_fail(PW_E_INVALID, err, errlen, __VA_ARGS__);             \
+            return pw__fail(PW_E_INVALID, err, errlen, __VA_ARGS__);           \
     } while (0)
 
 /* [lo, lo + n) does not wrap. */
@@ -205,8 +209,28 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
         CHK(s->credit <= PW_CREDIT_MAX,
             "subscribe.credit: %" PRIu64 " > %" PRIu64, s->credit,
             PW_CREDIT_MAX);
+        CHK_STR(s->operator_id, K_OPERATOR, false, "subscribe.operator_id");
+        CHK_STR(s->operator_name, K_TEXT, false, "subscribe.operator_name");
+        CHK(s->lock <= PW_LOCK_MAX, "subscribe.lock: %" PRIu32 " > %d", s->lock,
+            PW_LOCK_MAX);
         return PW_OK;
     }
+    case PW_SUB_STATE: {
+        const struct pw_sub_state *t = &f->u.sub_state;
+
+        CHK(t->sub_id != 0, "sub-state.sub_id: 0");
+        CHK(t->status >= PW_SUB_ATTACHED && t->status <= PW_SUB_ENDED,
+            "sub-state.status: %d", (int)t->status);
+        CHK(t->mode <= 1, "sub-state.mode: %" PRIu32, t->mode);
+        CHK_STR(t->text, K_TEXT, false, "sub-state.text");
+        return PW_OK;
+    }
+    case PW_CONTROL:
+        CHK(f->u.control.sub_id != 0, "control.sub_id: 0");
+        CHK(f->u.control.action >= PW_CTL_REPLAY &&
+                f->u.control.action <= PW_CTL_SPECTATOR,
+            "control.action: %d", (int)f->u.control.action);
+        return PW_OK;
     case PW_UNSUBSCRIBE:
         CHK(f->u.unsubscribe.sub_id != 0, "unsubscribe.sub_id: 0");
         return PW_OK;
@@ -273,8 +297,8 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
     case PW_HANDOVER:
         return s_chk_handover(&f->u.handover, err, errlen);
     default:
-        return s_fail(PW_E_INVALID, err, errlen, "unknown frame type %d",
-                      (int)f->type);
+        return pw__fail(PW_E_INVALID, err, errlen, "unknown frame type %d",
+                        (int)f->type);
     }
 }
 
@@ -284,7 +308,7 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
 #define NEED(has, what)                                                        \
     do {                                                                       \
         if (!(has))                                                            \
-            return s_fail(PW_E_INVALID, err, errlen, "%s: missing", what);     \
+            return pw__fail(PW_E_INVALID, err, errlen, "%s: missing", what);   \
     } while (0)
 
 /* Copy string src (NULL: absent, copied as "") into dst[cap]. */
@@ -300,8 +324,8 @@ s_str(char *dst, size_t cap, const char *src, const char *what, char *err,
     }
     n = strnlen(src, cap);
     if (n >= cap)
-        return s_fail(PW_E_INVALID, err, errlen, "%s: longer than %zu bytes",
-                      what, cap - 1);
+        return pw__fail(PW_E_INVALID, err, errlen, "%s: longer than %zu bytes",
+                        what, cap - 1);
     memcpy(dst, src, n + 1);
     return PW_OK;
 }
@@ -323,8 +347,8 @@ s_bytes(uint8_t *dst, size_t cap, size_t *len, protobuf_c_boolean has,
     if (!has || b->len == 0)
         return PW_OK;
     if (b->len > cap)
-        return s_fail(PW_E_INVALID, err, errlen, "%s: %zu bytes (max %zu)",
-                      what, b->len, cap);
+        return pw__fail(PW_E_INVALID, err, errlen, "%s: %zu bytes (max %zu)",
+                        what, b->len, cap);
     memcpy(dst, b->data, b->len);
     *len = b->len;
     return PW_OK;
@@ -355,9 +379,9 @@ s_dec_handover(const Vspc__Handover *p, struct pw_handover *h, char *err,
     BYTES(h->vmotion_seq, &h->vmotion_seq_len, p->has_vmotion_seq,
           p->vmotion_seq, "handover.vmotion_seq");
     if (p->n_held > PW_HELD_MAX)
-        return s_fail(PW_E_INVALID, err, errlen,
-                      "handover.held: %zu records (max %d)", p->n_held,
-                      PW_HELD_MAX);
+        return pw__fail(PW_E_INVALID, err, errlen,
+                        "handover.held: %zu records (max %d)", p->n_held,
+                        PW_HELD_MAX);
     h->n_held = (unsigned)p->n_held;
     for (size_t i = 0; i < p->n_held; i++) {
         const Vspc__HeldInput *q = p->held[i];
@@ -368,14 +392,15 @@ s_dec_handover(const Vspc__Handover *p, struct pw_handover *h, char *err,
         NEED(q->has_seq, "handover.held.seq");
         r->seq = q->seq;
         if (!q->has_bytes || q->bytes.len == 0)
-            return s_fail(PW_E_INVALID, err, errlen,
-                          "handover.held[%zu]: no bytes", i);
+            return pw__fail(PW_E_INVALID, err, errlen,
+                            "handover.held[%zu]: no bytes", i);
         n = q->bytes.len;
         if (n > PW_INPUT_MAX || n > PW_HELD_BYTES_MAX - used)
-            return s_fail(PW_E_INVALID, err, errlen,
-                          "handover.held: more than %d bytes per record or %d "
-                          "in all",
-                          PW_INPUT_MAX, PW_HELD_BYTES_MAX);
+            return pw__fail(
+                PW_E_INVALID, err, errlen,
+                "handover.held: more than %d bytes per record or %d "
+                "in all",
+                PW_INPUT_MAX, PW_HELD_BYTES_MAX);
         memcpy(h->held_bytes + used, q->bytes.data, n);
         r->off = (uint32_t)used;
         r->len = (uint32_t)n;
@@ -396,9 +421,10 @@ s_dec_body(const Vspc__PeerFrame *e, struct pw_frame *f, char *err,
         STR(f->u.hello.node_id, p->node_id, "hello.node_id");
         NEED(p->has_node_index, "hello.node_index");
         if (p->node_index > 255)
-            return s_fail(PW_E_INVALID, err, errlen,
-                          "hello.node_index: %" PRIu32 " out of range (0-255)",
-                          p->node_index);
+            return pw__fail(PW_E_INVALID, err, errlen,
+                            "hello.node_index: %" PRIu32
+                            " out of range (0-255)",
+                            p->node_index);
         f->u.hello.node_index = (uint8_t)p->node_index;
         NEED(p->has_version, "hello.version");
         f->u.hello.version = p->version;
@@ -420,8 +446,34 @@ s_dec_body(const Vspc__PeerFrame *e, struct pw_frame *f, char *err,
         s->epoch = p->epoch;
         s->sub_id = p->sub_id;
         s->credit = p->credit;
+        STR(s->operator_id, p->operator_id, "subscribe.operator_id");
+        STR(s->operator_name, p->operator_name, "subscribe.operator_name");
+        s->lock = p->has_lock ? p->lock : 0;
+        s->raw = p->has_raw && p->raw;
         return PW_OK;
     }
+    case VSPC__PEER_FRAME__BODY_SUB_STATE: {
+        const Vspc__SubState *p = e->sub_state;
+        struct pw_sub_state *t = &f->u.sub_state;
+
+        f->type = PW_SUB_STATE;
+        NEED(p->has_sub_id, "sub-state.sub_id");
+        NEED(p->has_status, "sub-state.status");
+        t->sub_id = p->sub_id;
+        t->status = (enum pw_sub_status)p->status;
+        t->mode = p->has_mode ? p->mode : 0;
+        t->offset = p->has_offset ? p->offset : 0;
+        t->epoch = p->has_epoch ? p->epoch : 0;
+        STR(t->text, p->text, "sub-state.text");
+        return PW_OK;
+    }
+    case VSPC__PEER_FRAME__BODY_CONTROL:
+        f->type = PW_CONTROL;
+        NEED(e->control->has_sub_id, "control.sub_id");
+        NEED(e->control->has_action, "control.action");
+        f->u.control.sub_id = e->control->sub_id;
+        f->u.control.action = (enum pw_control_action)e->control->action;
+        return PW_OK;
     case VSPC__PEER_FRAME__BODY_UNSUBSCRIBE:
         f->type = PW_UNSUBSCRIBE;
         NEED(e->unsubscribe->has_sub_id, "unsubscribe.sub_id");
@@ -532,9 +584,9 @@ s_dec_body(const Vspc__PeerFrame *e, struct pw_frame *f, char *err,
         f->type = PW_HANDOVER;
         return s_dec_handover(e->handover, &f->u.handover, err, errlen);
     default:
-        return s_fail(PW_E_NOBODY, err, errlen,
-                      "no frame body (unknown type, or a coordinator message "
-                      "on the peer port?)");
+        return pw__fail(PW_E_NOBODY, err, errlen,
+                        "no frame body (unknown type, or a coordinator message "
+                        "on the peer port?)");
     }
 }
 
@@ -557,6 +609,9 @@ s_clear_body(struct pw_frame *f, Vspc__PeerFrame__BodyCase c)
         break;
     case VSPC__PEER_FRAME__BODY_EVENT:
         n = sizeof(f->u.event);
+        break;
+    case VSPC__PEER_FRAME__BODY_SUB_STATE:
+        n = sizeof(f->u.sub_state);
         break;
     case VSPC__PEER_FRAME__BODY_INPUT:
         n = offsetof(struct pw_input, bytes);
@@ -591,23 +646,24 @@ pw_decode(const void *buf, size_t len, struct pw_frame *out, char *err,
     if (errlen > 0)
         err[0] = '\0';
     if (len == 0)
-        return s_fail(PW_E_EMPTY, err, errlen, "empty frame");
+        return pw__fail(PW_E_EMPTY, err, errlen, "empty frame");
     /* Before unpacking: protobuf-c allocates in proportion to the input. */
     if (len > PW_MAX_FRAME)
-        return s_fail(PW_E_OVERSIZE, err, errlen,
-                      "oversized frame: %zu bytes (max %d)", len, PW_MAX_FRAME);
+        return pw__fail(PW_E_OVERSIZE, err, errlen,
+                        "oversized frame: %zu bytes (max %d)", len,
+                        PW_MAX_FRAME);
     e = vspc__peer_frame__unpack(NULL, len, buf);
     if (e == NULL)
-        return s_fail(PW_E_MALFORMED, err, errlen,
-                      "malformed frame: not a protobuf PeerFrame (%zu bytes)",
-                      len);
+        return pw__fail(PW_E_MALFORMED, err, errlen,
+                        "malformed frame: not a protobuf PeerFrame (%zu bytes)",
+                        len);
     if (!e->has_version) {
-        rc = s_fail(PW_E_VERSION, err, errlen,
-                    "no version field (want version %d)", PW_VERSION);
+        rc = pw__fail(PW_E_VERSION, err, errlen,
+                      "no version field (want version %d)", PW_VERSION);
     } else if (e->version != PW_VERSION) {
-        rc = s_fail(PW_E_VERSION, err, errlen,
-                    "unsupported version %" PRIu32 " (want %d)", e->version,
-                    PW_VERSION);
+        rc = pw__fail(PW_E_VERSION, err, errlen,
+                      "unsupported version %" PRIu32 " (want %d)", e->version,
+                      PW_VERSION);
     } else {
         s_clear_body(out, e->body_case);
         rc = s_dec_body(e, out, err, errlen);
@@ -618,284 +674,4 @@ pw_decode(const void *buf, size_t len, struct pw_frame *out, char *err,
     if (rc != PW_OK)
         out->type = 0;
     return rc;
-}
-
-/* ---- encode -------------------------------------------------------------- */
-
-/*
- * The generated structs point into f: char * for the strings, uint8_t *
- * for the bytes (protobuf-c does not write through them when packing).
- * The casts drop const only.
- */
-#define CS(s) ((char *)(uintptr_t)(const char *)(s))
-#define CB(p) ((uint8_t *)(uintptr_t)(const uint8_t *)(p))
-
-static ProtobufCBinaryData
-s_bin(const uint8_t *p, size_t n)
-{
-    ProtobufCBinaryData b = {.len = n, .data = CB(p)};
-
-    return b;
-}
-
-/* Storage for one frame's body: at most one of each is used. */
-struct enc {
-    Vspc__PeerFrame pf;
-    union {
-        Vspc__PeerHello hello;
-        Vspc__Subscribe subscribe;
-        Vspc__Unsubscribe unsubscribe;
-        Vspc__Data data;
-        Vspc__Gap gap;
-        Vspc__Event event;
-        Vspc__Credit credit;
-        Vspc__Input input;
-        Vspc__InputAck input_ack;
-        Vspc__Validate validate;
-        Vspc__ValidateReply validate_reply;
-        Vspc__Handover handover;
-    } b;
-    Vspc__HeldInput held[PW_HELD_MAX];
-    Vspc__HeldInput *heldp[PW_HELD_MAX];
-};
-
-static void
-s_enc_handover(const struct pw_handover *h, struct enc *x)
-{
-    Vspc__Handover *p = &x->b.handover;
-
-    vspc__handover__init(p);
-    p->console_id = CS(h->console_id);
-    p->has_epoch = 1;
-    p->epoch = h->epoch;
-    p->has_offset = 1;
-    p->offset = h->offset;
-    p->has_old_epoch = 1;
-    p->old_epoch = h->old_epoch;
-    p->vm_name = CS(h->vm_name);
-    if (h->vmotion_seq_len > 0) {
-        p->has_vmotion_seq = 1;
-        p->vmotion_seq = s_bin(h->vmotion_seq, h->vmotion_seq_len);
-    }
-    for (unsigned i = 0; i < h->n_held; i++) {
-        Vspc__HeldInput *q = &x->held[i];
-
-        vspc__held_input__init(q);
-        q->operator_id = CS(h->held[i].operator_id);
-        q->has_seq = 1;
-        q->seq = h->held[i].seq;
-        q->has_bytes = 1;
-        q->bytes = s_bin(h->held_bytes + h->held[i].off, h->held[i].len);
-        x->heldp[i] = q;
-    }
-    p->n_held = h->n_held;
-    p->held = h->n_held ? x->heldp : NULL;
-    x->pf.body_case = VSPC__PEER_FRAME__BODY_HANDOVER;
-    x->pf.handover = p;
-}
-
-/* f was validated. */
-static void
-s_enc_build(const struct pw_frame *f, struct enc *x)
-{
-    Vspc__PeerFrame *e = &x->pf;
-
-    vspc__peer_frame__init(e);
-    e->has_version = 1;
-    e->version = PW_VERSION;
-    switch (f->type) {
-    case PW_HELLO: {
-        Vspc__PeerHello *p = &x->b.hello;
-
-        vspc__peer_hello__init(p);
-        p->node_id = CS(f->u.hello.node_id);
-        p->has_node_index = 1;
-        p->node_index = f->u.hello.node_index;
-        p->has_version = 1;
-        p->version = f->u.hello.version;
-        p->has_incarnation = 1;
-        p->incarnation = f->u.hello.incarnation;
-        e->body_case = VSPC__PEER_FRAME__BODY_HELLO;
-        e->hello = p;
-        break;
-    }
-    case PW_SUBSCRIBE: {
-        Vspc__Subscribe *p = &x->b.subscribe;
-        const struct pw_subscribe *s = &f->u.subscribe;
-
-        vspc__subscribe__init(p);
-        p->console_id = CS(s->console_id);
-        p->has_from_offset = 1;
-        p->from_offset = s->from_offset;
-        p->has_epoch = 1;
-        p->epoch = s->epoch;
-        p->has_sub_id = 1;
-        p->sub_id = s->sub_id;
-        p->has_credit = 1;
-        p->credit = s->credit;
-        e->body_case = VSPC__PEER_FRAME__BODY_SUBSCRIBE;
-        e->subscribe = p;
-        break;
-    }
-    case PW_UNSUBSCRIBE:
-        vspc__unsubscribe__init(&x->b.unsubscribe);
-        x->b.unsubscribe.has_sub_id = 1;
-        x->b.unsubscribe.sub_id = f->u.unsubscribe.sub_id;
-        e->body_case = VSPC__PEER_FRAME__BODY_UNSUBSCRIBE;
-        e->unsubscribe = &x->b.unsubscribe;
-        break;
-    case PW_DATA: {
-        Vspc__Data *p = &x->b.data;
-        const struct pw_data *d = &f->u.data;
-
-        vspc__data__init(p);
-        p->has_sub_id = 1;
-        p->sub_id = d->sub_id;
-        p->has_epoch = 1;
-        p->epoch = d->epoch;
-        p->has_offset = 1;
-        p->offset = d->offset;
-        p->has_bytes = 1;
-        p->bytes = s_bin(d->bytes, d->len);
-        e->body_case = VSPC__PEER_FRAME__BODY_DATA;
-        e->data = p;
-        break;
-    }
-    case PW_GAP: {
-        Vspc__Gap *p = &x->b.gap;
-
-        vspc__gap__init(p);
-        p->has_sub_id = 1;
-        p->sub_id = f->u.gap.sub_id;
-        p->has_from = 1;
-        p->from = f->u.gap.from;
-        p->has_to = 1;
-        p->to = f->u.gap.to;
-        p->has_epoch = 1;
-        p->epoch = f->u.gap.epoch;
-        e->body_case = VSPC__PEER_FRAME__BODY_GAP;
-        e->gap = p;
-        break;
-    }
-    case PW_EVENT: {
-        Vspc__Event *p = &x->b.event;
-
-        vspc__event__init(p);
-        p->has_sub_id = 1;
-        p->sub_id = f->u.event.sub_id;
-        p->has_epoch = 1;
-        p->epoch = f->u.event.epoch;
-        p->has_offset = 1;
-        p->offset = f->u.event.offset;
-        p->text = CS(f->u.event.text);
-        e->body_case = VSPC__PEER_FRAME__BODY_EVENT;
-        e->event = p;
-        break;
-    }
-    case PW_CREDIT:
-        vspc__credit__init(&x->b.credit);
-        x->b.credit.has_sub_id = 1;
-        x->b.credit.sub_id = f->u.credit.sub_id;
-        x->b.credit.has_bytes = 1;
-        x->b.credit.bytes = f->u.credit.bytes;
-        e->body_case = VSPC__PEER_FRAME__BODY_CREDIT;
-        e->credit = &x->b.credit;
-        break;
-    case PW_INPUT: {
-        Vspc__Input *p = &x->b.input;
-        const struct pw_input *in = &f->u.input;
-
-        vspc__input__init(p);
-        p->console_id = CS(in->console_id);
-        p->operator_id = CS(in->operator_id);
-        p->has_seq = 1;
-        p->seq = in->seq;
-        p->has_bytes = 1;
-        p->bytes = s_bin(in->bytes, in->len);
-        p->has_epoch = 1;
-        p->epoch = in->epoch;
-        e->body_case = VSPC__PEER_FRAME__BODY_INPUT;
-        e->input = p;
-        break;
-    }
-    case PW_INPUT_ACK: {
-        Vspc__InputAck *p = &x->b.input_ack;
-
-        vspc__input_ack__init(p);
-        p->console_id = CS(f->u.input_ack.console_id);
-        p->operator_id = CS(f->u.input_ack.operator_id);
-        p->has_seq = 1;
-        p->seq = f->u.input_ack.seq;
-        e->body_case = VSPC__PEER_FRAME__BODY_INPUT_ACK;
-        e->input_ack = p;
-        break;
-    }
-    case PW_VALIDATE: {
-        Vspc__Validate *p = &x->b.validate;
-        const struct pw_validate *v = &f->u.validate;
-
-        vspc__validate__init(p);
-        p->has_request_id = 1;
-        p->request_id = v->request_id;
-        p->console_id = v->console_id[0] ? CS(v->console_id) : NULL;
-        p->has_seq = 1;
-        p->seq = s_bin(v->seq, v->seq_len);
-        p->has_secret = 1;
-        p->secret = s_bin(v->secret, v->secret_len);
-        e->body_case = VSPC__PEER_FRAME__BODY_VALIDATE;
-        e->validate = p;
-        break;
-    }
-    case PW_VALIDATE_REPLY: {
-        Vspc__ValidateReply *p = &x->b.validate_reply;
-        const struct pw_validate_reply *r = &f->u.validate_reply;
-
-        vspc__validate_reply__init(p);
-        p->has_request_id = 1;
-        p->request_id = r->request_id;
-        p->has_ok = 1;
-        p->ok = r->ok;
-        p->console_id = r->console_id[0] ? CS(r->console_id) : NULL;
-        p->has_epoch = 1;
-        p->epoch = r->epoch;
-        e->body_case = VSPC__PEER_FRAME__BODY_VALIDATE_REPLY;
-        e->validate_reply = p;
-        break;
-    }
-    case PW_HANDOVER:
-        s_enc_handover(&f->u.handover, x);
-        break;
-    default: /* refused by pw_validate */
-        break;
-    }
-}
-
-int
-pw_encode(const struct pw_frame *f, uint8_t *out, size_t cap, size_t *outlen,
-          char *err, size_t errlen)
-{
-    struct enc x;
-    size_t len;
-    int rc;
-
-    *outlen = 0;
-    if (errlen > 0)
-        err[0] = '\0';
-    if ((rc = pw_validate(f, err, errlen)) != PW_OK)
-        return rc;
-    s_enc_build(f, &x);
-    len = vspc__peer_frame__get_packed_size(&x.pf);
-    if (len > PW_MAX_FRAME)
-        return s_fail(PW_E_OVERSIZE, err, errlen,
-                      "encoded %s is %zu bytes (max %d)", pw_type_str(f->type),
-                      len, PW_MAX_FRAME);
-    if (len > cap) {
-        *outlen = len;
-        return s_fail(PW_E_SPACE, err, errlen,
-                      "encoded %s is %zu bytes, buffer %zu",
-                      pw_type_str(f->type), len, cap);
-    }
-    vspc__peer_frame__pack(&x.pf, out);
-    *outlen = len;
-    return PW_OK;
 }

@@ -84,6 +84,8 @@ enum pw_type {
     PW_VALIDATE,
     PW_VALIDATE_REPLY,
     PW_HANDOVER,
+    PW_SUB_STATE,
+    PW_CONTROL,
     PW_TYPE__COUNT
 };
 
@@ -112,13 +114,46 @@ struct pw_hello {
     uint64_t incarnation;
 };
 
-/* sub_id != 0; credit <= PW_CREDIT_MAX (may be 0). */
+/* sub_id != 0; credit <= PW_CREDIT_MAX (may be 0). operator_id "": a
+ * plain reader (lock, raw and operator_name are then ignored); else lock
+ * <= PW_LOCK_MAX and operator_name is text (may be ""). */
+#define PW_LOCK_MAX 0x100
+#define PW_OPERATOR_NAME_MAX 63
 struct pw_subscribe {
     char console_id[PW_CONSOLE_ID_MAX + 1];
     uint64_t from_offset;
     uint64_t epoch;
     uint64_t sub_id;
     uint64_t credit;
+    char operator_id[PW_OPERATOR_ID_MAX + 1];
+    char operator_name[PW_OPERATOR_NAME_MAX + 1];
+    uint32_t lock;
+    bool raw;
+};
+
+enum pw_sub_status {
+    PW_SUB_ATTACHED = 1,
+    PW_SUB_REFUSED = 2,
+    PW_SUB_ENDED = 3,
+};
+/* sub_id != 0; status one of the above; mode 0 or 1; text may be "". */
+struct pw_sub_state {
+    uint64_t sub_id;
+    enum pw_sub_status status;
+    uint32_t mode;
+    uint64_t offset;
+    uint64_t epoch;
+    char text[PW_TEXT_MAX + 1];
+};
+
+enum pw_control_action {
+    PW_CTL_REPLAY = 1,
+    PW_CTL_FORCE_WRITE = 2,
+    PW_CTL_SPECTATOR = 3,
+};
+struct pw_control {
+    uint64_t sub_id;
+    enum pw_control_action action;
 };
 
 struct pw_unsubscribe {
@@ -240,6 +275,8 @@ struct pw_frame {
         struct pw_validate validate;
         struct pw_validate_reply validate_reply;
         struct pw_handover handover;
+        struct pw_sub_state sub_state;
+        struct pw_control control;
     } u;
 };
 

@@ -6,13 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/util.h>
+
 #include "vspc/coordcli.h"
 #include "vspc/log.h"
 #include "console.h"
+#include "opremote.h"
+#include "peerlink.h"
+#include "rreader.h"
+
+/* Links to live nodes are (re)dialed this often until up. */
+#define CLU_DIAL_SECS 1
 
 struct clu {
     struct proxy *px;
     struct cc *cc;
+    struct pl *pl;          /* the peer link to the other nodes */
+    struct rr_set *readers; /* other nodes reading our consoles */
+    struct opr_set *remote; /* our operators on other nodes' consoles */
+    struct event *dial_ev;
     struct con_observer obs;
     uint64_t fenced;
     char peer_addr[128];
@@ -89,6 +101,182 @@ clu_fenced_cb(void *arg, const struct wire_console *mine,
     hv->ops->replaced(hv, "fenced: a newer owner holds the console");
 }
 
+/* ---- the peer link ------------------------------------------------------- */
+
+static void
+clu_dial_one(const struct wire_node *n, void *arg)
+{
+    struct clu *cl = arg;
+
+    if (n->alive && n->peer_addr[0] &&
+        strcmp(n->node_id, cl->px->cfg.node_id) != 0)
+        pl_connect(cl->pl, n->node_id, n->peer_addr); /* idempotent */
+}
+
+/* Every live node gets a link (pl_connect does nothing for one that is up
+ * or being made); a dial that failed is retried on the next tick. */
+static void
+clu_dial_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct clu *cl = arg;
+    struct timeval tv = {CLU_DIAL_SECS, 0};
+
+    (void)fd;
+    (void)what;
+    cc_foreach_node(cl->cc, clu_dial_one, cl);
+    evtimer_add(cl->dial_ev, &tv);
+}
+
+static void
+clu_node_cb(void *arg, const struct wire_node *now, const struct wire_node *old)
+{
+    struct clu *cl = arg;
+
+    if (now && now->alive) {
+        clu_dial_one(now, cl);
+    } else if (old && strcmp(old->node_id, cl->px->cfg.node_id) != 0) {
+        log_info("cluster: node %s %s", old->node_id, now ? "dead" : "gone");
+        pl_disconnect(cl->pl, old->node_id, now ? "node dead" : "node gone");
+    }
+}
+
+static void
+clu_link_up(struct pl_link *l, void *arg)
+{
+    struct pl_link_stats st;
+
+    (void)arg;
+    pl_link_stats(l, &st);
+    log_info("cluster: peer link to node %s up (%s -> %s)", pl_link_node(l),
+             st.local, st.remote);
+}
+
+static void
+clu_link_down(struct pl_link *l, const char *reason, void *arg)
+{
+    (void)arg;
+    log_info("cluster: peer link to node %s down: %s", pl_link_node(l), reason);
+}
+
+static void
+clu_pl_subscribe(struct pl_link *l, const struct pw_subscribe *s, void *arg)
+{
+    rr_subscribe(((struct clu *)arg)->readers, l, s);
+}
+
+static void
+clu_pl_unsubscribe(struct pl_link *l, uint64_t sub_id, void *arg)
+{
+    rr_unsubscribe(((struct clu *)arg)->readers, l, sub_id);
+}
+
+static void
+clu_pl_room(struct pl_link *l, uint64_t sub_id, void *arg)
+{
+    rr_room(((struct clu *)arg)->readers, l, sub_id);
+}
+
+static void
+clu_pl_input(struct pl_link *l, const struct pw_input *in, void *arg)
+{
+    rr_input(((struct clu *)arg)->readers, l, in);
+}
+
+static void
+clu_pl_control(struct pl_link *l, uint64_t sub_id,
+               enum pw_control_action action, void *arg)
+{
+    rr_control(((struct clu *)arg)->readers, l, sub_id, action);
+}
+
+static void
+clu_pl_sub_state(struct pl_link *l, const struct pw_sub_state *t, void *arg)
+{
+    opr_sub_state(((struct clu *)arg)->remote, l, t);
+}
+
+static void
+clu_pl_data(struct pl_link *l, const struct pw_data *d, void *arg)
+{
+    opr_data(((struct clu *)arg)->remote, l, d);
+}
+
+static void
+clu_pl_gap(struct pl_link *l, const struct pw_gap *g, void *arg)
+{
+    opr_gap(((struct clu *)arg)->remote, l, g);
+}
+
+static void
+clu_pl_event(struct pl_link *l, const struct pw_event *e, void *arg)
+{
+    opr_event(((struct clu *)arg)->remote, l, e);
+}
+
+static void
+clu_pl_sub_lost(struct pl_link *l, uint64_t sub_id, void *arg)
+{
+    opr_sub_lost(((struct clu *)arg)->remote, l, sub_id);
+}
+
+static void
+clu_pl_input_room(struct pl_link *l, void *arg)
+{
+    opr_input_room(((struct clu *)arg)->remote, l);
+}
+
+static const struct pl_callbacks clu_pl_cbs = {
+    .link_up = clu_link_up,
+    .link_down = clu_link_down,
+    .subscribe = clu_pl_subscribe,
+    .unsubscribe = clu_pl_unsubscribe,
+    .room = clu_pl_room,
+    .input = clu_pl_input,
+    .control = clu_pl_control,
+    .sub_state = clu_pl_sub_state,
+    .data = clu_pl_data,
+    .gap = clu_pl_gap,
+    .event = clu_pl_event,
+    .sub_lost = clu_pl_sub_lost,
+    .input_room = clu_pl_input_room,
+};
+
+/* The peer link and its two sides. 0, or -1 with err. */
+static int
+clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
+{
+    struct proxy *px = cl->px;
+    struct pl_config pc;
+
+    memset(&pc, 0, sizeof(pc));
+    pc.node_id = px->cfg.node_id;
+    pc.node_index = px->cfg.node_index;
+    pc.listen = px->cfg.peer_listen;
+    pc.incarnation = incarnation;
+    pc.stall_timeout = 0; /* the link's own: a peer that reads nothing */
+    if ((cl->pl = pl_new(px->base, &pc, &clu_pl_cbs, cl, err, errlen)) == NULL)
+        return -1;
+    cl->readers = rr_new(px);
+    cl->remote = opr_new(px, cl->pl);
+    cl->dial_ev = evtimer_new(px->base, clu_dial_cb, cl);
+    if (cl->readers == NULL || cl->remote == NULL || cl->dial_ev == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void
+clu_peer_free(struct clu *cl)
+{
+    opr_free(&cl->remote);
+    rr_free(&cl->readers);
+    pl_free(&cl->pl);
+    if (cl->dial_ev)
+        event_free(cl->dial_ev);
+    cl->dial_ev = NULL;
+}
+
 static void
 clu_state_cb(void *arg, enum cc_state st, bool away, const char *detail)
 {
@@ -129,6 +317,13 @@ clu_new(struct proxy *px, char *err, size_t errlen)
                   "--peer-advertise to an address they can reach",
                   cl->peer_addr);
     memset(&cfg, 0, sizeof(cfg));
+    evutil_secure_rng_get_bytes(&cfg.incarnation, sizeof(cfg.incarnation));
+    cfg.incarnation |= 1; /* never 0 ("pick one") */
+    if (clu_peer_new(cl, cfg.incarnation, err, errlen) != 0) {
+        clu_peer_free(cl);
+        free(cl);
+        return NULL;
+    }
     cfg.endpoint = px->cfg.coordinators[0];
     cfg.node_id = px->cfg.node_id;
     cfg.node_index = px->cfg.node_index;
@@ -136,8 +331,10 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     memset(&cbs, 0, sizeof(cbs));
     cbs.fenced = clu_fenced_cb;
     cbs.state = clu_state_cb;
+    cbs.node = clu_node_cb;
     cl->cc = cc_new(px->base, NULL, &cfg, &cbs, cl, err, errlen);
     if (cl->cc == NULL) {
+        clu_peer_free(cl);
         free(cl);
         return NULL;
     }
@@ -147,9 +344,11 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     if (con_registry_observe(px->consoles, &cl->obs) != 0) {
         snprintf(err, errlen, "too many console observers");
         cc_free(&cl->cc);
+        clu_peer_free(cl);
         free(cl);
         return NULL;
     }
+    clu_dial_cb(-1, 0, cl);
     log_info("cluster: node %s (index %u) joining through %s, peer link %s",
              px->cfg.node_id, px->cfg.node_index, cfg.endpoint, cl->peer_addr);
     return cl;
@@ -163,6 +362,7 @@ clu_free(struct clu **clp)
     if (cl == NULL)
         return;
     con_registry_unobserve(cl->px->consoles, &cl->obs);
+    clu_peer_free(cl);
     cc_free(&cl->cc);
     free(cl);
     *clp = NULL;
@@ -216,7 +416,8 @@ clu_shadowed(struct clu *cl, const struct console *c)
 }
 
 struct clu_find {
-    const char *key, *node, *self;
+    const char *key, *self;
+    const struct wire_console *w;
 };
 
 static void
@@ -224,18 +425,38 @@ clu_find_cb(const struct wire_console *w, void *arg)
 {
     struct clu_find *f = arg;
 
-    if (f->node == NULL && strcmp(w->owner, f->self) != 0 &&
+    if (f->w == NULL && strcmp(w->owner, f->self) != 0 &&
         (strcmp(w->id, f->key) == 0 || strcmp(w->vm_name, f->key) == 0))
-        f->node = w->owner; /* valid until the client is called again */
+        f->w = w; /* valid until the client is called again */
 }
 
-const char *
-clu_owner_elsewhere(struct clu *cl, const char *key)
+/* The entry of console key (id or VM name) held by another node. */
+static const struct wire_console *
+clu_find_remote(struct clu *cl, const char *key)
 {
-    struct clu_find f = {key, NULL, cl->px->cfg.node_id};
+    struct clu_find f = {key, cl->px->cfg.node_id, NULL};
 
     cc_foreach_console(cl->cc, clu_find_cb, &f);
-    return f.node;
+    return f.w;
+}
+
+bool
+clu_knows(struct clu *cl, const char *key)
+{
+    return cl && clu_find_remote(cl, key) != NULL;
+}
+
+int
+clu_attach(struct clu *cl, struct oper *op, const char *key,
+           enum con_lock_req req, const char **err)
+{
+    const struct wire_console *w;
+
+    if (cl == NULL || (w = clu_find_remote(cl, key)) == NULL)
+        return 0;
+    if (opr_attach(cl->remote, op, w->owner, w->id, w->epoch, req, err) != 0)
+        return -1;
+    return 1;
 }
 
 void

@@ -16,8 +16,14 @@
  * isolated host whose VM was restarted elsewhere), this node lets its
  * hypervisor connection go and tells the console's readers.
  *
- * Not yet (the rest of the cluster issue): the peer link, attaching to a
- * console owned by another node, and logs of remote consoles.
+ * The peer link (peerlink.h): the node listens on --peer-listen and keeps
+ * a link to every live node of the replica (redialed every second until
+ * up). Over it, other nodes read our consoles (rreader.c) and our
+ * operators attach to theirs (opremote.c): `attach` of a console owned
+ * elsewhere subscribes for that operator at the owner, which arbitrates
+ * the locks.
+ *
+ * Not yet (the rest of the cluster issue): logs of remote consoles.
  *
  * Ownership: clu_new returns NULL when the node runs alone (no
  * coordinator) or on error (then *err is set); clu_free before the
@@ -30,10 +36,10 @@
 
 #include <jansson.h>
 
+#include "console.h"
 #include "proxy.h"
 
 struct clu;
-struct console;
 
 /* NULL and err[0] == '\0': no coordinator configured (alone). */
 struct clu *clu_new(struct proxy *px, char *err, size_t errlen);
@@ -51,9 +57,16 @@ void clu_foreach_remote(struct clu *cl,
 /* true when the replica shows another node holding c with a higher
  * epoch: `list` shows that node's entry instead of this stale copy. */
 bool clu_shadowed(struct clu *cl, const struct console *c);
-/* The node holding console id (key as `attach` takes it: id or VM name),
- * if another node; NULL if none or this one. */
-const char *clu_owner_elsewhere(struct clu *cl, const char *key);
+/* Does another node hold console key (id or VM name)? */
+bool clu_knows(struct clu *cl, const char *key);
+/*
+ * Attach operator op to console key (id or VM name) if another node owns
+ * it (opremote.c): 1, op now waits for the owner's answer; 0, no other
+ * node holds it (or cl is NULL: alone); -1 with *err.
+ */
+struct oper;
+int clu_attach(struct clu *cl, struct oper *op, const char *key,
+               enum con_lock_req req, const char **err);
 /*
  * `list --json` and /api/v1/consoles in a cluster: clu_json_local adds
  * "node" (this node) and "epoch" to a local console's object;

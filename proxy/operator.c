@@ -21,8 +21,6 @@
 #define OP_BANNER_DELAY_MS 300
 /* quit: the output gets this long to drain. */
 #define OP_FLUSH_SECS 5
-/* ^Ecr replays this many lines. */
-#define OP_REPLAY_LINES 20
 
 /* Option 233 subcommands (vmware/vspc vspc/admin_option.py). */
 enum {
@@ -55,7 +53,7 @@ op_tn_out(void *arg, const uint8_t *p, size_t n)
     }
 }
 
-static void
+void
 op_puts(struct oper *op, const char *s)
 {
     tn_send_data(&op->tn, (const uint8_t *)s, strlen(s));
@@ -77,50 +75,28 @@ static void VSPC_PRINTF(2, 3) op_printf(struct oper *op, const char *fmt, ...)
     tn_send_data(&op->tn, (const uint8_t *)buf, (size_t)n);
 }
 
-static size_t
-op_queued(const struct oper *op)
+size_t
+op_output_queued(const struct oper *op)
 {
     return evbuffer_get_length(bufferevent_get_output(op->bev));
 }
 
-/* ---- the operator as a reader of its console's stream ---------------- */
-
-static struct oper *
-op_of(struct strm_reader *r)
+void
+op_output(struct oper *op, const uint8_t *p, size_t n)
 {
-    return (struct oper *)((char *)r - offsetof(struct oper, co.rd));
-}
-
-static size_t
-op_rd_room(struct strm_reader *r)
-{
-    struct oper *op = op_of(r);
-    size_t q = op_queued(op), max = op->px->cfg.op_queue_max;
-
-    if (op->state != OP_ST_ATTACHED)
-        return 0;
-    return q < max ? max - q : 0;
-}
-
-static void
-op_rd_deliver(struct strm_reader *r, const uint8_t *p, size_t n)
-{
-    struct oper *op = op_of(r);
-
     tn_send_data(&op->tn, p, n);
 }
 
-static void
-op_rd_gap(struct strm_reader *r, uint64_t from, uint64_t to)
+void
+op_output_gap(struct oper *op, const char *console_id, uint64_t from,
+              uint64_t to)
 {
-    struct oper *op = op_of(r);
     char text[160];
 
     op->px->stats.ops_gaps++;
     op->px->stats.ops_gap_bytes += to - from;
     log_warnx("console=%s operator %s missed %llu bytes (slow reader)",
-              op->con ? op->con->id : "-", op->addr,
-              (unsigned long long)(to - from));
+              console_id, op->addr, (unsigned long long)(to - from));
     /* Visible in-band even to raw readers: they must know. */
     snprintf(text, sizeof(text),
              "\r\n[vspc: %llu bytes of output skipped (reader too slow); "
@@ -128,62 +104,6 @@ op_rd_gap(struct strm_reader *r, uint64_t from, uint64_t to)
              (unsigned long long)(to - from), (unsigned long long)to);
     op_puts(op, text);
 }
-
-static void
-op_rd_event(struct strm_reader *r, const char *text)
-{
-    op_notice(op_of(r), text);
-}
-
-static uint64_t
-op_rd_progress(struct strm_reader *r)
-{
-    struct oper *op = op_of(r);
-
-    return op->wire_out - op_queued(op);
-}
-
-static void
-op_rd_stalled(struct strm_reader *r)
-{
-    struct oper *op = op_of(r);
-
-    op->px->stats.ops_dropped_slow++;
-    op_close(op, "reader too slow");
-}
-
-static struct oper *
-op_of_co(struct con_op *co)
-{
-    return (struct oper *)((char *)co - offsetof(struct oper, co));
-}
-
-static void
-op_co_input_blocked(struct con_op *co, bool blocked)
-{
-    op_set_input_blocked(op_of_co(co), blocked);
-}
-
-static void
-op_co_notice(struct con_op *co, const char *text)
-{
-    op_notice(op_of_co(co), text);
-}
-
-static const struct con_op_ops op_co_ops = {
-    .input_blocked = op_co_input_blocked,
-    .notice = op_co_notice,
-};
-
-static const struct strm_reader_ops op_rd_ops = {
-    .room = op_rd_room,
-    .deliver = op_rd_deliver,
-    .gap = op_rd_gap,
-    .event = op_rd_event,
-    .progress = op_rd_progress,
-    .stalled = op_rd_stalled,
-    .release = NULL, /* operators detach before their console goes */
-};
 
 void
 op_notice(struct oper *op, const char *text)
@@ -217,7 +137,7 @@ op_close_flush(struct oper *op, const char *why)
 {
     struct timeval tv = {OP_FLUSH_SECS, 0};
 
-    if (op_queued(op) == 0) {
+    if (op_output_queued(op) == 0) {
         op_close(op, why);
         return;
     }
@@ -241,46 +161,118 @@ op_banner(struct oper *op)
     op_puts(op, OP_PROMPT);
 }
 
-/* Link op to c with the lock request. 0, or -1 with *err. */
-static int
-op_attach(struct oper *op, struct console *c, enum con_lock_req req, bool raw,
-          const char **err)
-{
-    uint64_t start;
+/* Input that arrived while the attach was pending, now for the console
+ * (or command mode). */
+static void op_tn_data(void *arg, const uint8_t *p, size_t n);
 
-    if (con_attach(c, &op->co, req, &start, err) != 0)
-        return -1;
-    op->con = c;
-    op->raw = raw;
+static void
+op_unstash(struct oper *op)
+{
+    size_t n = evbuffer_get_length(op->stash);
+    uint8_t *tmp;
+
+    op_set_input_blocked(op, false);
+    if (n == 0 || (tmp = malloc(n)) == NULL)
+        return;
+    evbuffer_remove(op->stash, tmp, n); /* a new attach may stash again */
+    op_tn_data(op, tmp, n);
+    free(tmp);
+}
+
+void
+op_attached(struct oper *op, const char *console_id, enum op_mode mode,
+            uint64_t offset, uint64_t epoch)
+{
     op->state = OP_ST_ATTACHED;
     op->esc_state = 0;
     op->ro_told = false;
-    log_info("console=%s operator %s attached %s%s%s", c->id, op->addr,
-             op_mode_names[op->co.mode], raw ? " raw" : "",
+    log_info("console=%s operator %s attached %s%s%s", console_id, op->addr,
+             op_mode_names[mode], op->raw ? " raw" : "",
              op->admin ? " (option 233)" : "");
     if (!op->admin)
-        op_printf(op, "ok attached %s %s offset=%llu epoch=%llu\r\n", c->id,
-                  op_mode_names[op->co.mode], (unsigned long long)start,
-                  (unsigned long long)c->epoch);
+        op_printf(op, "ok attached %s %s offset=%llu epoch=%llu\r\n",
+                  console_id, op_mode_names[mode], (unsigned long long)offset,
+                  (unsigned long long)epoch);
     else
         adm_send(op, ADM_VM_PORT_CONNECTED);
-    strm_reader_kick(&op->co.rd); /* the scrollback, then live output */
-    return 0;
+    if (evbuffer_get_length(op->stash) > 0 || op->read_blocked)
+        op_unstash(op);
+}
+
+void
+op_attach_failed(struct oper *op, const char *err)
+{
+    op->tgt = NULL;
+    op->state = OP_ST_COMMAND;
+    op->last_cr = op->skip_lf; /* the attach line's CR, for command mode */
+    op->skip_lf = false;
+    if (op->admin) {
+        log_info("operator %s (option 233): connect refused: %s", op->addr,
+                 err);
+        adm_send(op, ADM_VM_PORT_DISCONNECTED);
+    } else {
+        op_printf(op, "error %s\r\n" OP_PROMPT, err);
+    }
+    op_unstash(op);
+}
+
+void
+op_ended(struct oper *op, const char *why)
+{
+    op->tgt = NULL;
+    if (op->state != OP_ST_ATTACHED && op->state != OP_ST_ATTACHING)
+        return;
+    if (op->state == OP_ST_ATTACHING) {
+        op_attach_failed(op, why);
+        return;
+    }
+    op->state = OP_ST_COMMAND;
+    op->esc_state = 0;
+    if (op->read_blocked)
+        op_set_input_blocked(op, false);
+    if (op->admin) {
+        adm_send(op, ADM_VM_PORT_DISCONNECTED);
+        return;
+    }
+    op_printf(op, "\r\n[vspc: detached: %s]\r\n" OP_PROMPT, why);
 }
 
 static void
 op_detach(struct oper *op, const char *why)
 {
-    struct console *c = op->con;
-
-    if (c == NULL)
+    if (op->tgt == NULL)
         return;
-    op->con = NULL;
-    con_detach(c, &op->co, why);
+    op->tgt->detach(op, why); /* clears op->tgt */
+    op->tgt = NULL;
+    evbuffer_drain(op->stash, evbuffer_get_length(op->stash));
     /* Paused by that console's input flow control: read commands again. */
     if (op->read_blocked)
         op_set_input_blocked(op, false);
-    log_info("console=%s operator %s detached: %s", c->id, op->addr, why);
+}
+
+/* Attach op to key, here or on the node that owns it. Returns true when
+ * op left command mode (attached, or waiting for the owner). */
+static bool
+op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
+              const char **err)
+{
+    struct console *c = con_lookup(op->px->consoles, key, err);
+    bool last_cr = op->last_cr;
+    int rc;
+
+    op->raw = raw;
+    op->skip_lf = last_cr;
+    op->last_cr = false;
+    if (c && opl_attach(op, c, req, err) == 0)
+        return true;
+    if (c == NULL && (rc = clu_attach(op->px->clu, op, key, req, err)) > 0) {
+        op->state = OP_ST_ATTACHING;
+        op_set_input_blocked(op, true); /* until the owner answers */
+        return true;
+    }
+    op->skip_lf = false;
+    op->last_cr = last_cr;
+    return false;
 }
 
 /* ---- command mode -------------------------------------------------------- */
@@ -374,7 +366,6 @@ op_cmd_attach(struct oper *op, char *args)
     const char *key = NULL, *err = NULL;
     enum con_lock_req req = CON_LOCK_READONLY_OK;
     bool raw = false;
-    struct console *c;
 
     for (tok = strtok_r(args, " \t", &save); tok;
          tok = strtok_r(NULL, " \t", &save)) {
@@ -397,24 +388,10 @@ op_cmd_attach(struct oper *op, char *args)
         op_puts(op, "error usage: attach <console> [rw|ro|excl] [raw]\r\n");
         return false;
     }
-    c = con_lookup(op->px->consoles, key, &err);
-    if (c == NULL && op->px->clu) {
-        const char *node = clu_owner_elsewhere(op->px->clu, key);
-
-        if (node) {
-            op_printf(op,
-                      "error console %.100s is on node %.63s: attach there "
-                      "(attaching across nodes is not built yet)\r\n",
-                      key, node);
-            return false;
-        }
-    }
-    if (c == NULL || op_attach(op, c, req, raw, &err) != 0) {
+    if (!op_attach_key(op, key, req, raw, &err)) {
         op_printf(op, "error %s\r\n", err);
         return false;
     }
-    op->skip_lf = op->last_cr;
-    op->last_cr = false;
     return true;
 }
 
@@ -535,22 +512,8 @@ op_command_bytes(struct oper *op, const uint8_t *p, size_t n)
 static void
 op_input(struct oper *op, const uint8_t *p, size_t n)
 {
-    struct console *c = op->con;
-
-    if (n == 0 || c == NULL)
-        return;
-    if (!con_op_can_write(c, &op->co)) {
-        /* A spectator's input never reaches the VM. */
-        op->px->stats.ops_input_refused += n;
-        if (!op->ro_told) {
-            op->ro_told = true;
-            op_notice(op, "read-only: your input is discarded "
-                          "(escape f forces write access)");
-        }
-        return;
-    }
-    op->ro_told = false;
-    con_op_input(c, &op->co, p, n);
+    if (n > 0 && op->tgt)
+        op->tgt->input(op, p, n);
 }
 
 static void
@@ -568,8 +531,6 @@ op_escape_help(struct oper *op)
 static bool
 op_escape(struct oper *op, uint8_t ch)
 {
-    struct console *c = op->con;
-
     switch (ch) {
     case '.':
         op_detach(op, "escape");
@@ -577,15 +538,10 @@ op_escape(struct oper *op, uint8_t ch)
         op_puts(op, "\r\n[vspc: detached]\r\n" OP_PROMPT);
         return false;
     case 'r':
-        con_replay_lines(c, &op->co, OP_REPLAY_LINES);
-        return true;
     case 'f':
-        con_force_write(c, &op->co);
-        op_notice(op, "you have write access");
-        return true;
     case 's':
-        con_make_spectator(c, &op->co);
-        op_notice(op, "you are a spectator (read-only)");
+        if (op->tgt)
+            op->tgt->escape(op, ch);
         return true;
     case '?':
         op_escape_help(op);
@@ -685,27 +641,38 @@ op_attached_bytes(struct oper *op, const uint8_t *p, size_t n)
 
 /* ---- option 233 (VMware's admin client) ---------------------------------- */
 
+/* One console in the port list (the first byte of b is the subcommand). */
+static void
+adm_port_remote(const struct clu_remote *r, void *arg)
+{
+    struct evbuffer *b = arg;
+
+    if (evbuffer_get_length(b) > 1)
+        evbuffer_add(b, "", 1);
+    evbuffer_add(b, r->id, strlen(r->id));
+    evbuffer_add(b, "", 1);
+    evbuffer_add(b, r->name, strlen(r->name));
+    evbuffer_add(b, "", 1);
+}
+
 static void
 adm_port_list(struct oper *op)
 {
     struct evbuffer *b = evbuffer_new();
     struct console *c;
-    bool first = true;
     uint8_t sub = ADM_VM_PORT_LIST;
 
     if (b == NULL)
         return;
     evbuffer_add(b, &sub, 1);
     for (c = con_first(op->px->consoles); c; c = con_next(c)) {
+        struct clu_remote r = {.id = c->id, .name = c->name};
+
         /* id NUL name NUL uri, entries joined by NUL (no URI here). */
-        if (!first)
-            evbuffer_add(b, "", 1);
-        first = false;
-        evbuffer_add(b, c->id, strlen(c->id));
-        evbuffer_add(b, "", 1);
-        evbuffer_add(b, c->name, strlen(c->name));
-        evbuffer_add(b, "", 1);
+        adm_port_remote(&r, b);
     }
+    if (op->px->clu)
+        clu_foreach_remote(op->px->clu, adm_port_remote, b);
     tn_send_sb(&op->tn, TN_OPT_VSPC_ADMIN, evbuffer_pullup(b, -1),
                evbuffer_get_length(b));
     evbuffer_free(b);
@@ -718,6 +685,7 @@ adm_set_connection(struct oper *op, const uint8_t *p, size_t n)
     enum con_lock_req req;
     const char *err = "bad request";
     struct console *c;
+    bool upper;
 
     op_detach(op, "admin client disconnected");
     op->state = OP_ST_COMMAND;
@@ -728,15 +696,15 @@ adm_set_connection(struct oper *op, const uint8_t *p, size_t n)
     if (n >= 2 && n - 1 < sizeof(key) && con_lock_from_byte(p[0], &req) == 0) {
         memcpy(key, p + 1, n - 1);
         key[n - 1] = '\0';
+        /* vmware/vspc shows ids in upper case; ours are lower case. Only
+         * if the exact key is unknown here and in the cluster: a VM name
+         * keeps its capitals (ProdVM). */
         c = con_lookup(op->px->consoles, key, &err);
-        if (c == NULL) {
-            /* vmware/vspc shows ids in upper case; ours are lower case.
-             * Only then: a VM name keeps its capitals (ProdVM). */
+        upper = c == NULL && !clu_knows(op->px->clu, key);
+        if (upper)
             for (char *k = key; *k && k - key < VMX_UUID_HEX; k++)
                 *k = (char)tolower((unsigned char)*k);
-            c = con_lookup(op->px->consoles, key, &err);
-        }
-        if (c && op_attach(op, c, req, true, &err) == 0)
+        if (op_attach_key(op, key, req, true, &err))
             return;
     }
     log_info("operator %s (option 233): connect refused: %s", op->addr, err);
@@ -797,6 +765,9 @@ op_tn_data(void *arg, const uint8_t *p, size_t n)
             used = op_command_bytes(op, p, n);
         else if (op->state == OP_ST_ATTACHED)
             used = op_attached_bytes(op, p, n);
+        else if (op->state == OP_ST_ATTACHING)
+            used = evbuffer_add(op->stash, p, n) == 0 ? n : 0; /* reading
+                                                  is paused: one read at most */
         else
             break; /* closing, or option 233 not connected (ignored) */
         if (used == 0)
@@ -848,12 +819,12 @@ op_write_cb(struct bufferevent *bev, void *arg)
     struct oper *op = arg;
 
     if (op->flush_close) {
-        if (op_queued(op) == 0)
+        if (op_output_queued(op) == 0)
             op_close(op, "flushed");
         return;
     }
-    if (op->state == OP_ST_ATTACHED && op->con)
-        strm_reader_kick(&op->co.rd); /* room again: pace, replay, catch up */
+    if (op->state == OP_ST_ATTACHED && op->tgt)
+        op->tgt->room(op);
 }
 
 static void
@@ -894,22 +865,21 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     evutil_make_socket_nonblocking(fd);
     op->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
     op->timer = evtimer_new(px->base, op_timer_cb, op);
-    if (op->bev == NULL || op->timer == NULL) {
+    op->stash = evbuffer_new();
+    if (op->bev == NULL || op->timer == NULL || op->stash == NULL) {
         if (op->bev)
             bufferevent_free(op->bev);
         else
             evutil_closesocket(fd);
         if (op->timer)
             event_free(op->timer);
+        if (op->stash)
+            evbuffer_free(op->stash);
         free(op);
         return NULL;
     }
     tn_init(&op->tn, &px->op_policy, &op_tn_handlers, op);
-    op->co.ops = &op_co_ops;
-    op->co.id = op->id;
-    snprintf(op->co.name, sizeof(op->co.name), "%s", op->addr);
-    op->co.rd.ops = &op_rd_ops;
-    snprintf(op->co.rd.desc, sizeof(op->co.rd.desc), "operator %s", op->addr);
+    opl_init(op);
     bufferevent_setcb(op->bev, op_read_cb, op_write_cb, op_event_cb, op);
     /* Refilled from the stream whenever half the queue has drained. */
     bufferevent_setwatermark(op->bev, EV_WRITE, px->cfg.op_queue_max / 2, 0);
@@ -954,5 +924,7 @@ op_free(struct oper *op)
         bufferevent_free(op->bev);
     if (op->timer)
         event_free(op->timer);
+    if (op->stash)
+        evbuffer_free(op->stash);
     free(op);
 }

@@ -19,6 +19,7 @@
 #include "vspc/compat.h"
 
 #include <sys/queue.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
 #include "console.h"
@@ -29,9 +30,28 @@
 
 enum op_state {
     OP_ST_COMMAND = 0,
+    OP_ST_ATTACHING, /* waiting for the owner node's answer (cluster) */
     OP_ST_ATTACHED,
     OP_ST_CLOSING,
     OP_ST__COUNT,
+};
+
+struct oper;
+
+/*
+ * Where an attached operator's input and escapes go: its console on this
+ * node (oplocal.c) or on the node that owns it (opremote.c). The operator
+ * port itself never knows which.
+ */
+struct op_target_ops {
+    /* Input toward the VM (escapes already taken out). */
+    void (*input)(struct oper *op, const uint8_t *p, size_t n);
+    /* ^Ecr, ^Ecf, ^Ecs: 'r' replay, 'f' force write, 's' spectator. */
+    void (*escape)(struct oper *op, uint8_t ch);
+    /* The socket's output drained below half its queue: more may come. */
+    void (*room)(struct oper *op);
+    /* Leave the console (escape, close, the owner went). Clears op->tgt. */
+    void (*detach)(struct oper *op, const char *why);
 };
 
 struct oper {
@@ -47,7 +67,10 @@ struct oper {
     bool flush_close;  /* close once the output drained */
     uint8_t esc_state; /* 0, 1 = saw the escape char, 2 = escape + 'c' */
     uint64_t wire_out; /* bytes ever queued to the socket (progress) */
-    struct con_op co;  /* while attached: the console's view (mode, reader) */
+    struct con_op co;  /* attached here: the console's view (mode, reader) */
+    const struct op_target_ops *tgt; /* attaching or attached, else NULL */
+    void *tgt_data;                  /* the target's own (opremote.c) */
+    struct evbuffer *stash;          /* input read while attaching */
     struct proxy *px;
     struct bufferevent *bev;
     struct event *timer; /* banner delay, close deadline */
@@ -73,6 +96,33 @@ void op_free(struct oper *op);
  * and a counted gap (even raw readers get it: they must know), or is
  * disconnected (--slow-reader disconnect).
  */
+/* ---- for the targets (oplocal.c, opremote.c) ---- */
+
+/* Console output to the operator, as is (0xFF doubled on the wire). */
+void op_output(struct oper *op, const uint8_t *p, size_t n);
+/* Bytes queued on the operator's socket. */
+size_t op_output_queued(const struct oper *op);
+/* Output [from, to) of console_id was skipped (slow reader): counted,
+ * logged, told in-band. */
+void op_output_gap(struct oper *op, const char *console_id, uint64_t from,
+                   uint64_t to);
+/* The attach succeeded: the reply, then console mode (input read again). */
+void op_attached(struct oper *op, const char *console_id, enum op_mode mode,
+                 uint64_t offset, uint64_t epoch);
+/* The attach was refused: the reply, back to command mode. */
+void op_attach_failed(struct oper *op, const char *err);
+/* The console ended the attachment (its node went, it was fenced): told,
+ * back to command mode. */
+void op_ended(struct oper *op, const char *why);
+/* A notice line, as op_notice, even to raw operators (they must know). */
+void op_puts(struct oper *op, const char *s);
+
+/* oplocal.c: a console of this node. */
+void opl_init(struct oper *op);
+/* 0, or -1 with *err (nothing changed). */
+int opl_attach(struct oper *op, struct console *c, enum con_lock_req req,
+               const char **err);
+
 /* An in-band notice line ("[vspc: ...]\r\n"); not sent to raw operators. */
 void op_notice(struct oper *op, const char *text);
 /* Console input flow control: stop or resume reading this operator. */

@@ -179,6 +179,13 @@ struct pl_callbacks {
     void (*event)(struct pl_link *l, const struct pw_event *e, void *arg);
     /* The link is going down: our subscription sub_id ended. */
     void (*sub_lost)(struct pl_link *l, uint64_t sub_id, void *arg);
+    /* The owner answered (ATTACHED, REFUSED) or ended the subscription;
+     * unless ATTACHED it is over (no sub_lost follows). */
+    void (*sub_state)(struct pl_link *l, const struct pw_sub_state *t,
+                      void *arg);
+    /* Owner side: an operator's escape on subscription sub_id. */
+    void (*control)(struct pl_link *l, uint64_t sub_id,
+                    enum pw_control_action action, void *arg);
 
     /* -- operator input -- */
     /* Owner side: input within the window; acknowledge it with
@@ -268,6 +275,20 @@ void *pl_link_udata(const struct pl_link *l);
  * (<= PW_CREDIT_MAX). Returns the subscription id (unique on the link). */
 uint64_t pl_subscribe(struct pl_link *l, const char *console_id, uint64_t from,
                       uint64_t epoch, uint64_t credit);
+/* The same for one operator: the owner attaches it with its lock request
+ * and answers with SubState (sub_state callback) before any Data. */
+struct pl_sub_op {
+    const char *operator_id;   /* unique on this node, e.g. "node1/17" */
+    const char *operator_name; /* "addr:port", for the owner's logs */
+    uint32_t lock;             /* enum con_lock_req's value */
+    bool raw;
+};
+uint64_t pl_subscribe_op(struct pl_link *l, const char *console_id,
+                         uint64_t from, uint64_t epoch, uint64_t credit,
+                         const struct pl_sub_op *op);
+/* An operator's escape (replay, force write, spectator) to the owner. */
+int pl_control(struct pl_link *l, uint64_t sub_id,
+               enum pw_control_action action);
 /* Our consumer took `bytes` more: grant them again. Send it in batches
  * (e.g. once a quarter of the window was taken), not per byte. */
 int pl_credit(struct pl_link *l, uint64_t sub_id, uint64_t bytes);
@@ -288,6 +309,9 @@ uint64_t pl_sub_granted(struct pl_link *l, uint64_t sub_id);
  * PW_DATA_MAX. */
 int pl_send_data(struct pl_link *l, uint64_t sub_id, uint64_t epoch,
                  uint64_t offset, const uint8_t *p, size_t n);
+/* Answer a Subscribe (ATTACHED, REFUSED) or end it (ENDED); unless
+ * ATTACHED the subscription is over on both sides. */
+int pl_send_sub_state(struct pl_link *l, const struct pw_sub_state *t);
 /* Bytes [from, to) are gone; the next Data starts at `to`. */
 int pl_send_gap(struct pl_link *l, uint64_t sub_id, uint64_t epoch,
                 uint64_t from, uint64_t to);

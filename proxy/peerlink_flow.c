@@ -394,6 +394,22 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
         if (pl->cb.handover)
             pl->cb.handover(l, &f->u.handover, pl->arg);
         break;
+    case PW_SUB_STATE:
+        if ((s = s_my_sub(l, f->u.sub_state.sub_id)) == NULL)
+            break;
+        if (f->u.sub_state.status != PW_SUB_ATTACHED)
+            s_del(&l->lsubs, s); /* over: later frames for it are late */
+        if (pl->cb.sub_state)
+            pl->cb.sub_state(l, &f->u.sub_state, pl->arg);
+        break;
+    case PW_CONTROL:
+        /* Unknown: the owner ended it while the control was in flight. */
+        if (s_sub(&l->rsubs, f->u.control.sub_id) == NULL)
+            l->st.late_in++;
+        else if (pl->cb.control)
+            pl->cb.control(l, f->u.control.sub_id, f->u.control.action,
+                           pl->arg);
+        break;
     default:
         pl__proto_error(l, "unknown frame type %d", (int)f->type);
         break;
@@ -405,6 +421,13 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
 uint64_t
 pl_subscribe(struct pl_link *l, const char *console_id, uint64_t from,
              uint64_t epoch, uint64_t credit)
+{
+    return pl_subscribe_op(l, console_id, from, epoch, credit, NULL);
+}
+
+uint64_t
+pl_subscribe_op(struct pl_link *l, const char *console_id, uint64_t from,
+                uint64_t epoch, uint64_t credit, const struct pl_sub_op *op)
 {
     struct pl_ent e = {.credit = credit}, *s;
     struct pw_frame *f;
@@ -422,6 +445,16 @@ pl_subscribe(struct pl_link *l, const char *console_id, uint64_t from,
     f->u.subscribe.epoch = epoch;
     f->u.subscribe.sub_id = e.id = l->next_sub_id;
     f->u.subscribe.credit = credit;
+    if (op) {
+        struct pw_subscribe *sb = &f->u.subscribe;
+
+        snprintf(sb->operator_id, sizeof(sb->operator_id), "%s",
+                 op->operator_id ? op->operator_id : "");
+        snprintf(sb->operator_name, sizeof(sb->operator_name), "%s",
+                 op->operator_name ? op->operator_name : "");
+        sb->lock = op->lock;
+        sb->raw = op->raw;
+    }
     SUB_KEY(e.key, e.id);
     if (pw_validate(f, NULL, 0) != PW_OK) {
         errno = EINVAL;
@@ -463,6 +496,26 @@ pl_credit(struct pl_link *l, uint64_t sub_id, uint64_t bytes)
 }
 
 int
+pl_control(struct pl_link *l, uint64_t sub_id, enum pw_control_action action)
+{
+    struct pw_frame *f;
+
+    if (!pl__up(l))
+        return -1;
+    if (s_sub(&l->lsubs, sub_id) == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    f = pl__tx(l->pl, PW_CONTROL, 0);
+    f->u.control = (struct pw_control){.sub_id = sub_id, .action = action};
+    if (pw_validate(f, NULL, 0) != PW_OK) {
+        errno = EINVAL;
+        return -1;
+    }
+    return pl__send(l, f);
+}
+
+int
 pl_unsubscribe(struct pl_link *l, uint64_t sub_id)
 {
     struct pl_ent *s;
@@ -496,6 +549,29 @@ pl_sub_room(struct pl_link *l, uint64_t sub_id)
     }
     len = l->pl->cfg.out_max - len;
     return s->credit < len ? (size_t)s->credit : len;
+}
+
+int
+pl_send_sub_state(struct pl_link *l, const struct pw_sub_state *t)
+{
+    struct pl_ent *s;
+    struct pw_frame *f;
+
+    if (!pl__up(l))
+        return -1;
+    if ((s = s_sub(&l->rsubs, t->sub_id)) == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    f = pl__tx(l->pl, PW_SUB_STATE, 0);
+    f->u.sub_state = *t;
+    if (pw_validate(f, NULL, 0) != PW_OK) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (t->status != PW_SUB_ATTACHED)
+        s_del(&l->rsubs, s); /* over: no unsubscribe callback follows */
+    return pl__send(l, f);
 }
 
 uint64_t
@@ -666,6 +742,9 @@ pl_send_input(struct pl_link *l, const char *console_id,
         p += c;
         n -= c;
     }
+    /* A sender that filled the window is told when it opens, even if it
+     * never asks pl_input_room in between. */
+    (void)pl_input_room(l);
     return 0;
 }
 

@@ -67,6 +67,22 @@ max_frame(struct pw_frame *f, enum pw_type t, uint64_t seed)
         f->u.subscribe.epoch = UINT64_MAX;
         f->u.subscribe.sub_id = UINT64_MAX;
         f->u.subscribe.credit = PW_CREDIT_MAX;
+        fill(f->u.subscribe.operator_id, PW_OPERATOR_ID_MAX, 'o');
+        fill(f->u.subscribe.operator_name, PW_OPERATOR_NAME_MAX, 'n');
+        f->u.subscribe.lock = PW_LOCK_MAX;
+        f->u.subscribe.raw = true;
+        break;
+    case PW_SUB_STATE:
+        f->u.sub_state.sub_id = UINT64_MAX;
+        f->u.sub_state.status = PW_SUB_ENDED;
+        f->u.sub_state.mode = 1;
+        f->u.sub_state.offset = UINT64_MAX;
+        f->u.sub_state.epoch = UINT64_MAX;
+        fill(f->u.sub_state.text, PW_TEXT_MAX, 't');
+        break;
+    case PW_CONTROL:
+        f->u.control.sub_id = UINT64_MAX;
+        f->u.control.action = PW_CTL_SPECTATOR;
         break;
     case PW_UNSUBSCRIBE:
         f->u.unsubscribe.sub_id = UINT64_MAX;
@@ -204,6 +220,14 @@ min_frame(struct pw_frame *f, enum pw_type t)
         break;
     case PW_HANDOVER:
         strcpy(f->u.handover.console_id, CID);
+        break;
+    case PW_SUB_STATE:
+        f->u.sub_state.sub_id = 1;
+        f->u.sub_state.status = PW_SUB_ATTACHED;
+        break;
+    case PW_CONTROL:
+        f->u.control.sub_id = 1;
+        f->u.control.action = PW_CTL_REPLAY;
         break;
     default:
         ck_abort_msg("type %d", (int)t);

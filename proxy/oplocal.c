@@ -1,0 +1,207 @@
+/*
+ * oplocal.c: opl_*, an operator attached to a console of this node (see
+ * operator.h, struct op_target_ops). The operator reads the console's
+ * stream through op->co.rd: its queue is the socket's output buffer, up
+ * to cfg.op_queue_max bytes; it takes part in the console's locks as
+ * op->co. The remote counterpart is opremote.c.
+ */
+#include "vspc/compat.h"
+#include "operator.h"
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "vspc/log.h"
+
+/* ^Ecr replays this many lines. */
+#define OPL_REPLAY_LINES 20
+
+/* ---- the operator as a reader of its console's stream ---------------- */
+
+static struct oper *
+opl_of(struct strm_reader *r)
+{
+    return (struct oper *)((char *)r - offsetof(struct oper, co.rd));
+}
+
+static size_t
+opl_rd_room(struct strm_reader *r)
+{
+    struct oper *op = opl_of(r);
+    size_t q = op_output_queued(op), max = op->px->cfg.op_queue_max;
+
+    if (op->state != OP_ST_ATTACHED)
+        return 0;
+    return q < max ? max - q : 0;
+}
+
+static void
+opl_rd_deliver(struct strm_reader *r, const uint8_t *p, size_t n)
+{
+    op_output(opl_of(r), p, n);
+}
+
+static void
+opl_rd_gap(struct strm_reader *r, uint64_t from, uint64_t to)
+{
+    struct oper *op = opl_of(r);
+
+    op_output_gap(op, op->con ? op->con->id : "-", from, to);
+}
+
+static void
+opl_rd_event(struct strm_reader *r, const char *text)
+{
+    op_notice(opl_of(r), text);
+}
+
+static uint64_t
+opl_rd_progress(struct strm_reader *r)
+{
+    struct oper *op = opl_of(r);
+
+    return op->wire_out - op_output_queued(op);
+}
+
+static void
+opl_rd_stalled(struct strm_reader *r)
+{
+    struct oper *op = opl_of(r);
+
+    op->px->stats.ops_dropped_slow++;
+    op_close(op, "reader too slow");
+}
+
+static const struct strm_reader_ops opl_rd_ops = {
+    .room = opl_rd_room,
+    .deliver = opl_rd_deliver,
+    .gap = opl_rd_gap,
+    .event = opl_rd_event,
+    .progress = opl_rd_progress,
+    .stalled = opl_rd_stalled,
+    .release = NULL, /* operators detach before their console goes */
+};
+
+/* ---- the operator as the console sees it (struct con_op) ------------- */
+
+static struct oper *
+opl_of_co(struct con_op *co)
+{
+    return (struct oper *)((char *)co - offsetof(struct oper, co));
+}
+
+static void
+opl_co_input_blocked(struct con_op *co, bool blocked)
+{
+    op_set_input_blocked(opl_of_co(co), blocked);
+}
+
+static void
+opl_co_notice(struct con_op *co, const char *text)
+{
+    op_notice(opl_of_co(co), text);
+}
+
+static const struct con_op_ops opl_co_ops = {
+    .input_blocked = opl_co_input_blocked,
+    .notice = opl_co_notice,
+};
+
+/* ---- the target --------------------------------------------------------- */
+
+static void
+opl_input(struct oper *op, const uint8_t *p, size_t n)
+{
+    struct console *c = op->con;
+
+    if (n == 0 || c == NULL)
+        return;
+    if (!con_op_can_write(c, &op->co)) {
+        /* A spectator's input never reaches the VM. */
+        op->px->stats.ops_input_refused += n;
+        if (!op->ro_told) {
+            op->ro_told = true;
+            op_notice(op, "read-only: your input is discarded "
+                          "(escape f forces write access)");
+        }
+        return;
+    }
+    op->ro_told = false;
+    con_op_input(c, &op->co, p, n);
+}
+
+static void
+opl_escape(struct oper *op, uint8_t ch)
+{
+    struct console *c = op->con;
+
+    if (c == NULL)
+        return;
+    switch (ch) {
+    case 'r':
+        con_replay_lines(c, &op->co, OPL_REPLAY_LINES);
+        break;
+    case 'f':
+        con_force_write(c, &op->co);
+        op_notice(op, "you have write access");
+        break;
+    case 's':
+        con_make_spectator(c, &op->co);
+        op_notice(op, "you are a spectator (read-only)");
+        break;
+    default:
+        break;
+    }
+}
+
+static void
+opl_room(struct oper *op)
+{
+    if (op->con)
+        strm_reader_kick(&op->co.rd); /* room again: pace, replay, catch up */
+}
+
+static void
+opl_detach(struct oper *op, const char *why)
+{
+    struct console *c = op->con;
+
+    op->tgt = NULL;
+    if (c == NULL)
+        return;
+    op->con = NULL;
+    con_detach(c, &op->co, why);
+    log_info("console=%s operator %s detached: %s", c->id, op->addr, why);
+}
+
+static const struct op_target_ops opl_target = {
+    .input = opl_input,
+    .escape = opl_escape,
+    .room = opl_room,
+    .detach = opl_detach,
+};
+
+void
+opl_init(struct oper *op)
+{
+    op->co.ops = &opl_co_ops;
+    op->co.id = op->id;
+    snprintf(op->co.name, sizeof(op->co.name), "%s", op->addr);
+    op->co.rd.ops = &opl_rd_ops;
+    snprintf(op->co.rd.desc, sizeof(op->co.rd.desc), "operator %s", op->addr);
+}
+
+int
+opl_attach(struct oper *op, struct console *c, enum con_lock_req req,
+           const char **err)
+{
+    uint64_t start;
+
+    if (con_attach(c, &op->co, req, &start, err) != 0)
+        return -1;
+    op->con = c;
+    op->tgt = &opl_target;
+    op_attached(op, c->id, op->co.mode, start, c->epoch);
+    strm_reader_kick(&op->co.rd); /* the scrollback, then live output */
+    return 0;
+}
