@@ -500,6 +500,14 @@ clu_stats(struct clu *cl, struct clu_stats *out)
     out->registrations = st.registrations;
     out->snapshots = st.snapshots;
     out->fenced = cl->fenced;
+    if (cl->pl) {
+        const struct pl_stats *ps = pl_stats(cl->pl);
+
+        out->links_up = ps->links_up - ps->links_down;
+        out->peer_errors = ps->protocol_errors;
+    }
+    out->remote_readers = rr_count(cl->readers);
+    out->remote_attachments = opr_count(cl->remote);
 }
 
 const char *

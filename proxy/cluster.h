@@ -81,6 +81,7 @@ struct clu_stats {
     int state; /* enum cc_state */
     bool away;
     uint64_t consoles, nodes, registrations, snapshots, fenced;
+    uint64_t links_up, peer_errors, remote_readers, remote_attachments;
 };
 void clu_stats(struct clu *cl, struct clu_stats *out);
 const char *clu_state_str(int state);

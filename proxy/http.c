@@ -368,22 +368,39 @@ http_metrics(struct http *h, struct evbuffer *b)
                  "This node's membership: 1 for its state (coordcli.h).");
         evbuffer_add_printf(b, "vspc_cluster_state{state=\"%s\"} 1\n",
                             clu_state_str(cs.state));
-        m_family(b, "vspc_coordinator_away", M_GAUGE,
-                 "1 while the coordinator does not answer (the replica "
-                 "serves).");
-        evbuffer_add_printf(b, "vspc_coordinator_away %d\n", cs.away ? 1 : 0);
-        m_family(b, "vspc_cluster_consoles", M_GAUGE,
-                 "Consoles in this node's replica of the directory.");
-        evbuffer_add_printf(b, "vspc_cluster_consoles %llu\n",
-                            (unsigned long long)cs.consoles);
-        m_family(b, "vspc_cluster_nodes", M_GAUGE,
-                 "Nodes in this node's replica of the directory.");
-        evbuffer_add_printf(b, "vspc_cluster_nodes %llu\n",
-                            (unsigned long long)cs.nodes);
-        m_family(b, "vspc_cluster_fenced_total", M_COUNTER,
-                 "Consoles this node let go: a newer owner elsewhere.");
-        evbuffer_add_printf(b, "vspc_cluster_fenced_total %llu\n",
-                            (unsigned long long)cs.fenced);
+        const struct {
+            const char *name, *help;
+            enum m_kind type;
+            unsigned long long v;
+        } rows[] = {
+            {"vspc_coordinator_away",
+             "1 while the coordinator does not answer (the replica serves).",
+             M_GAUGE, cs.away ? 1 : 0},
+            {"vspc_cluster_consoles",
+             "Consoles in this node's replica of the directory.", M_GAUGE,
+             cs.consoles},
+            {"vspc_cluster_nodes", "Nodes in this node's replica.", M_GAUGE,
+             cs.nodes},
+            {"vspc_cluster_fenced_total",
+             "Consoles this node let go: a newer owner elsewhere.", M_COUNTER,
+             cs.fenced},
+            {"vspc_peer_links_up", "Peer links to other nodes that are up.",
+             M_GAUGE, cs.links_up},
+            {"vspc_peer_protocol_errors_total",
+             "Peer connections closed for a bad frame or a rule broken.",
+             M_COUNTER, cs.peer_errors},
+            {"vspc_peer_remote_readers",
+             "Other nodes' readers of this node's consoles (operators, logs).",
+             M_GAUGE, cs.remote_readers},
+            {"vspc_peer_remote_attachments",
+             "This node's operators attached to other nodes' consoles.",
+             M_GAUGE, cs.remote_attachments},
+        };
+
+        for (size_t i = 0; i < VSPC_ARRAY_LEN(rows); i++) {
+            m_family(b, rows[i].name, rows[i].type, rows[i].help);
+            evbuffer_add_printf(b, "%s %llu\n", rows[i].name, rows[i].v);
+        }
     }
     m_family(b, "vspc_draining", M_GAUGE,
              "1 while the node is drained (operator port `drain`).");

@@ -10,3 +10,15 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(cluster_directory PROPERTIES TIMEOUT 120
     LABELS "scenario;cluster")
 endif()
+
+# Operators on any node (tests/scenario/cluster_attach.py): ports
+# 24400-24415; every node to every console byte-exact, scrollback, locks
+# across nodes, a stalled remote reader, the coordinator away, malformed
+# peer frames.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME cluster_attach
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cluster_attach.py
+            ${CMAKE_BINARY_DIR} 24400)
+  set_tests_properties(cluster_attach PROPERTIES TIMEOUT 240
+    LABELS "scenario;cluster")
+endif()

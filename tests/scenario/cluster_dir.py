@@ -16,83 +16,19 @@ consoles to each node. Checked, each within a bound:
 usage: cluster_dir.py BUILD_DIR BASE_PORT
 Ports BASE..BASE+19. Only processes this script started are signalled.
 """
-import json
 import os
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
-import time
-import urllib.request
 
-BUILD, BASE = sys.argv[1], int(sys.argv[2])
-COORD = BUILD + "/coordinator/vspc-coordinator"
-PROXY = BUILD + "/vspc-proxy"
-HVSIM = BUILD + "/vspc-hvsim"
-procs = []
-logdir = tempfile.mkdtemp(prefix="cluster_dir.")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clusterlib import Cluster  # noqa: E402
 
-
-def start(name, argv):
-    log = open(os.path.join(logdir, name + ".log"), "w")
-    p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    procs.append((name, p))
-    return p
-
-
-def stop(p):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-def fail(msg):
-    print("cluster_dir: FAIL: " + msg)
-    for name, p in procs:
-        stop(p)
-    for name, _ in procs:
-        path = os.path.join(logdir, name + ".log")
-        with open(path, errors="replace") as f:
-            lines = f.readlines()
-        print("---- %s (last 15 lines) ----" % name)
-        sys.stdout.write("".join(lines[-15:]))
-    sys.exit(1)
-
-
-def wait_for(what, cond, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = cond()
-            if last:
-                return last
-        except (OSError, ValueError) as e:
-            last = e
-        time.sleep(0.1)
-    fail("%s: not within %.0f s (last: %r)" % (what, timeout, last))
-
-
-def http(port, path):
-    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path),
-                                timeout=2) as r:
-        return r.read().decode()
-
-
-def consoles(node):
-    return json.loads(http(HTTP[node], "/api/v1/consoles"))
-
-
-def metric(node, name):
-    for line in http(HTTP[node], "/metrics").splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    return None
+C = Cluster(sys.argv[1], int(sys.argv[2]), "cluster_dir")
+HVSIM = C.hvsim_bin
+start, stop, fail, wait_for = C.start, C.stop, C.fail, C.wait_for
+consoles, metric = C.consoles, C.metric
+start_coordinator = C.start_coordinator
+NODES, VM, OPER = C.nodes, C.vm, C.oper
 
 
 def op_list(node):
@@ -112,32 +48,14 @@ def op_list(node):
             if " hv=" in l]
 
 
-COORD_EP = "tcp://127.0.0.1:%d" % BASE
-NODES = ["n1", "n2", "n3"]
-VM = {n: BASE + 4 + i * 4 for i, n in enumerate(NODES)}
-OPER = {n: VM[n] + 1 for n in NODES}
-HTTP = {n: VM[n] + 2 for n in NODES}
-PEER = {n: VM[n] + 3 for n in NODES}
-
-
 def uuid(node_no, k):
     return "0123456789abcdeffedcba98000%02d%03d" % (node_no, k)
 
 
-def start_coordinator():
-    return start("coordinator", [COORD, "--bind", COORD_EP,
-                                 "--heartbeat-timeout", "3"])
-
-
 def main():
     coord = start_coordinator()
-    for i, n in enumerate(NODES):
-        start(n, [PROXY, "--node-id", n, "--node-index", str(i + 1),
-                  "--vm-listen", "127.0.0.1:%d" % VM[n],
-                  "--operator-listen", "127.0.0.1:%d" % OPER[n],
-                  "--http-listen", "127.0.0.1:%d" % HTTP[n],
-                  "--peer-listen", "127.0.0.1:%d" % PEER[n],
-                  "--coordinator", COORD_EP])
+    for n in NODES:
+        C.start_node(n)
     for n in NODES:
         wait_for("node %s HTTP" % n, lambda n=n: consoles(n) == [])
     # Three consoles per node; the hosts stay connected for the whole test.
@@ -208,8 +126,7 @@ def main():
     stop(dup)
     for h in hosts:
         stop(h)
-    for name, p in procs:
-        stop(p)
+    C.stop_all()
     print("cluster_dir: PASS")
 
 

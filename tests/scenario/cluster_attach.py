@@ -1,0 +1,230 @@
+#!/usr/bin/env python3
+"""cluster_attach.py: operators on any node, real processes on 127.0.0.1
+(ctest cluster_attach).
+
+A vspc-coordinator and three vspc-proxy nodes. Checked, each bounded:
+  1. every node to every console: vspc-hvsim hosts on each node, their
+     operators attached on each node (9 pairs), VM output and operator
+     input verified byte-exact both ways (flat out);
+  2. scrollback: the same console attached on its owner and from the two
+     other nodes replays the same bytes from the same offset and epoch;
+  3. locks across nodes, arbitrated by the owner: excl on n2, rw on n3
+     becomes ro, excl on n1 refused; a read-only operator's input is
+     refused with a notice; ^Ecf takes the write lock across nodes, the
+     loser is told; ^Ec. detaches;
+  4. a stalled remote reader (n2 reads nothing) next to a console
+     streaming flat out between the same two nodes: the second verified
+     byte-exact, the first cut loose by the stall timeout, memory bounded;
+  5. the coordinator stopped and restarted while remote operators type
+     and read: verified byte-exact, the directory converges again;
+  6. malformed frames on a peer port: the connection closed, a log line,
+     the consoles unaffected.
+
+usage: cluster_attach.py BUILD_DIR BASE_PORT   (ports BASE..BASE+15)
+"""
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clusterlib import Cluster, Operator, uuid  # noqa: E402
+
+C = Cluster(sys.argv[1], int(sys.argv[2]), "cluster_attach")
+N = C.nodes
+
+
+def wait_exit(runs, timeout):
+    deadline = time.monotonic() + timeout
+    for name, p in runs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:
+            C.fail("%s: still running after %.0f s" % (name, timeout))
+        with open(os.path.join(C.logdir, name + ".log"),
+                  errors="replace") as f:
+            out = f.read()
+        if p.returncode != 0 or "result=PASS" not in out:
+            C.fail("%s: exit %d: %s" % (name, p.returncode, out[-600:]))
+
+
+def listed_everywhere(ids):
+    for n in N:
+        got = {c["id"] for c in C.consoles(n)}
+        if not set(ids) <= got:
+            return None
+    return True
+
+
+def step1():
+    runs = []
+    for i, owner in enumerate(N):
+        for j, opn in enumerate(N):
+            name = "x-%s-%s" % (owner, opn)
+            runs.append((name, C.hvsim(name, owner, [
+                "--operator", "127.0.0.1:%d" % C.oper[opn],
+                "--consoles", "2", "--uuid-base", uuid(i + 1, j * 10),
+                "--name-prefix", "%s%s-" % (owner, opn),
+                "--bytes", "256k", "--rate", "0",
+                "--operator-rate", "50000", "--operator-bytes", "32k"])))
+    wait_exit(runs, 90)
+    print("cluster_attach: 1. 9 node pairs x 2 consoles: both directions "
+          "byte-exact")
+
+
+def step2():
+    cid = uuid(1, 10)  # owned by n1, 256 KiB written, host gone
+    C.wait_for("2: console listed everywhere", lambda: listed_everywhere([cid]))
+    got = {}
+    for n in N:
+        o = Operator(C.oper[n])
+        reply = o.attach(cid, "ro raw")
+        if not reply.startswith("ok attached %s ro offset=" % cid):
+            C.fail("2: attach on %s: %r" % (n, reply))
+        got[n] = (reply.split()[4:], o.read_idle(1.0))
+        o.close()
+    ref = got["n1"]
+    if len(ref[1]) != 65536:
+        C.fail("2: the owner replayed %d bytes, want 65536" % len(ref[1]))
+    for n in N[1:]:
+        if got[n] != ref:
+            C.fail("2: %s replayed %r %d bytes, owner %r %d bytes (same: %s)"
+                   % (n, got[n][0], len(got[n][1]), ref[0], len(ref[1]),
+                      got[n][1] == ref[1]))
+    print("cluster_attach: 2. scrollback from every node: the owner's 65536 "
+          "bytes, offset and epoch")
+
+
+def step3():
+    cid = uuid(9, 1)
+    C.hvsim("lockvm", "n1", ["--consoles", "1", "--uuid-base", cid,
+                             "--name-prefix", "lockvm", "--connect-only",
+                             "--duration", "60"])
+    C.wait_for("3: console listed everywhere", lambda: listed_everywhere([cid]))
+    a, b, c = Operator(C.oper["n2"]), Operator(C.oper["n3"]), \
+        Operator(C.oper["n1"])
+    r = a.attach(cid, "excl")
+    if not r.startswith("ok attached %s rw " % cid):
+        C.fail("3: excl from n2: %r" % r)
+    r = b.attach(cid, "rw")
+    if not r.startswith("ok attached %s ro " % cid):
+        C.fail("3: rw from n3 while n2 holds the write lock: %r" % r)
+    r = c.attach(cid, "excl")
+    if not r.startswith("error another operator holds the write lock"):
+        C.fail("3: excl on the owner while n2 holds it: %r" % r)
+    a.read_until(b"attached (ro)")  # the notice of b's attach, on n2
+    b.send(b"hello")
+    b.read_until(b"read-only: your input is discarded")
+    b.send(b"\x05cf")
+    b.read_until(b"you have write access")
+    a.read_until(b"your write access was taken over: now read-only")
+    a.send(b"\x05c.")
+    a.read_until(b"[vspc: detached]")
+    b.read_until(b"detached")  # a's detach, told to b
+    for o in (a, b, c):
+        o.close()
+    print("cluster_attach: 3. locks across nodes: excl, rw->ro, refusal, "
+          "read-only notice, ^Ecf, ^Ec.")
+
+
+def rss_kb(p):
+    with open("/proc/%d/status" % p.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def step4():
+    stalled_id, live_id = uuid(7, 1), uuid(7, 2)
+    before = C.metric("n1", "vspc_readers_stalled_total")
+    C.hvsim("stalled-vm", "n1", ["--consoles", "1", "--uuid-base", stalled_id,
+                                 "--name-prefix", "stalledvm", "--rate", "0",
+                                 "--duration", "8"])
+    C.wait_for("4: console listed everywhere",
+               lambda: listed_everywhere([stalled_id]))
+    s = Operator(C.oper["n2"])
+    r = s.attach(stalled_id, "ro raw")
+    if not r.startswith("ok attached"):
+        C.fail("4: attach: %r" % r)
+    # s reads nothing from now on.
+    live = ("live-pair", C.hvsim("live-pair", "n1", [
+        "--operator", "127.0.0.1:%d" % C.oper["n2"], "--consoles", "1",
+        "--uuid-base", live_id, "--name-prefix", "livevm",
+        "--bytes", "16M", "--rate", "0"]))
+    wait_exit([live], 60)
+    C.wait_for("4: the stalled remote reader cut loose on n1",
+               lambda: C.metric("n1", "vspc_readers_stalled_total") > before,
+               10)
+    for n in ("n1", "n2"):
+        kb = rss_kb(C.node_procs[n])
+        if kb > 150 * 1024:
+            C.fail("4: %s RSS %d KiB with a stalled remote reader" % (n, kb))
+    s.close()
+    print("cluster_attach: 4. stalled remote reader: cut loose; the other "
+          "console on the same link byte-exact; memory bounded")
+
+
+def step5(coord):
+    ids = [uuid(5, k) for k in range(2)]
+    run = ("coord-away", C.hvsim("coord-away", "n3", [
+        "--operator", "127.0.0.1:%d" % C.oper["n1"], "--consoles", "2",
+        "--uuid-base", ids[0], "--name-prefix", "awayvm",
+        "--rate", "20000", "--duration", "6", "--operator-rate", "2000"]))
+    C.wait_for("5: consoles listed everywhere", lambda: listed_everywhere(ids))
+    C.stop(coord)
+    C.wait_for("5: nodes see the coordinator away",
+               lambda: all(C.metric(n, "vspc_coordinator_away") == 1
+                           for n in N), 15)
+    # 6, meanwhile: malformed frames on n1's peer port.
+    for junk in (struct.pack(">I", 0xFFFFFFF0), struct.pack(">I", 5) +
+                 b"\x08\x01\xa2\x06\x00", b"\x00\x00\x00\x03abc"):
+        k = socket.create_connection(("127.0.0.1", C.peer["n1"]), timeout=5)
+        k.sendall(junk)
+        try:
+            closed = k.recv(100) == b""
+        except socket.timeout:
+            closed = False
+        k.close()
+        if not closed:
+            C.fail("6: n1 kept a peer connection that sent %r" % junk)
+    coord = C.start_coordinator()
+    wait_exit([run], 40)
+    C.wait_for("5: converged after the coordinator restart",
+               lambda: listed_everywhere(ids) and all(
+                   C.metric(n, "vspc_coordinator_away") == 0 for n in N), 20)
+    with open(os.path.join(C.logdir, "n1.log"), errors="replace") as f:
+        if "peer" not in f.read():
+            C.fail("6: no log line about the bad peer connections")
+    print("cluster_attach: 5. coordinator away and back: remote operators "
+          "byte-exact, converged")
+    print("cluster_attach: 6. malformed peer frames: connections closed, "
+          "consoles unaffected")
+    return coord
+
+
+def main():
+    coord = C.start_coordinator()
+    for n in N:
+        C.start_node(n)
+    for n in N:
+        C.wait_for("node %s HTTP" % n, lambda n=n: C.consoles(n) == [])
+    C.wait_for("peer links up", lambda: all(
+        C.metric(n, "vspc_peer_links_up") == len(N) - 1 for n in N), 15)
+    step1()
+    step2()
+    step3()
+    step4()
+    step5(coord)
+    C.stop_all()
+    print("cluster_attach: PASS")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as e:  # any surprise: stop what we started
+        C.fail("exception %r" % (e,))

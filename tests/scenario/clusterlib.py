@@ -1,0 +1,210 @@
+"""clusterlib.py: what the cluster scenarios share (cluster_dir.py,
+cluster_attach.py): starting and stopping the real daemons as processes
+on 127.0.0.1, bounded waits, the HTTP API, metrics, and an operator-port
+client that speaks just enough telnet.
+
+Only processes a scenario started are signalled; every wait is bounded.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+
+class Cluster:
+    """A coordinator and nodes n1..nN; node k uses ports BASE+4k..BASE+4k+3
+    (VM, operator, HTTP, peer) and the coordinator BASE (and BASE+1)."""
+
+    def __init__(self, build, base, name, n_nodes=3):
+        self.build, self.base, self.name = build, base, name
+        self.coord_bin = build + "/coordinator/vspc-coordinator"
+        self.proxy_bin = build + "/vspc-proxy"
+        self.hvsim_bin = build + "/vspc-hvsim"
+        self.procs = []
+        self.logdir = tempfile.mkdtemp(prefix=name + ".")
+        self.coord_ep = "tcp://127.0.0.1:%d" % base
+        self.nodes = ["n%d" % (i + 1) for i in range(n_nodes)]
+        self.vm = {n: base + 4 + i * 4 for i, n in enumerate(self.nodes)}
+        self.oper = {n: self.vm[n] + 1 for n in self.nodes}
+        self.http_port = {n: self.vm[n] + 2 for n in self.nodes}
+        self.peer = {n: self.vm[n] + 3 for n in self.nodes}
+        self.node_procs = {}
+
+    def start(self, name, argv):
+        log = open(os.path.join(self.logdir, name + ".log"), "w")
+        p = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append((name, p))
+        return p
+
+    @staticmethod
+    def stop(p):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop_all(self):
+        for _, p in self.procs:
+            self.stop(p)
+
+    def fail(self, msg):
+        print("%s: FAIL: %s" % (self.name, msg))
+        self.stop_all()
+        for name, _ in self.procs:
+            path = os.path.join(self.logdir, name + ".log")
+            with open(path, errors="replace") as f:
+                lines = f.readlines()
+            print("---- %s (last 15 lines) ----" % name)
+            sys.stdout.write("".join(lines[-15:]))
+        sys.exit(1)
+
+    def wait_for(self, what, cond, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = cond()
+                if last:
+                    return last
+            except (OSError, ValueError) as e:
+                last = e
+            time.sleep(0.1)
+        self.fail("%s: not within %.0f s (last: %r)" % (what, timeout, last))
+
+    def start_coordinator(self):
+        return self.start("coordinator", [self.coord_bin, "--bind",
+                                          self.coord_ep,
+                                          "--heartbeat-timeout", "3"])
+
+    def start_node(self, n, extra=()):
+        i = self.nodes.index(n)
+        p = self.start(n, [self.proxy_bin, "--node-id", n, "--node-index",
+                           str(i + 1),
+                           "--vm-listen", "127.0.0.1:%d" % self.vm[n],
+                           "--operator-listen", "127.0.0.1:%d" % self.oper[n],
+                           "--http-listen",
+                           "127.0.0.1:%d" % self.http_port[n],
+                           "--peer-listen", "127.0.0.1:%d" % self.peer[n],
+                           "--coordinator", self.coord_ep] + list(extra))
+        self.node_procs[n] = p
+        return p
+
+    def http(self, node, path):
+        url = "http://127.0.0.1:%d%s" % (self.http_port[node], path)
+        with urllib.request.urlopen(url, timeout=2) as r:
+            return r.read().decode()
+
+    def consoles(self, node):
+        return json.loads(self.http(node, "/api/v1/consoles"))
+
+    def metric(self, node, name):
+        for line in self.http(node, "/metrics").splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return None
+
+    def hvsim(self, name, node, args):
+        return self.start(name, [self.hvsim_bin, "run", "--proxy",
+                                 "127.0.0.1:%d" % self.vm[node],
+                                 "--log-level", "error"] + list(args))
+
+
+def uuid(a, b):
+    """A VC UUID (32 hex digits) from two small numbers."""
+    return "0123456789abcdeffedcba98%04d%04d" % (a, b)
+
+
+class Operator:
+    """An operator-port client: plain telnet (WONT 233), IAC undone."""
+
+    def __init__(self, port, timeout=5.0):
+        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.s.sendall(b"\xff\xfc\xe9")  # WONT 233: not VMware's client
+        self.buf = b""
+        self.raw = b""
+        self.read_until(b"vspc> ")
+
+    def _feed(self, data):
+        """Telnet: IAC IAC is 0xFF; commands and subnegotiations go."""
+        self.raw += data
+        out = bytearray()
+        i, r = 0, self.raw
+        while i < len(r):
+            if r[i] != 0xFF:
+                out.append(r[i])
+                i += 1
+                continue
+            if i + 1 >= len(r):
+                break
+            c = r[i + 1]
+            if c == 0xFF:
+                out.append(0xFF)
+                i += 2
+            elif c in (0xFB, 0xFC, 0xFD, 0xFE):
+                if i + 2 >= len(r):
+                    break
+                i += 3
+            elif c == 0xFA:
+                end = r.find(b"\xff\xf0", i + 2)
+                if end < 0:
+                    break
+                i = end + 2
+            else:
+                i += 2
+        self.raw = r[i:]
+        self.buf += bytes(out)
+
+    def read_until(self, token, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while token not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise OSError("no %r within %.0f s (got %r)" %
+                              (token, timeout, self.buf[-200:]))
+            self.s.settimeout(left)
+            data = self.s.recv(65536)
+            if not data:
+                raise OSError("closed before %r (got %r)" %
+                              (token, self.buf[-200:]))
+            self._feed(data)
+        k = self.buf.index(token) + len(token)
+        head, self.buf = self.buf[:k], self.buf[k:]
+        return head
+
+    def read_idle(self, idle=0.5, limit=1 << 22):
+        """Everything that arrives until nothing has come for `idle` s."""
+        while len(self.buf) < limit:
+            self.s.settimeout(idle)
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            self._feed(data)
+        out, self.buf = self.buf, b""
+        return out
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def attach(self, key, mode=""):
+        """attach; returns the reply line ("ok attached ..." or "error")."""
+        self.send(("attach %s %s\r\n" % (key, mode)).encode())
+        while True:
+            line = self.read_until(b"\r\n").strip()
+            if line.startswith(b"vspc> "):
+                line = line[6:]
+            if line.startswith(b"ok ") or line.startswith(b"error"):
+                return line.decode(errors="replace")
+
+    def close(self):
+        self.s.close()
