@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# demo.sh: install what is needed, build, and run a local vspc node on its
-# embedded defaults (hypervisors on 0.0.0.0:13370, operators on
-# 127.0.0.1:13371) with simulated ESXi hosts streaming a few VM consoles
-# that move with vMotion every 10 s. Ctrl-C stops everything.
-#   VSPC_DEMO_CONSOLES=N   how many consoles (default 3)
+# demo.sh: install what is needed, build, and run a local cluster on the
+# embedded defaults: a vspc-coordinator (tcp://127.0.0.1:13380) and three
+# vspc-proxy nodes (node 1 on the default ports: hypervisors 13370,
+# operators 127.0.0.1:13371, HTTP 13372, peer link 13390; nodes 2 and 3 on
+# 13470-13472/13490 and 13570-13572/13590), with simulated ESXi hosts
+# streaming a few VM consoles into each node, moving them with vMotion
+# every 10 s. Any console can be watched from any node. Ctrl-C stops all.
+#   VSPC_DEMO_CONSOLES=N   consoles per node (default 2)
 #   VSPC_DEMO_SECONDS=S    stop by itself after S seconds (default: never)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,34 +24,50 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 mkdir -p build/demo
-./build/vspc-proxy --node-id demo 2> >(tee build/demo/proxy.log >&2) &
+wait_port() {
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+}
+./build/coordinator/vspc-coordinator --bind tcp://127.0.0.1:13380 \
+    2>build/demo/coordinator.log &
 pids+=($!)
-for _ in $(seq 1 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/13370) 2>/dev/null && break
-    sleep 0.05
-done
-
-n=${VSPC_DEMO_CONSOLES:-3}
+n=${VSPC_DEMO_CONSOLES:-2}
 secs=${VSPC_DEMO_SECONDS:-0}
-./build/vspc-hvsim run --proxy 127.0.0.1:13370 --consoles "$n" --text \
-    --rate 72 --vmotions 100000 --vmotion-interval 10000 \
-    --duration "$secs" >build/demo/hvsim.out 2>&1 &
-pids+=($!)
+for i in 1 2 3; do
+    base=$((13270 + 100 * i)) # 13370, 13470, 13570
+    ./build/vspc-proxy --node-id "node$i" --node-index "$i" \
+        --vm-listen "0.0.0.0:$base" --operator-listen "127.0.0.1:$((base + 1))" \
+        --http-listen "127.0.0.1:$((base + 2))" \
+        --peer-listen "127.0.0.1:$((base + 20))" \
+        --coordinator tcp://127.0.0.1:13380 2>"build/demo/node$i.log" &
+    pids+=($!)
+    wait_port "$base"
+    ./build/vspc-hvsim run --proxy "127.0.0.1:$base" --consoles "$n" --text \
+        --uuid-base "0123456789abcdeffedcba98000${i}0000" \
+        --name-prefix "node$i-vm" --rate 72 --vmotions 100000 \
+        --vmotion-interval 10000 --duration "$secs" \
+        >"build/demo/hosts$i.out" 2>&1 &
+    pids+=($!)
+done
 
 cat <<MSG
 
-  vspc demo: one node, $n simulated VMs (vm-00000 ... ) printing a line a second;
-  each moves to another host with vMotion every 10 s: watch the line numbers stay consecutive.
+  vspc demo: a coordinator and three nodes; $n simulated VMs per node (node1-vm00000,
+  node2-vm00000, ...) printing a line a second, each moving to another host with vMotion
+  every 10 s: watch the line numbers stay consecutive.
 
-  Attach from another terminal:
+  Attach to any console from any node (operator ports 13371, 13471, 13571):
       telnet 127.0.0.1 13371
-      vspc> list
-      vspc> attach vm-00000          (type: the VM echoes nothing, its input is counted)
-  Leave telnet with Ctrl-] then 'quit'. Logs: build/demo/. Ctrl-C here stops the demo.
+      vspc> list                      (every console of the cluster, node= its owner)
+      vspc> attach node3-vm00000      (owned by node3, watched from node1)
+  Type: the VM echoes nothing, its input is counted. ^Ec. detaches; leave telnet with
+  Ctrl-] then 'quit'. Logs: build/demo/. Ctrl-C here stops the demo.
 
 MSG
 if [ "$secs" -gt 0 ]; then
     sleep "$secs"
 else
-    wait "${pids[1]}" || true
+    wait "${pids[2]}" || true
 fi
