@@ -13,6 +13,7 @@
 #include "console.h"
 #include "opremote.h"
 #include "peerlink.h"
+#include "rlog.h"
 #include "rreader.h"
 
 /* Links to live nodes are (re)dialed this often until up. */
@@ -24,6 +25,7 @@ struct clu {
     struct pl *pl;          /* the peer link to the other nodes */
     struct rr_set *readers; /* other nodes reading our consoles */
     struct opr_set *remote; /* our operators on other nodes' consoles */
+    struct rlog *rlog;      /* our logs of other nodes' consoles */
     struct event *dial_ev;
     struct con_observer obs;
     uint64_t fenced;
@@ -124,6 +126,7 @@ clu_dial_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     cc_foreach_node(cl->cc, clu_dial_one, cl);
+    rlog_tick(cl->rlog);
     evtimer_add(cl->dial_ev, &tv);
 }
 
@@ -192,31 +195,46 @@ clu_pl_control(struct pl_link *l, uint64_t sub_id,
 static void
 clu_pl_sub_state(struct pl_link *l, const struct pw_sub_state *t, void *arg)
 {
-    opr_sub_state(((struct clu *)arg)->remote, l, t);
+    struct clu *cl = arg;
+
+    if (!opr_sub_state(cl->remote, l, t))
+        rlog_sub_state(cl->rlog, l, t);
 }
 
 static void
 clu_pl_data(struct pl_link *l, const struct pw_data *d, void *arg)
 {
-    opr_data(((struct clu *)arg)->remote, l, d);
+    struct clu *cl = arg;
+
+    if (!opr_data(cl->remote, l, d))
+        rlog_data(cl->rlog, l, d);
 }
 
 static void
 clu_pl_gap(struct pl_link *l, const struct pw_gap *g, void *arg)
 {
-    opr_gap(((struct clu *)arg)->remote, l, g);
+    struct clu *cl = arg;
+
+    if (!opr_gap(cl->remote, l, g))
+        rlog_gap(cl->rlog, l, g);
 }
 
 static void
 clu_pl_event(struct pl_link *l, const struct pw_event *e, void *arg)
 {
-    opr_event(((struct clu *)arg)->remote, l, e);
+    struct clu *cl = arg;
+
+    if (!opr_event(cl->remote, l, e))
+        rlog_event(cl->rlog, l, e);
 }
 
 static void
 clu_pl_sub_lost(struct pl_link *l, uint64_t sub_id, void *arg)
 {
-    opr_sub_lost(((struct clu *)arg)->remote, l, sub_id);
+    struct clu *cl = arg;
+
+    if (!opr_sub_lost(cl->remote, l, sub_id))
+        rlog_sub_lost(cl->rlog, l, sub_id);
 }
 
 static void
@@ -258,6 +276,7 @@ clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
         return -1;
     cl->readers = rr_new(px);
     cl->remote = opr_new(px, cl->pl);
+    cl->rlog = rlog_new(px, cl->pl); /* NULL without --log-dir */
     cl->dial_ev = evtimer_new(px->base, clu_dial_cb, cl);
     if (cl->readers == NULL || cl->remote == NULL || cl->dial_ev == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -269,12 +288,22 @@ clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
 static void
 clu_peer_free(struct clu *cl)
 {
+    rlog_free(&cl->rlog);
     opr_free(&cl->remote);
     rr_free(&cl->readers);
     pl_free(&cl->pl);
     if (cl->dial_ev)
         event_free(cl->dial_ev);
     cl->dial_ev = NULL;
+}
+
+static void
+clu_console_cb(void *arg, const struct wire_console *now,
+               const struct wire_console *old)
+{
+    struct clu *cl = arg;
+
+    rlog_sync(cl->rlog, now ? now : old, now == NULL);
 }
 
 static void
@@ -332,6 +361,7 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     cbs.fenced = clu_fenced_cb;
     cbs.state = clu_state_cb;
     cbs.node = clu_node_cb;
+    cbs.console = clu_console_cb;
     cl->cc = cc_new(px->base, NULL, &cfg, &cbs, cl, err, errlen);
     if (cl->cc == NULL) {
         clu_peer_free(cl);

@@ -23,7 +23,8 @@
  * elsewhere subscribes for that operator at the owner, which arbitrates
  * the locks.
  *
- * Not yet (the rest of the cluster issue): logs of remote consoles.
+ * Nodes with --log-dir log every console of the cluster: rlog.c subscribes
+ * as a plain reader to each console another node owns.
  *
  * Ownership: clu_new returns NULL when the node runs alone (no
  * coordinator) or on error (then *err is set); clu_free before the

@@ -313,7 +313,7 @@ opr_attach(struct opr_set *set, struct oper *op, const char *node,
     return 0;
 }
 
-void
+bool
 opr_sub_state(struct opr_set *set, struct pl_link *l,
               const struct pw_sub_state *t)
 {
@@ -321,7 +321,7 @@ opr_sub_state(struct opr_set *set, struct pl_link *l,
     struct oper *op;
 
     if (a == NULL)
-        return;
+        return false;
     op = a->op;
     if (t->status == PW_SUB_ATTACHED) {
         a->epoch = t->epoch;
@@ -330,49 +330,51 @@ opr_sub_state(struct opr_set *set, struct pl_link *l,
                         t->offset, t->epoch);
         else if (op == NULL && evbuffer_get_length(a->pend) == 0)
             opr_close(a); /* detached while attaching */
-        return;
+        return true;
     }
     opr_destroy(a); /* the subscription is over (pl forgot it) */
-    if (op == NULL)
-        return;
-    if (t->status == PW_SUB_REFUSED)
+    if (op && t->status == PW_SUB_REFUSED)
         op_attach_failed(op, t->text[0] ? t->text : "refused");
-    else
+    else if (op)
         op_ended(op, t->text[0] ? t->text : "ended by the console's node");
+    return true;
 }
 
-void
+bool
 opr_data(struct opr_set *set, struct pl_link *l, const struct pw_data *d)
 {
     struct opr *a = opr_find(set, l, d->sub_id);
 
     if (a == NULL)
-        return;
+        return false;
     a->uncredited += d->len;
     if (a->op && a->op->state == OP_ST_ATTACHED)
         op_output(a->op, d->bytes, d->len);
     opr_credit(a, a->op == NULL);
+    return true;
 }
 
-void
+bool
 opr_gap(struct opr_set *set, struct pl_link *l, const struct pw_gap *g)
 {
     struct opr *a = opr_find(set, l, g->sub_id);
 
     if (a && a->op && a->op->state == OP_ST_ATTACHED)
         op_output_gap(a->op, a->console_id, g->from, g->to);
+    return a != NULL;
 }
 
-void
+bool
 opr_event(struct opr_set *set, struct pl_link *l, const struct pw_event *e)
 {
     struct opr *a = opr_find(set, l, e->sub_id);
 
     if (a && a->op)
         op_notice(a->op, e->text);
+    return a != NULL;
 }
 
-void
+bool
 opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
 {
     struct opr *a = opr_find(set, l, sub_id);
@@ -380,12 +382,13 @@ opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
     char why[PW_NODE_ID_MAX + 48];
 
     if (a == NULL)
-        return;
+        return false;
     op = a->op;
     snprintf(why, sizeof(why), "the link to node %s went down", a->node);
     opr_destroy(a);
     if (op)
         op_ended(op, why);
+    return true;
 }
 
 void

@@ -50,14 +50,15 @@ int opr_attach(struct opr_set *set, struct oper *op, const char *node,
                const char *console_id, uint64_t epoch, enum con_lock_req req,
                const char **err);
 
-/* The peer link's subscriber-side callbacks (cluster.c routes them). */
-void opr_sub_state(struct opr_set *set, struct pl_link *l,
+/* The peer link's subscriber-side callbacks (cluster.c routes them):
+ * true when sub_id is one of this set's. */
+bool opr_sub_state(struct opr_set *set, struct pl_link *l,
                    const struct pw_sub_state *t);
-void opr_data(struct opr_set *set, struct pl_link *l, const struct pw_data *d);
-void opr_gap(struct opr_set *set, struct pl_link *l, const struct pw_gap *g);
-void opr_event(struct opr_set *set, struct pl_link *l,
+bool opr_data(struct opr_set *set, struct pl_link *l, const struct pw_data *d);
+bool opr_gap(struct opr_set *set, struct pl_link *l, const struct pw_gap *g);
+bool opr_event(struct opr_set *set, struct pl_link *l,
                const struct pw_event *e);
-void opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id);
+bool opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id);
 void opr_input_room(struct opr_set *set, struct pl_link *l);
 
 #endif /* VSPC_OPREMOTE_H */

@@ -18,11 +18,15 @@ A vspc-coordinator and three vspc-proxy nodes. Checked, each bounded:
   5. the coordinator stopped and restarted while remote operators type
      and read: verified byte-exact, the directory converges again;
   6. malformed frames on a peer port: the connection closed, a log line,
-     the consoles unaffected.
+     the consoles unaffected;
+  7. one log per console: n1 and n3 run with --log-dir; the consoles of
+     step 5 (owned by n3) are logged on n3 (its own) and on n1 (a remote
+     reader): the same bytes in both files, markers aside.
 
 usage: cluster_attach.py BUILD_DIR BASE_PORT   (ports BASE..BASE+15)
 """
 import os
+import re
 import socket
 import struct
 import sys
@@ -33,6 +37,8 @@ from clusterlib import Cluster, Operator, uuid  # noqa: E402
 
 C = Cluster(sys.argv[1], int(sys.argv[2]), "cluster_attach")
 N = C.nodes
+LOGDIR = {n: os.path.join(C.logdir, "logs-" + n) for n in ("n1", "n3")}
+MARKER = re.compile(rb"\r\n\[vspc \d{4}-\d\d-\d\dT[0-9:.]+Z [^\r\n]*\]\r\n")
 
 
 def wait_exit(runs, timeout):
@@ -201,13 +207,35 @@ def step5(coord):
           "byte-exact, converged")
     print("cluster_attach: 6. malformed peer frames: connections closed, "
           "consoles unaffected")
+    step7(ids)
     return coord
+
+
+def log_bytes(node, cid):
+    path = os.path.join(LOGDIR[node], cid + ".log")
+    with open(path, "rb") as f:
+        return MARKER.sub(b"", f.read())
+
+
+def step7(ids):
+    for cid in ids:
+        def same():
+            a, b = log_bytes("n3", cid), log_bytes("n1", cid)
+            return len(a) > 100000 and a == b
+        C.wait_for("7: %s logged alike on n3 (owner) and n1 (remote)" % cid,
+                   same, 10)
+    print("cluster_attach: 7. one log per console: the owner's and a remote "
+          "node's log hold the same bytes")
 
 
 def main():
     coord = C.start_coordinator()
     for n in N:
-        C.start_node(n)
+        extra = []
+        if n in LOGDIR:
+            os.makedirs(LOGDIR[n])
+            extra = ["--log-dir", LOGDIR[n]]
+        C.start_node(n, extra)
     for n in N:
         C.wait_for("node %s HTTP" % n, lambda n=n: C.consoles(n) == [])
     C.wait_for("peer links up", lambda: all(

@@ -1,0 +1,271 @@
+/* rlog.c: see rlog.h. */
+#include "vspc/compat.h"
+#include "rlog.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vspc/log.h"
+#include "vspc/strmap.h"
+#include "vmlog.h"
+
+struct rlog {
+    struct proxy *px;
+    struct pl *pl;
+    struct smap by_console; /* subscriptions by console id */
+    struct smap by_sub;     /* the same, by "node sub_id" */
+};
+
+struct rlog_sub {
+    struct rlog *rl;
+    char id[PW_CONSOLE_ID_MAX + 1];
+    char node[PW_NODE_ID_MAX + 1];
+    uint64_t sub_id; /* 0 until subscribed (the link was not up) */
+    uint64_t epoch;
+    uint64_t uncredited;
+    char sub_key[PW_NODE_ID_MAX + 24];
+    struct smap_node cnode, snode;
+};
+
+struct rlog *
+rlog_new(struct proxy *px, struct pl *pl)
+{
+    struct rlog *rl;
+
+    if (px->vmlog == NULL || (rl = calloc(1, sizeof(*rl))) == NULL)
+        return NULL;
+    rl->px = px;
+    rl->pl = pl;
+    if (smap_init(&rl->by_console) != 0 || smap_init(&rl->by_sub) != 0) {
+        smap_fini(&rl->by_console);
+        free(rl);
+        return NULL;
+    }
+    return rl;
+}
+
+static void
+rlog_unsub(struct rlog_sub *s)
+{
+    struct pl_link *l;
+
+    if (s->sub_id == 0)
+        return;
+    if ((l = pl_link_get(s->rl->pl, s->node)) != NULL)
+        pl_unsubscribe(l, s->sub_id);
+    smap_del(&s->rl->by_sub, &s->snode);
+    s->sub_id = 0;
+}
+
+static void
+rlog_forget(struct rlog_sub *s, bool unsubscribe)
+{
+    if (unsubscribe)
+        rlog_unsub(s);
+    else if (s->sub_id)
+        smap_del(&s->rl->by_sub, &s->snode);
+    smap_del(&s->rl->by_console, &s->cnode);
+    free(s);
+}
+
+static void
+rlog_free_one(struct smap_node *n, void *arg)
+{
+    (void)arg;
+    rlog_forget(smap_entry(n, struct rlog_sub, cnode), false);
+}
+
+void
+rlog_free(struct rlog **rlp)
+{
+    struct rlog *rl = *rlp;
+
+    if (rl == NULL)
+        return;
+    smap_foreach(&rl->by_console, rlog_free_one, NULL);
+    smap_fini(&rl->by_console);
+    smap_fini(&rl->by_sub);
+    free(rl);
+    *rlp = NULL;
+}
+
+size_t
+rlog_count(const struct rlog *rl)
+{
+    return rl ? smap_count(&rl->by_console) : 0;
+}
+
+/* Subscribe s at its node if the link is up. */
+static void
+rlog_subscribe(struct rlog_sub *s)
+{
+    struct pl_link *l = pl_link_get(s->rl->pl, s->node);
+
+    if (l == NULL || s->sub_id != 0)
+        return;
+    s->sub_id = pl_subscribe(l, s->id, 0, s->epoch, RLOG_WINDOW);
+    if (s->sub_id == 0)
+        return;
+    s->uncredited = 0;
+    snprintf(s->sub_key, sizeof(s->sub_key), "%s %" PRIu64, s->node, s->sub_id);
+    if (smap_put(&s->rl->by_sub, &s->snode, s->sub_key) != 0) {
+        pl_unsubscribe(l, s->sub_id);
+        s->sub_id = 0;
+    }
+}
+
+void
+rlog_sync(struct rlog *rl, const struct wire_console *w, bool gone)
+{
+    struct smap_node *n;
+    struct rlog_sub *s;
+    bool remote;
+
+    if (rl == NULL)
+        return;
+    n = smap_get(&rl->by_console, w->id);
+    s = n ? smap_entry(n, struct rlog_sub, cnode) : NULL;
+    remote = !gone && strcmp(w->owner, rl->px->cfg.node_id) != 0;
+    if (s && (!remote || strcmp(s->node, w->owner) != 0)) {
+        rlog_forget(s, true); /* gone, ours now, or moved */
+        s = NULL;
+    }
+    if (!remote)
+        return;
+    if (s == NULL) {
+        if ((s = calloc(1, sizeof(*s))) == NULL)
+            return;
+        s->rl = rl;
+        snprintf(s->id, sizeof(s->id), "%s", w->id);
+        snprintf(s->node, sizeof(s->node), "%s", w->owner);
+        if (smap_put(&rl->by_console, &s->cnode, s->id) != 0) {
+            free(s);
+            return;
+        }
+    }
+    s->epoch = w->epoch;
+    rlog_subscribe(s);
+}
+
+/* Grant back what the writer took, if it has room for a window. */
+static void
+rlog_credit(struct rlog_sub *s)
+{
+    struct pl_link *l;
+
+    if (s->uncredited == 0 || s->sub_id == 0 ||
+        vmlog_room(s->rl->px->vmlog, s->id, false) < s->uncredited ||
+        (l = pl_link_get(s->rl->pl, s->node)) == NULL)
+        return;
+    if (pl_credit(l, s->sub_id, s->uncredited) == 0)
+        s->uncredited = 0;
+}
+
+static void
+rlog_tick_one(struct smap_node *n, void *arg)
+{
+    struct rlog_sub *s = smap_entry(n, struct rlog_sub, cnode);
+
+    (void)arg;
+    if (s->sub_id == 0)
+        rlog_subscribe(s); /* the link came up, or a refusal: retry */
+    else
+        rlog_credit(s);
+}
+
+void
+rlog_tick(struct rlog *rl)
+{
+    if (rl)
+        smap_foreach(&rl->by_console, rlog_tick_one, NULL);
+}
+
+static struct rlog_sub *
+rlog_find(struct rlog *rl, struct pl_link *l, uint64_t sub_id)
+{
+    char key[PW_NODE_ID_MAX + 24];
+    struct smap_node *n;
+
+    if (rl == NULL)
+        return NULL;
+    snprintf(key, sizeof(key), "%s %" PRIu64, pl_link_node(l), sub_id);
+    n = smap_get(&rl->by_sub, key);
+    return n ? smap_entry(n, struct rlog_sub, snode) : NULL;
+}
+
+/* The subscription is over (pl forgot it): resubscribe on the next tick. */
+static void
+rlog_over(struct rlog_sub *s)
+{
+    smap_del(&s->rl->by_sub, &s->snode);
+    s->sub_id = 0;
+}
+
+bool
+rlog_sub_state(struct rlog *rl, struct pl_link *l, const struct pw_sub_state *t)
+{
+    struct rlog_sub *s = rlog_find(rl, l, t->sub_id);
+
+    if (s == NULL)
+        return false;
+    if (t->status != PW_SUB_ATTACHED) {
+        log_info("console=%s remote log from node %s %s: %s", s->id, s->node,
+                 t->status == PW_SUB_REFUSED ? "refused" : "ended", t->text);
+        rlog_over(s);
+    }
+    return true;
+}
+
+bool
+rlog_data(struct rlog *rl, struct pl_link *l, const struct pw_data *d)
+{
+    struct rlog_sub *s = rlog_find(rl, l, d->sub_id);
+
+    if (s == NULL)
+        return false;
+    vmlog_data(rl->px->vmlog, s->id, d->bytes, d->len);
+    s->uncredited += d->len;
+    if (s->uncredited >= RLOG_WINDOW / 4)
+        rlog_credit(s);
+    return true;
+}
+
+bool
+rlog_gap(struct rlog *rl, struct pl_link *l, const struct pw_gap *g)
+{
+    struct rlog_sub *s = rlog_find(rl, l, g->sub_id);
+
+    if (s == NULL)
+        return false;
+    rl->px->stats.log_gaps++;
+    rl->px->stats.log_gap_bytes += g->to - g->from;
+    log_warnx("console=%s console log (from node %s) missed %" PRIu64
+              " bytes at offset %" PRIu64,
+              s->id, s->node, g->to - g->from, g->from);
+    vmlog_lost(rl->px->vmlog, s->id, g->to - g->from);
+    return true;
+}
+
+bool
+rlog_event(struct rlog *rl, struct pl_link *l, const struct pw_event *e)
+{
+    struct rlog_sub *s = rlog_find(rl, l, e->sub_id);
+
+    if (s == NULL)
+        return false;
+    vmlog_event(rl->px->vmlog, s->id, "%s", e->text);
+    return true;
+}
+
+bool
+rlog_sub_lost(struct rlog *rl, struct pl_link *l, uint64_t sub_id)
+{
+    struct rlog_sub *s = rlog_find(rl, l, sub_id);
+
+    if (s == NULL)
+        return false;
+    rlog_over(s);
+    return true;
+}
