@@ -498,4 +498,10 @@ memory_run
 throughput_run
 stall_run
 fanout_run
+# The cluster: cross-node throughput, directory convergence (bench/cluster.sh).
+if [ "$quick" = 1 ]; then
+    bash "$root/bench/cluster.sh" "$build" --quick
+else
+    bash "$root/bench/cluster.sh" "$build"
+fi
 report "bench_seconds=$(($(date +%s) - start))"

@@ -11,8 +11,8 @@ pkgs=(build-essential cmake pkg-config git
 if [ "${1:-}" = "--test" ]; then
     # python3: the pty test of vspcctl; prometheus: promtool checks
     # /metrics; clang-format: the format check; openssl: throwaway
-    # certificates for the telnets tests.
-    pkgs+=(python3 prometheus clang-format openssl)
+    # certificates for the telnets tests; curl: the benchmarks read /metrics.
+    pkgs+=(python3 prometheus clang-format openssl curl)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

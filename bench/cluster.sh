@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# bench/cluster.sh [BUILD_DIR] [--quick]: the cluster benchmarks of
+# bench/README.md, each a ratio against a baseline measured in the same run.
+#
+#   cross-node    one console flat out, every byte checked by the consumer:
+#                 the producer (bench pump src, an ESXi handshake) on node 1,
+#                 the consumer (pump sink, a raw operator) on node 2, against
+#                 the same transfer with the consumer on node 1 (the same-node
+#                 path) and through a plain TCP relay (bench pump relay).
+#   convergence   N consoles over three nodes (hvsim --connect-only); the
+#                 coordinator is stopped and restarted: the time until every
+#                 node lists all N again, against the time the first
+#                 convergence took (nodes joining a fresh coordinator).
+# --quick: smaller (CI). Only 127.0.0.0/8; every loop bounded; only
+# processes this script started are signalled, by PID.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=
+quick=0
+for a in "$@"; do
+    case $a in
+    --quick) quick=1 ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) build=$a ;;
+    esac
+done
+build=$(cd "${build:-$root/build}" && pwd)
+proxy=$build/vspc-proxy
+hvsim=$build/vspc-hvsim
+coord=$build/coordinator/vspc-coordinator
+pump=$build/bench/vspc-bench-pump
+[ -x "$pump" ] || pump=$build/vspc-bench-pump
+out=$build/bench.txt
+work=$(mktemp -d "${TMPDIR:-/tmp}/vspc-bench-cluster.XXXXXX")
+base=$((31000 + ($$ % 100) * 40))
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if [ "$quick" = 1 ]; then TP_BYTES=256M N_CONS=1500; else TP_BYTES=1G N_CONS=10000; fi
+
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+say() { echo "bench-cluster: $*" >&2; }
+fail() { say "FAILED: $*"; exit 1; }
+report() { echo "$*" | tee -a "$out"; }
+field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+now_ms() { date +%s%3N; }
+wait_port() {
+    for _ in $(seq 1 200); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.025
+    done
+    fail "nothing listens on 127.0.0.1:$1"
+}
+metric() { # node name
+    curl -s --max-time 5 "http://127.0.0.1:$(($1 + 2))/metrics" |
+        awk -v m="$2" '$1 == m { print $2; f = 1 } END { if (!f) print -1 }'
+}
+
+cport=$base
+start_coord() {
+    "$coord" --bind "tcp://127.0.0.1:$cport" --heartbeat-timeout 3 2>>"$work/coord.log" &
+    coord_pid=$!
+    pids+=("$coord_pid")
+}
+declare -A node
+start_node() { # index
+    local p=$((base + 10 * $1))
+    "$proxy" --node-id "n$1" --node-index "$1" --vm-listen "127.0.0.1:$p" \
+        --operator-listen "127.0.0.1:$((p + 1))" --http-listen "127.0.0.1:$((p + 2))" \
+        --peer-listen "127.0.0.1:$((p + 3))" --coordinator "tcp://127.0.0.1:$cport" \
+        2>"$work/n$1.log" &
+    pids+=($!)
+    node[$1]=$p
+    wait_port "$((p + 2))"
+}
+start_coord
+for i in 1 2 3; do start_node "$i"; done
+for _ in $(seq 1 200); do
+    [ "$(metric "${node[1]}" vspc_peer_links_up)" = 2 ] && break
+    sleep 0.05
+done
+
+# 1. Cross-node throughput --------------------------------------------------------
+tp() { # label src-port sink-port uuid -> MBps
+    local shm=$work/shm.$4 sp
+    rm -f "$shm"
+    timeout 120 "$pump" src "$2" "$TP_BYTES" "$shm" "$4" >"$work/src.$1" &
+    sp=$!
+    pids+=("$sp")
+    for _ in $(seq 1 200); do # the console in the sink node's directory
+        curl -s --max-time 2 "http://127.0.0.1:$(($3 + 1))/api/v1/consoles" | grep -q "$4" && break
+        sleep 0.05
+    done
+    timeout 120 "$pump" sink "$3" "$TP_BYTES" "$shm" "$4" >"$work/sink.$1" ||
+        { tail -n 5 "$work"/n*.log >&2; fail "$1: sink failed"; }
+    wait "$sp" || fail "$1: src failed"
+    field "$(cat "$work/sink.$1")" MBps
+}
+relay_port=$((base + 35))
+"$pump" relay "$relay_port" "$((relay_port + 1))" &
+pids+=($!)
+wait_port "$relay_port"
+shm=$work/shm.relay
+"$pump" sink "$((relay_port + 1))" "$TP_BYTES" "$shm" >"$work/sink.relay" &
+sk=$!
+timeout 120 "$pump" src "$relay_port" "$TP_BYTES" "$shm" >"$work/src.relay" || fail "relay: src"
+wait "$sk" || fail "relay: sink"
+relay=$(field "$(cat "$work/sink.relay")" MBps)
+same=$(tp same "${node[1]}" "$((node[1] + 1))" 00112233445566778899aabbccdd0a01)
+cross=$(tp cross "${node[1]}" "$((node[2] + 1))" 00112233445566778899aabbccdd0a02)
+report "cluster_throughput: bytes=$(numfmt --from=iec "$TP_BYTES") relay_MBps=$relay" \
+    "same_node_MBps=$same cross_node_MBps=$cross" \
+    "ratio_cross_over_same=$(ratio "$cross" "$same") ratio_cross_over_relay=$(ratio "$cross" "$relay")"
+
+# 2. Directory convergence after a coordinator restart -----------------------------
+per=$(((N_CONS + 2) / 3))
+want=$((per * 3 + 2)) # and the two throughput consoles, still listed
+converged() { # every node synced with the coordinator and lists $want
+    for i in 1 2 3; do
+        [ "$(metric "${node[$i]}" vspc_cluster_consoles)" = "$want" ] &&
+            [ "$(metric "${node[$i]}" vspc_coordinator_away)" = 0 ] &&
+            [ "$(metric "${node[$i]}" 'vspc_cluster_state{state="active"}')" = 1 ] ||
+            return 1
+    done
+}
+wait_converged() { # label -> ms
+    local t0=$1 i
+    for i in $(seq 1 1200); do
+        converged && { echo $(($(now_ms) - t0)); return 0; }
+        sleep 0.05
+    done
+    fail "$2: not converged within 60 s"
+}
+t0=$(now_ms)
+for i in 1 2 3; do
+    "$hvsim" run --proxy "127.0.0.1:${node[$i]}" --consoles "$per" --connect-only \
+        --uuid-base "0123456789abcdeffedcba98000${i}0000" --duration 600 \
+        --connect-timeout 120 --log-level error >"$work/hosts$i.out" 2>&1 &
+    pids+=($!)
+done
+first=$(wait_converged "$t0" "first")
+kill -TERM "$coord_pid"
+wait "$coord_pid" 2>/dev/null || true
+for _ in $(seq 1 200); do
+    [ "$(metric "${node[1]}" vspc_coordinator_away)" = 1 ] && break
+    sleep 0.05
+done
+t0=$(now_ms)
+start_coord
+again=$(wait_converged "$t0" "after the restart")
+report "cluster_convergence: consoles=$want nodes=3 first_ms=$first" \
+    "after_coordinator_restart_ms=$again ratio_restart_over_first=$(ratio "$again" "$first")"
