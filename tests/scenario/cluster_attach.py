@@ -21,7 +21,11 @@ A vspc-coordinator and three vspc-proxy nodes. Checked, each bounded:
      the consoles unaffected;
   7. one log per console: n1 and n3 run with --log-dir; the consoles of
      step 5 (owned by n3) are logged on n3 (its own) and on n1 (a remote
-     reader): the same bytes in both files, markers aside.
+     reader): the same bytes in both files, markers aside;
+  8. VMware's admin client (option 233) on n2 connects to a console of n1
+     by its upper-case id: CONNECTED, then the console's output;
+  9. a node restarted: its new console is announced and listed on every
+     node, the peer links come back, and it can be attached from n1.
 
 usage: cluster_attach.py BUILD_DIR BASE_PORT   (ports BASE..BASE+15)
 """
@@ -228,6 +232,52 @@ def step7(ids):
           "node's log hold the same bytes")
 
 
+def step8():
+    cid = uuid(9, 1)  # step 3's console on n1, still connected
+    k = socket.create_connection(("127.0.0.1", C.oper["n2"]), timeout=5)
+    k.sendall(b"\xff\xfd\xe9")  # DO 233: the admin client
+    k.sendall(b"\xff\xfa\xe9\x20\x01" + cid.upper().encode() + b"\xff\xf0")
+    got, deadline = b"", time.monotonic() + 10
+    while b"\xff\xfa\xe9\x21\xff\xf0" not in got:
+        if time.monotonic() > deadline:
+            C.fail("8: no CONNECTED from n2 (got %r)" % got[-200:])
+        k.settimeout(max(0.1, deadline - time.monotonic()))
+        data = k.recv(4096)
+        if not data:
+            C.fail("8: n2 closed the admin connection (got %r)" % got)
+        got += data
+    k.close()
+    print("cluster_attach: 8. option 233 across nodes: CONNECTED")
+
+
+def step9():
+    C.stop(C.node_procs["n2"])
+    C.wait_for("9: n1 sees the link to n2 go",
+               lambda: C.metric("n1", "vspc_peer_links_up") == 1, 10)
+    C.start_node("n2")
+    C.wait_for("9: n2 HTTP", lambda: C.consoles("n2") is not None)
+    cid = uuid(9, 2)
+    C.hvsim("restart-vm", "n2", ["--consoles", "1", "--uuid-base", cid,
+                                 "--name-prefix", "restartvm",
+                                 "--connect-only", "--duration", "60"])
+
+    def back():
+        for n in N:
+            got = {c["id"]: c.get("node") for c in C.consoles(n)}
+            if got.get(cid) != "n2" or \
+                    C.metric(n, "vspc_peer_links_up") != len(N) - 1:
+                return None
+        return True
+    C.wait_for("9: n2 restarted: announced, listed, links up", back, 20)
+    o = Operator(C.oper["n1"])
+    r = o.attach(cid, "ro raw")
+    if not r.startswith("ok attached %s ro " % cid):
+        C.fail("9: attach from n1 to the restarted n2: %r" % r)
+    o.close()
+    print("cluster_attach: 9. a node restarted: re-announced, converged, "
+          "reachable")
+
+
 def main():
     coord = C.start_coordinator()
     for n in N:
@@ -245,6 +295,8 @@ def main():
     step3()
     step4()
     step5(coord)
+    step8()
+    step9()
     C.stop_all()
     print("cluster_attach: PASS")
 
