@@ -32,7 +32,8 @@ pump=$build/bench/vspc-bench-pump
 [ -x "$pump" ] || pump=$build/vspc-bench-pump
 out=$build/bench.txt
 work=$(mktemp -d "${TMPDIR:-/tmp}/vspc-bench-cluster.XXXXXX")
-base=$((31000 + ($$ % 100) * 40))
+# Below the ephemeral range (32768-), spread by PID.
+base=$((28000 + ($$ % 100) * 40))
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$quick" = 1 ]; then TP_BYTES=256M N_CONS=1500; else TP_BYTES=1G N_CONS=10000; fi
 
@@ -50,7 +51,7 @@ field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 now_ms() { date +%s%3N; }
 wait_port() {
-    for _ in $(seq 1 200); do
+    for _ in $(seq 1 400); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.025
     done
