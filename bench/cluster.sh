@@ -15,16 +15,10 @@
 # processes this script started are signalled, by PID.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=
-quick=0
-for a in "$@"; do
-    case $a in
-    --quick) quick=1 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
-    *) build=$a ;;
-    esac
-done
-build=$(cd "${build:-$root/build}" && pwd)
+me=bench-cluster
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_args 15 "$@"
 proxy=$build/vspc-proxy
 hvsim=$build/vspc-hvsim
 coord=$build/coordinator/vspc-coordinator
@@ -44,19 +38,7 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-say() { echo "bench-cluster: $*" >&2; }
-fail() { say "FAILED: $*"; exit 1; }
-report() { echo "$*" | tee -a "$out"; }
-field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<" $1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 now_ms() { date +%s%3N; }
-wait_port() {
-    for _ in $(seq 1 400); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.025
-    done
-    fail "nothing listens on 127.0.0.1:$1"
-}
 metric() { # node name
     curl -s --max-time 5 "http://127.0.0.1:$(($1 + 2))/metrics" |
         awk -v m="$2" '$1 == m { print $2; f = 1 } END { if (!f) print -1 }'

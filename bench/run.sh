@@ -33,16 +33,10 @@
 # script started are signalled, by PID.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=
-quick=0
-for a in "$@"; do
-    case $a in
-    --quick) quick=1 ;;
-    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
-    *) build=$a ;;
-    esac
-done
-build=$(cd "${build:-$root/build}" && pwd)
+me=bench
+# shellcheck source=bench/lib.sh
+. "$root/bench/lib.sh"
+bench_args 33 "$@"
 proxy=$build/vspc-proxy
 hvsim=$build/vspc-hvsim
 out=$build/bench.txt
@@ -87,27 +81,12 @@ cleanup() {
 trap cleanup EXIT
 : >"$out"
 
-say() { echo "bench: $*" >&2; }
-fail() { say "FAILED: $*"; exit 1; }
-report() { echo "$*" | tee -a "$out"; }
 next_port() { port=$((port + 2)); }
-field() { sed -n "s/.*[ ]$2=\([^ ]*\).*/\1/p" <<<"$1"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 # utime+stime of a process in clock ticks.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-
-# Wait (bounded) until 127.0.0.1:$1 accepts a connection.
-wait_port() {
-    local i
-    for i in $(seq 1 200); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-        sleep 0.025
-    done
-    fail "nothing listens on 127.0.0.1:$1"
-}
 
 # start_proxy LOG [extra options]: a node on $port (VMs) and $port+1
 # (operators), HTTP on $http_listen (none unless set); sets ppid.

@@ -183,6 +183,11 @@ void
 op_attached(struct oper *op, const char *console_id, enum op_mode mode,
             uint64_t offset, uint64_t epoch)
 {
+    /* Only a remote attach waited (reading paused, input stashed); a local
+     * one may have been paused just now by the console's input flow
+     * control, which stays. */
+    bool waited = op->state == OP_ST_ATTACHING;
+
     op->state = OP_ST_ATTACHED;
     op->esc_state = 0;
     op->ro_told = false;
@@ -195,7 +200,7 @@ op_attached(struct oper *op, const char *console_id, enum op_mode mode,
                   (unsigned long long)epoch);
     else
         adm_send(op, ADM_VM_PORT_CONNECTED);
-    if (evbuffer_get_length(op->stash) > 0 || op->read_blocked)
+    if (waited)
         op_unstash(op);
 }
 
@@ -243,7 +248,6 @@ op_detach(struct oper *op, const char *why)
     if (op->tgt == NULL)
         return;
     op->tgt->detach(op, why); /* clears op->tgt */
-    op->tgt = NULL;
     evbuffer_drain(op->stash, evbuffer_get_length(op->stash));
     /* Paused by that console's input flow control: read commands again. */
     if (op->read_blocked)
@@ -685,7 +689,6 @@ adm_set_connection(struct oper *op, const uint8_t *p, size_t n)
     enum con_lock_req req;
     const char *err = "bad request";
     struct console *c;
-    bool upper;
 
     op_detach(op, "admin client disconnected");
     op->state = OP_ST_COMMAND;
@@ -700,8 +703,7 @@ adm_set_connection(struct oper *op, const uint8_t *p, size_t n)
          * if the exact key is unknown here and in the cluster: a VM name
          * keeps its capitals (ProdVM). */
         c = con_lookup(op->px->consoles, key, &err);
-        upper = c == NULL && !clu_knows(op->px->clu, key);
-        if (upper)
+        if (c == NULL && !clu_knows(op->px->clu, key))
             for (char *k = key; *k && k - key < VMX_UUID_HEX; k++)
                 *k = (char)tolower((unsigned char)*k);
         if (op_attach_key(op, key, req, true, &err))
@@ -750,6 +752,17 @@ op_tn_negotiation(void *arg, uint8_t verb, uint8_t opt)
         op_banner(op);
 }
 
+/* Input that arrives while a remote attach waits for its answer: reading
+ * is paused, so at most the rest of one read. */
+static size_t
+op_stash(struct oper *op, const uint8_t *p, size_t n)
+{
+    if (evbuffer_add(op->stash, p, n) == 0)
+        return n;
+    op_close(op, "out of memory");
+    return 0;
+}
+
 static void
 op_tn_data(void *arg, const uint8_t *p, size_t n)
 {
@@ -766,8 +779,7 @@ op_tn_data(void *arg, const uint8_t *p, size_t n)
         else if (op->state == OP_ST_ATTACHED)
             used = op_attached_bytes(op, p, n);
         else if (op->state == OP_ST_ATTACHING)
-            used = evbuffer_add(op->stash, p, n) == 0 ? n : 0; /* reading
-                                                  is paused: one read at most */
+            used = op_stash(op, p, n);
         else
             break; /* closing, or option 233 not connected (ignored) */
         if (used == 0)

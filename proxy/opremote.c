@@ -34,7 +34,7 @@ struct opr {
     uint64_t in_seq;       /* the operator's input sent so far */
     struct evbuffer *pend; /* input not sent yet (window full) */
     bool waiting;          /* in set->waiting */
-    char key[PW_NODE_ID_MAX + 24];
+    char key[PL_SUB_KEY_MAX];
     struct smap_node node_;
     TAILQ_ENTRY(opr) wlink;
 };
@@ -42,10 +42,10 @@ struct opr {
 static struct opr *
 opr_find(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
 {
-    char key[PW_NODE_ID_MAX + 24];
+    char key[PL_SUB_KEY_MAX];
     struct smap_node *n;
 
-    snprintf(key, sizeof(key), "%s %" PRIu64, pl_link_node(l), sub_id);
+    pl_sub_key(key, pl_link_node(l), sub_id);
     n = smap_get(&set->subs, key);
     return n ? smap_entry(n, struct opr, node_) : NULL;
 }
@@ -296,7 +296,7 @@ opr_attach(struct opr_set *set, struct oper *op, const char *node,
                             .lock = (uint32_t)req,
                             .raw = op->raw};
     a->sub_id = pl_subscribe_op(l, console_id, 0, epoch, a->window, &so);
-    snprintf(a->key, sizeof(a->key), "%s %" PRIu64, node, a->sub_id);
+    pl_sub_key(a->key, node, a->sub_id);
     if (a->sub_id == 0 || smap_put(&set->subs, &a->node_, a->key) != 0) {
         if (a->sub_id)
             pl_unsubscribe(l, a->sub_id);

@@ -44,10 +44,13 @@
  * for it: the receiving node never stops reading the connection, and a
  * stalled subscriber of one console never holds up another console on the
  * same link. Both sides enforce it: Data beyond the credit granted, or not
- * at the next offset, is a protocol error. The connection's output buffer
- * is bounded too (out_max): above it every subscription of the link has
- * room 0 until the buffer drained to half (then `room` is called for every
- * subscription with credit), and a link whose peer reads nothing while we
+ * at the next offset, is a protocol error. Either side may end a
+ * subscription (Unsubscribe; SubState REFUSED or ENDED): frames for it
+ * that crossed the end on the wire are dropped and counted (late_in);
+ * frames for an id the peer never used are a protocol error. The connection's
+ * output buffer is bounded too (out_max): above it every subscription of the
+ * link has room 0 until the buffer drained to half (then `room` is called for
+ * every subscription with credit), and a link whose peer reads nothing while we
  * have output for it for stall_timeout is closed (the peer stopped reading
  * entirely). Gap, Event and control frames need no credit; they are small
  * and bounded by the data they describe. A hard bound (2 * out_max +
@@ -261,6 +264,10 @@ void pl_disconnect(struct pl *pl, const char *node_id, const char *reason);
 struct pl_link *pl_link_get(struct pl *pl, const char *node_id);
 
 const char *pl_link_node(const struct pl_link *l); /* peer's node id */
+/* "<node> <sub_id>": a subscription's key, unique in the node (a table of
+ * subscriptions over every link is keyed by it). */
+#define PL_SUB_KEY_MAX (PW_NODE_ID_MAX + 22)
+void pl_sub_key(char key[PL_SUB_KEY_MAX], const char *node, uint64_t sub_id);
 struct pl *pl_link_pl(const struct pl_link *l);
 /* Counters and identity (index, incarnation, addresses) of l. */
 void pl_link_stats(const struct pl_link *l, struct pl_link_stats *st);

@@ -235,20 +235,36 @@ s_on_subscribe(struct pl_link *l, const struct pw_subscribe *sb)
         pl__proto_error(l, "more than %d subscriptions", PL_SUBS_MAX);
     else if (s_add(&l->rsubs, &e) == NULL)
         pl__close(l, "out of memory");
-    else if (l->pl->cb.subscribe)
-        l->pl->cb.subscribe(l, sb, l->pl->arg);
+    else {
+        if (sb->sub_id > l->peer_sub_max)
+            l->peer_sub_max = sb->sub_id;
+        if (l->pl->cb.subscribe)
+            l->pl->cb.subscribe(l, sb, l->pl->arg);
+    }
+}
+
+/* The peer's subscription a frame is for, or NULL: one we ended (SubState
+ * REFUSED or ENDED crossed its frame: counted late, dropped) or one it
+ * never made (a protocol error, the link closed). */
+static struct pl_ent *
+s_peer_sub(struct pl_link *l, uint64_t id, const char *what)
+{
+    struct pl_ent *s = s_sub(&l->rsubs, id);
+
+    if (s == NULL && id <= l->peer_sub_max)
+        l->st.late_in++;
+    else if (s == NULL)
+        pl__proto_error(l, "%s for unknown subscription %" PRIu64, what, id);
+    return s;
 }
 
 static void
 s_on_credit(struct pl_link *l, const struct pw_credit *cr)
 {
-    struct pl_ent *s = s_sub(&l->rsubs, cr->sub_id);
+    struct pl_ent *s = s_peer_sub(l, cr->sub_id, "credit");
 
-    if (s == NULL) {
-        pl__proto_error(l, "credit for unknown subscription %" PRIu64,
-                        cr->sub_id);
+    if (s == NULL)
         return;
-    }
     if (cr->bytes > PW_CREDIT_MAX - s->credit) {
         pl__proto_error(l, "credit above %" PRIu64, PW_CREDIT_MAX);
         return;
@@ -349,11 +365,8 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
         s_on_subscribe(l, &f->u.subscribe);
         break;
     case PW_UNSUBSCRIBE:
-        if ((s = s_sub(&l->rsubs, f->u.unsubscribe.sub_id)) == NULL) {
-            pl__proto_error(l, "unsubscribe of unknown subscription %" PRIu64,
-                            f->u.unsubscribe.sub_id);
+        if ((s = s_peer_sub(l, f->u.unsubscribe.sub_id, "unsubscribe")) == NULL)
             break;
-        }
         s_del(&l->rsubs, s);
         if (pl->cb.unsubscribe)
             pl->cb.unsubscribe(l, f->u.unsubscribe.sub_id, pl->arg);
@@ -403,10 +416,8 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
             pl->cb.sub_state(l, &f->u.sub_state, pl->arg);
         break;
     case PW_CONTROL:
-        /* Unknown: the owner ended it while the control was in flight. */
-        if (s_sub(&l->rsubs, f->u.control.sub_id) == NULL)
-            l->st.late_in++;
-        else if (pl->cb.control)
+        if (s_peer_sub(l, f->u.control.sub_id, "control") != NULL &&
+            pl->cb.control)
             pl->cb.control(l, f->u.control.sub_id, f->u.control.action,
                            pl->arg);
         break;
@@ -414,6 +425,12 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
         pl__proto_error(l, "unknown frame type %d", (int)f->type);
         break;
     }
+}
+
+void
+pl_sub_key(char key[PL_SUB_KEY_MAX], const char *node, uint64_t sub_id)
+{
+    snprintf(key, PL_SUB_KEY_MAX, "%s %" PRIu64, node, sub_id);
 }
 
 /* ---- subscriber side ----------------------------------------------------- */

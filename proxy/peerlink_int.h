@@ -73,7 +73,8 @@ struct pl_link {
     struct smap rsubs; /* owner side: the peer's subscriptions */
     struct smap lsubs; /* subscriber side: ours */
     uint64_t next_sub_id;
-    struct smap in_tx; /* our input in flight */
+    uint64_t peer_sub_max; /* the peer's highest subscription id so far */
+    struct smap in_tx;     /* our input in flight */
     size_t in_tx_bytes;
     struct smap in_rx; /* the peer's input we did not ack yet */
     size_t in_rx_bytes;

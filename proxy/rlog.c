@@ -24,8 +24,10 @@ struct rlog_sub {
     char node[PW_NODE_ID_MAX + 1];
     uint64_t sub_id; /* 0 until subscribed (the link was not up) */
     uint64_t epoch;
+    uint64_t next;  /* offset of the next byte to log (this owner's stream) */
+    bool have_next; /* something was logged from this owner */
     uint64_t uncredited;
-    char sub_key[PW_NODE_ID_MAX + 24];
+    char sub_key[PL_SUB_KEY_MAX];
     struct smap_node cnode, snode;
 };
 
@@ -105,11 +107,13 @@ rlog_subscribe(struct rlog_sub *s)
 
     if (l == NULL || s->sub_id != 0)
         return;
-    s->sub_id = pl_subscribe(l, s->id, 0, s->epoch, RLOG_WINDOW);
+    /* After a lost link: from where the log left off. */
+    s->sub_id = pl_subscribe(l, s->id, s->have_next ? s->next : 0, s->epoch,
+                             RLOG_WINDOW);
     if (s->sub_id == 0)
         return;
     s->uncredited = 0;
-    snprintf(s->sub_key, sizeof(s->sub_key), "%s %" PRIu64, s->node, s->sub_id);
+    pl_sub_key(s->sub_key, s->node, s->sub_id);
     if (smap_put(&s->rl->by_sub, &s->snode, s->sub_key) != 0) {
         pl_unsubscribe(l, s->sub_id);
         s->sub_id = 0;
@@ -185,12 +189,12 @@ rlog_tick(struct rlog *rl)
 static struct rlog_sub *
 rlog_find(struct rlog *rl, struct pl_link *l, uint64_t sub_id)
 {
-    char key[PW_NODE_ID_MAX + 24];
+    char key[PL_SUB_KEY_MAX];
     struct smap_node *n;
 
     if (rl == NULL)
         return NULL;
-    snprintf(key, sizeof(key), "%s %" PRIu64, pl_link_node(l), sub_id);
+    pl_sub_key(key, pl_link_node(l), sub_id);
     n = smap_get(&rl->by_sub, key);
     return n ? smap_entry(n, struct rlog_sub, snode) : NULL;
 }
@@ -203,6 +207,23 @@ rlog_over(struct rlog_sub *s)
     s->sub_id = 0;
 }
 
+/* The owner's stream continues at `at`: bytes it no longer had since the
+ * last logged one are marked lost. */
+static void
+rlog_resume(struct rlog_sub *s, uint64_t at)
+{
+    if (s->have_next && at > s->next) {
+        s->rl->px->stats.log_gaps++;
+        s->rl->px->stats.log_gap_bytes += at - s->next;
+        log_warnx("console=%s console log (from node %s) missed %" PRIu64
+                  " bytes at offset %" PRIu64,
+                  s->id, s->node, at - s->next, s->next);
+        vmlog_lost(s->rl->px->vmlog, s->id, at - s->next);
+    }
+    s->next = at;
+    s->have_next = true;
+}
+
 bool
 rlog_sub_state(struct rlog *rl, struct pl_link *l, const struct pw_sub_state *t)
 {
@@ -210,7 +231,9 @@ rlog_sub_state(struct rlog *rl, struct pl_link *l, const struct pw_sub_state *t)
 
     if (s == NULL)
         return false;
-    if (t->status != PW_SUB_ATTACHED) {
+    if (t->status == PW_SUB_ATTACHED) {
+        rlog_resume(s, t->offset);
+    } else {
         log_info("console=%s remote log from node %s %s: %s", s->id, s->node,
                  t->status == PW_SUB_REFUSED ? "refused" : "ended", t->text);
         rlog_over(s);
@@ -226,6 +249,7 @@ rlog_data(struct rlog *rl, struct pl_link *l, const struct pw_data *d)
     if (s == NULL)
         return false;
     vmlog_data(rl->px->vmlog, s->id, d->bytes, d->len);
+    s->next = d->offset + d->len;
     s->uncredited += d->len;
     if (s->uncredited >= RLOG_WINDOW / 4)
         rlog_credit(s);
@@ -239,12 +263,7 @@ rlog_gap(struct rlog *rl, struct pl_link *l, const struct pw_gap *g)
 
     if (s == NULL)
         return false;
-    rl->px->stats.log_gaps++;
-    rl->px->stats.log_gap_bytes += g->to - g->from;
-    log_warnx("console=%s console log (from node %s) missed %" PRIu64
-              " bytes at offset %" PRIu64,
-              s->id, s->node, g->to - g->from, g->from);
-    vmlog_lost(rl->px->vmlog, s->id, g->to - g->from);
+    rlog_resume(s, g->to);
     return true;
 }
 

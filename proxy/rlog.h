@@ -10,7 +10,9 @@
  * for a gap. The window (RLOG_WINDOW bytes of credit) is granted back as
  * the writer's queue has room, so a slow disk paces the remote VM through
  * its owner like a local one, until the owner's stall timeout cuts this
- * reader loose (then the gap is marked). When the owner changes (a newer
+ * reader loose (then the gap is marked). A lost link is resubscribed from
+ * the next offset to log (what the owner's scrollback no longer holds is
+ * marked lost, never silently skipped). When the owner changes (a newer
  * epoch elsewhere) or the console leaves the directory the subscription
  * ends; a new owner is subscribed afresh (its scrollback may repeat bytes
  * already logged: the next issue's handover continues at the offset).

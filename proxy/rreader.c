@@ -31,7 +31,7 @@ struct rr {
     bool ack_due; /* an ack waits for the console's input to unblock */
     uint64_t ack_seq;
     char op_id[PW_OPERATOR_ID_MAX + 1];
-    char sub_key[PW_NODE_ID_MAX + 24];
+    char sub_key[PL_SUB_KEY_MAX];
     char in_key[PW_NODE_ID_MAX + PW_CONSOLE_ID_MAX + PW_OPERATOR_ID_MAX + 3];
     struct smap_node sub_node, in_node;
 };
@@ -245,10 +245,10 @@ rr_count(const struct rr_set *set)
 static struct rr *
 rr_find(struct rr_set *set, struct pl_link *l, uint64_t sub_id)
 {
-    char key[PW_NODE_ID_MAX + 24];
+    char key[PL_SUB_KEY_MAX];
     struct smap_node *n;
 
-    snprintf(key, sizeof(key), "%s %" PRIu64, pl_link_node(l), sub_id);
+    pl_sub_key(key, pl_link_node(l), sub_id);
     n = smap_get(&set->subs, key);
     return n ? smap_entry(n, struct rr, sub_node) : NULL;
 }
@@ -298,8 +298,7 @@ rr_subscribe(struct rr_set *set, struct pl_link *l,
     else
         snprintf(r->co.rd.desc, sizeof(r->co.rd.desc),
                  "remote reader on node %.40s", pl_link_node(l));
-    snprintf(r->sub_key, sizeof(r->sub_key), "%s %" PRIu64, pl_link_node(l),
-             s->sub_id);
+    pl_sub_key(r->sub_key, pl_link_node(l), s->sub_id);
     snprintf(r->in_key, sizeof(r->in_key), "%s %s %s", pl_link_node(l), c->id,
              s->operator_id);
     if (smap_put(&set->subs, &r->sub_node, r->sub_key) != 0 ||

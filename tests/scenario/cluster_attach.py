@@ -37,7 +37,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterlib import Cluster, Operator, uuid  # noqa: E402
+from clusterlib import Cluster, Operator, run, uuid  # noqa: E402
 
 C = Cluster(sys.argv[1], int(sys.argv[2]), "cluster_attach")
 N = C.nodes
@@ -304,9 +304,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except BaseException as e:  # any surprise: stop what we started
-        C.fail("exception %r" % (e,))
+    run(C, main)

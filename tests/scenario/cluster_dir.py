@@ -21,7 +21,7 @@ import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterlib import Cluster  # noqa: E402
+from clusterlib import Cluster, run  # noqa: E402
 
 C = Cluster(sys.argv[1], int(sys.argv[2]), "cluster_dir")
 HVSIM = C.hvsim_bin
@@ -131,9 +131,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except SystemExit:
-        raise
-    except BaseException as e:  # any surprise: stop what we started
-        fail("exception %r" % (e,))
+    run(C, main)

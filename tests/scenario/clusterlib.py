@@ -117,6 +117,16 @@ class Cluster:
                                  "--log-level", "error"] + list(args))
 
 
+def run(cluster, main):
+    """Run a scenario's main(); any surprise stops what it started."""
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as e:
+        cluster.fail("exception %r" % (e,))
+
+
 def uuid(a, b):
     """A VC UUID (32 hex digits) from two small numbers."""
     return "0123456789abcdeffedcba98%04d%04d" % (a, b)

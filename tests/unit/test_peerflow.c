@@ -97,6 +97,43 @@ START_TEST(gap_and_event_in_place)
 }
 END_TEST
 
+/* The owner ends a subscription (SubState ENDED) while the subscriber's
+ * Credit and Unsubscribe for it are in flight: both sides drop the late
+ * frames (counted), the link stays up; an id the peer never used is still
+ * a protocol error on the owner's books. */
+START_TEST(owner_end_crosses_unsubscribe)
+{
+    struct ssub *a, *b;
+    struct pw_sub_state t = {.status = PW_SUB_ENDED};
+    struct pl_link_stats st;
+
+    three_nodes(24375, 0, 0);
+    serve_total[0] = UINT64_MAX / 2;
+    serve_total[1] = 4 * MIB;
+    a = subscribe(1, 0, CON_A, 64 * 1024, true);
+    b = subscribe(1, 0, CON_B, 256 * 1024, false);
+    RUN_UNTIL(a->received == 64 * 1024);
+    t.sub_id = a->id;
+    snprintf(t.text, sizeof(t.text), "console gone");
+    ck_assert_int_eq(pl_send_sub_state(link_of(0, 1), &t), 0);
+    ck_assert_uint_eq(pl_sub_room(link_of(0, 1), a->id), 0);
+    ck_assert_int_eq(pl_credit(a->l, a->id, 1000), 0);
+    ck_assert_int_eq(pl_unsubscribe(a->l, a->id), 0);
+    RUN_UNTIL(b->received == 4 * MIB);
+    settle(20);
+    ck_assert_uint_eq(b->expect, 4 * MIB);
+    pl_link_stats(link_of(0, 1), &st);
+    ck_assert_uint_eq(st.late_in, 2); /* the credit and the unsubscribe */
+    ck_assert_uint_eq(st.subs_owner, 1);
+    pl_link_stats(link_of(1, 0), &st);
+    ck_assert_uint_eq(st.subs_mine, 1);
+    ck_assert_uint_eq(N[0].unsubscribed, 0); /* ended by the owner: no
+                                                 unsubscribe callback */
+    ck_assert_uint_eq(N[0].downs + N[1].downs, 0);
+    teardown_all();
+}
+END_TEST
+
 START_TEST(input_window_and_acks)
 {
     static uint8_t buf[4096];
@@ -251,6 +288,7 @@ peerflow_suite(void)
     tcase_add_test(tc, stream_64mib_within_credit);
     tcase_add_test(tc, stalled_subscription_next_to_streaming_one);
     tcase_add_test(tc, gap_and_event_in_place);
+    tcase_add_test(tc, owner_end_crosses_unsubscribe);
     tcase_add_test(tc, input_window_and_acks);
     tcase_add_test(tc, validate_and_handover);
     suite_add_tcase(s, tc);
