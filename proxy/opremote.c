@@ -185,7 +185,7 @@ opr_t_room(struct oper *op)
     struct opr *a = op->tgt_data;
 
     if (a)
-        opr_credit(a, true);
+        opr_credit(a, false);
 }
 
 static void

@@ -31,6 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
 #include <event2/buffer.h>
 #include <event2/util.h>
 
@@ -211,6 +213,11 @@ s_conn_new(struct pl *pl, struct bufferevent *bev, enum pl_state state)
      * timeout (no byte written for that long while output waits). */
     bufferevent_setwatermark(bev, EV_READ, 0, 2 * (4 + pl->cfg.max_frame));
     bufferevent_setwatermark(bev, EV_WRITE, pl->cfg.out_max / 2, 0);
+    /* libevent 2.1 moves at most 16 KiB per read or write by default: one
+     * Data frame per system call. A frame pair per read, a quarter of the
+     * output bound per write. */
+    bufferevent_set_max_single_read(bev, 2 * (4 + pl->cfg.max_frame));
+    bufferevent_set_max_single_write(bev, pl->cfg.out_max / 4);
     tv = pl__tv(pl->cfg.stall_timeout);
     bufferevent_set_timeouts(bev, NULL, &tv);
     tv = pl__tv(pl->cfg.hello_timeout);
@@ -482,6 +489,60 @@ s_on_hello(struct pl_link *c, const struct pw_hello *h)
 
 /* ---- receiving ----------------------------------------------------------- */
 
+/* Bytes read ourselves per read callback, at most (then the other
+ * connections get their turn). */
+#define PL_READ_BUDGET (256 * 1024)
+
+/*
+ * libevent 2.1 reads at most 4 KiB per readiness event (EVBUFFER_MAX_READ):
+ * four wake-ups per Data frame. Read straight from the socket into the
+ * input instead, up to the read bound (two maximal frames). Returns the
+ * bytes read; 0 when nothing more is there now (EOF and errors are left
+ * for libevent to report on its next read).
+ */
+static size_t
+s_read_more(struct bufferevent *bev, struct evbuffer *in, size_t bound,
+            size_t *budget)
+{
+    size_t have = evbuffer_get_length(in), want;
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    int nv;
+    ssize_t r;
+
+    if (have >= bound || *budget == 0)
+        return 0;
+    want = bound - have < *budget ? bound - have : *budget;
+    /* The bufferevent keeps its input's end frozen between its own reads
+     * (as it does around them, we thaw it for ours). */
+    evbuffer_unfreeze(in, 0);
+    if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) <= 0) {
+        evbuffer_freeze(in, 0);
+        return 0;
+    }
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    r = readv(bufferevent_getfd(bev), iov, nv);
+    if (r <= 0) {
+        evbuffer_commit_space(in, v, 0);
+        evbuffer_freeze(in, 0);
+        return 0;
+    }
+    /* Commit what the read filled: the first vector, then the second. */
+    if ((size_t)r <= v[0].iov_len) {
+        v[0].iov_len = (size_t)r;
+        nv = 1;
+    } else {
+        v[1].iov_len = (size_t)r - v[0].iov_len;
+    }
+    evbuffer_commit_space(in, v, nv);
+    evbuffer_freeze(in, 0);
+    *budget -= (size_t)r < *budget ? (size_t)r : *budget;
+    return (size_t)r;
+}
+
 /* Every complete frame in the input (bounded by the read watermark: two
  * maximal frames' worth). */
 static void
@@ -490,6 +551,7 @@ s_read_cb(struct bufferevent *bev, void *arg)
     struct pl_link *l = arg;
     struct pl *pl = l->pl;
     struct evbuffer *in = bufferevent_get_input(bev);
+    size_t bound = 2 * (4 + pl->cfg.max_frame), budget = PL_READ_BUDGET;
     char err[160];
 
     while (l->state != PL_ST_CLOSING) {
@@ -498,6 +560,8 @@ s_read_cb(struct bufferevent *bev, void *arg)
         uint32_t n;
         int rc;
 
+        if (avail < 4 && s_read_more(bev, in, bound, &budget) > 0)
+            continue;
         if (avail < 4)
             break;
         evbuffer_copyout(in, hdr, 4);
@@ -509,6 +573,8 @@ s_read_cb(struct bufferevent *bev, void *arg)
                             pl->cfg.max_frame);
             break;
         }
+        if (avail < 4 + (size_t)n && s_read_more(bev, in, bound, &budget) > 0)
+            continue;
         if (avail < 4 + (size_t)n)
             break;
         if ((p = evbuffer_pullup(in, 4 + (ev_ssize_t)n)) == NULL) {
