@@ -219,7 +219,7 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
         const struct pw_sub_state *t = &f->u.sub_state;
 
         CHK(t->sub_id != 0, "sub-state.sub_id: 0");
-        CHK(t->status >= PW_SUB_ATTACHED && t->status <= PW_SUB_ENDED,
+        CHK(t->status >= PW_SUB_ATTACHED && t->status <= PW_SUB_MOVED,
             "sub-state.status: %d", (int)t->status);
         CHK(t->mode <= 1, "sub-state.mode: %" PRIu32, t->mode);
         CHK_STR(t->text, K_TEXT, false, "sub-state.text");

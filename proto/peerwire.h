@@ -135,6 +135,7 @@ enum pw_sub_status {
     PW_SUB_ATTACHED = 1,
     PW_SUB_REFUSED = 2,
     PW_SUB_ENDED = 3,
+    PW_SUB_MOVED = 4, /* a newer owner holds the console: subscribe there */
 };
 /* sub_id != 0; status one of the above; mode 0 or 1; text may be "". */
 struct pw_sub_state {

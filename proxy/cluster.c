@@ -11,6 +11,7 @@
 #include "vspc/coordcli.h"
 #include "vspc/log.h"
 #include "console.h"
+#include "operator.h"
 #include "opremote.h"
 #include "peerlink.h"
 #include "rlog.h"
@@ -94,13 +95,18 @@ clu_fenced_cb(void *arg, const struct wire_console *mine,
               "letting go",
               mine->id, theirs->owner, (unsigned long long)theirs->epoch,
               (unsigned long long)mine->epoch);
-    if (c == NULL || (hv = c->owner) == NULL || c->epoch > theirs->epoch)
+    if (c == NULL || c->epoch > theirs->epoch)
         return;
-    con_event(c,
-              "console claimed by node %s (epoch %llu): hypervisor %s let go",
-              theirs->owner, (unsigned long long)theirs->epoch, hv->addr);
-    con_owner_gone(c, hv);
-    hv->ops->replaced(hv, "fenced: a newer owner holds the console");
+    if ((hv = c->owner) != NULL) {
+        con_event(c,
+                  "console claimed by node %s (epoch %llu): hypervisor %s let "
+                  "go",
+                  theirs->owner, (unsigned long long)theirs->epoch, hv->addr);
+        con_owner_gone(c, hv);
+        hv->ops->replaced(hv, "fenced: a newer owner holds the console");
+    }
+    /* Its operators, here and remote, follow it there. */
+    con_moved(c, theirs->owner, theirs->epoch);
 }
 
 /* ---- the peer link ------------------------------------------------------- */
@@ -127,6 +133,7 @@ clu_dial_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     cc_foreach_node(cl->cc, clu_dial_one, cl);
     rlog_tick(cl->rlog);
+    opr_tick(cl->remote);
     evtimer_add(cl->dial_ev, &tv);
 }
 
@@ -259,6 +266,51 @@ static const struct pl_callbacks clu_pl_cbs = {
     .input_room = clu_pl_input_room,
 };
 
+/* opremote's questions: who owns a console now, and attach here. */
+static const char *
+clu_owner_of(void *arg, const char *id, uint64_t *epoch)
+{
+    struct clu *cl = arg;
+    const struct wire_console *w = cc_console(cl->cc, id);
+    struct console *c;
+
+    if (w == NULL)
+        return NULL;
+    /* This node's own claim may be newer than what the directory has. */
+    c = con_find(cl->px->consoles, id);
+    if (c && c->owner && c->epoch >= w->epoch) {
+        *epoch = c->epoch;
+        return cl->px->cfg.node_id;
+    }
+    *epoch = w->epoch;
+    return w->owner; /* valid until the client is called again */
+}
+
+static int
+clu_attach_local(void *arg, struct oper *op, const char *id,
+                 enum con_lock_req req)
+{
+    struct clu *cl = arg;
+    struct console *c = con_find(cl->px->consoles, id);
+    const char *err = NULL;
+
+    if (c == NULL || opl_attach(op, c, req, &err) != 0) {
+        log_warnx("console=%s operator %s: not attached here: %s", id, op->addr,
+                  err ? err : "no such console");
+        return -1;
+    }
+    return 0;
+}
+
+int
+clu_follow(struct clu *cl, struct oper *op, const char *console_id,
+           enum con_lock_req req, const char *why)
+{
+    if (cl == NULL || cl->remote == NULL)
+        return -1;
+    return opr_follow(cl->remote, op, console_id, req, why);
+}
+
 /* The peer link and its two sides. 0, or -1 with err. */
 static int
 clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
@@ -275,7 +327,12 @@ clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
     if ((cl->pl = pl_new(px->base, &pc, &clu_pl_cbs, cl, err, errlen)) == NULL)
         return -1;
     cl->readers = rr_new(px);
-    cl->remote = opr_new(px, cl->pl);
+    {
+        struct opr_resolver res = {
+            .owner = clu_owner_of, .local = clu_attach_local, .arg = cl};
+
+        cl->remote = opr_new(px, cl->pl, &res);
+    }
     cl->rlog = rlog_new(px, cl->pl); /* NULL without --log-dir */
     cl->dial_ev = evtimer_new(px->base, clu_dial_cb, cl);
     if (cl->readers == NULL || cl->remote == NULL || cl->dial_ev == NULL) {
@@ -304,6 +361,8 @@ clu_console_cb(void *arg, const struct wire_console *now,
     struct clu *cl = arg;
 
     rlog_sync(cl->rlog, now ? now : old, now == NULL);
+    if (now)
+        opr_owner_changed(cl->remote, now->id);
 }
 
 static void

@@ -68,6 +68,11 @@ bool clu_knows(struct clu *cl, const char *key);
 struct oper;
 int clu_attach(struct clu *cl, struct oper *op, const char *key,
                enum con_lock_req req, const char **err);
+/* op, attached to console_id here, lost it to a newer owner: it follows
+ * the console there (opremote.c), keeping its session. 0, or -1 (alone,
+ * ENOMEM). */
+int clu_follow(struct clu *cl, struct oper *op, const char *console_id,
+               enum con_lock_req req, const char *why);
 /*
  * `list --json` and /api/v1/consoles in a cluster: clu_json_local adds
  * "node" (this node) and "epoch" to a local console's object;

@@ -499,6 +499,18 @@ con_attach(struct console *c, struct con_op *op, enum con_lock_req req,
 }
 
 void
+con_moved(struct console *c, const char *node, uint64_t epoch)
+{
+    struct con_op *op, *next;
+
+    for (op = TAILQ_FIRST(&c->ops); op; op = next) {
+        next = TAILQ_NEXT(op, link); /* it may detach itself */
+        if (op->ops->moved)
+            op->ops->moved(op, node, epoch);
+    }
+}
+
+void
 con_detach(struct console *c, struct con_op *op, const char *why)
 {
     strm_reader_remove(&op->rd);

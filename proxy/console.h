@@ -117,6 +117,9 @@ struct con_op_ops {
     void (*input_blocked)(struct con_op *o, bool blocked);
     /* A notice for this operator alone ("your write access was taken"). */
     void (*notice)(struct con_op *o, const char *text);
+    /* This node lost the console to a newer owner (node, epoch): follow
+     * it there. Called with o still attached; it may con_detach itself. */
+    void (*moved)(struct con_op *o, const char *node, uint64_t epoch);
 };
 struct con_op {
     const struct con_op_ops *ops;
@@ -257,6 +260,10 @@ uint64_t con_ring_start(const struct console *c);
  * except raw ones get an in-band notice).
  */
 void con_event(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
+
+/* A newer owner elsewhere holds c (fencing): every operator is told
+ * (con_op_ops.moved) and may follow it there. */
+void con_moved(struct console *c, const char *node, uint64_t epoch);
 
 /* Arm or disarm the expiry of a disconnected, unwatched console. */
 void con_check_expire(struct console *c);

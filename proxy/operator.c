@@ -180,13 +180,25 @@ op_unstash(struct oper *op)
 }
 
 void
-op_attached(struct oper *op, const char *console_id, enum op_mode mode,
-            uint64_t offset, uint64_t epoch)
+op_attached(struct oper *op, const char *console_id, const char *node,
+            enum op_mode mode, uint64_t offset, uint64_t epoch)
 {
     /* Only a remote attach waited (reading paused, input stashed); a local
      * one may have been paused just now by the console's input flow
      * control, which stays. */
     bool waited = op->state == OP_ST_ATTACHING;
+    char text[200];
+
+    if (op->state == OP_ST_ATTACHED) { /* it followed the console */
+        snprintf(text, sizeof(text),
+                 "console now on node %.63s (epoch %llu), %s, from offset "
+                 "%llu",
+                 node, (unsigned long long)epoch, op_mode_names[mode],
+                 (unsigned long long)offset);
+        log_info("console=%s operator %s: %s", console_id, op->addr, text);
+        op_notice(op, text);
+        return;
+    }
 
     op->state = OP_ST_ATTACHED;
     op->esc_state = 0;
@@ -265,6 +277,7 @@ op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
     int rc;
 
     op->raw = raw;
+    op->req = req;
     op->skip_lf = last_cr;
     op->last_cr = false;
     if (c && opl_attach(op, c, req, err) == 0)

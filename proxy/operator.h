@@ -68,6 +68,7 @@ struct oper {
     uint8_t esc_state; /* 0, 1 = saw the escape char, 2 = escape + 'c' */
     uint64_t wire_out; /* bytes ever queued to the socket (progress) */
     struct con_op co;  /* attached here: the console's view (mode, reader) */
+    enum con_lock_req req; /* what it asked for (kept when it follows) */
     const struct op_target_ops *tgt; /* attaching or attached, else NULL */
     void *tgt_data;                  /* the target's own (opremote.c) */
     struct evbuffer *stash;          /* input read while attaching */
@@ -106,9 +107,11 @@ size_t op_output_queued(const struct oper *op);
  * logged, told in-band. */
 void op_output_gap(struct oper *op, const char *console_id, uint64_t from,
                    uint64_t to);
-/* The attach succeeded: the reply, then console mode (input read again). */
-void op_attached(struct oper *op, const char *console_id, enum op_mode mode,
-                 uint64_t offset, uint64_t epoch);
+/* The attach succeeded: the reply, then console mode (input read again).
+ * An operator already attached that follows its console to a new owner
+ * (node) gets a notice instead of the reply. */
+void op_attached(struct oper *op, const char *console_id, const char *node,
+                 enum op_mode mode, uint64_t offset, uint64_t epoch);
 /* The attach was refused: the reply, back to command mode. */
 void op_attach_failed(struct oper *op, const char *err);
 /* The console ended the attachment (its node went, it was fenced): told,

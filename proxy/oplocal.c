@@ -12,6 +12,7 @@
 #include <stdio.h>
 
 #include "vspc/log.h"
+#include "cluster.h"
 
 /* ^Ecr replays this many lines. */
 #define OPL_REPLAY_LINES 20
@@ -102,9 +103,28 @@ opl_co_notice(struct con_op *co, const char *text)
     op_notice(opl_of_co(co), text);
 }
 
+/* This node was fenced: the operator follows the console to its new
+ * owner, without reattaching. */
+static void
+opl_co_moved(struct con_op *co, const char *node, uint64_t epoch)
+{
+    struct oper *op = opl_of_co(co);
+    struct console *c = op->con;
+    char why[128];
+
+    snprintf(why, sizeof(why), "console moved to node %.63s (epoch %llu)", node,
+             (unsigned long long)epoch);
+    op->con = NULL;
+    op->tgt = NULL;
+    con_detach(c, &op->co, why);
+    if (clu_follow(op->px->clu, op, c->id, op->req, why) != 0)
+        op_ended(op, why);
+}
+
 static const struct con_op_ops opl_co_ops = {
     .input_blocked = opl_co_input_blocked,
     .notice = opl_co_notice,
+    .moved = opl_co_moved,
 };
 
 /* ---- the target --------------------------------------------------------- */
@@ -201,7 +221,7 @@ opl_attach(struct oper *op, struct console *c, enum con_lock_req req,
         return -1;
     op->con = c;
     op->tgt = &opl_target;
-    op_attached(op, c->id, op->co.mode, start, c->epoch);
+    op_attached(op, c->id, op->px->cfg.node_id, op->co.mode, start, c->epoch);
     strm_reader_kick(&op->co.rd); /* the scrollback, then live output */
     return 0;
 }

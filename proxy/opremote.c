@@ -13,31 +13,60 @@
 #include "vspc/strmap.h"
 #include "operator.h"
 
+/* Input typed while the console has no reachable owner, held for the
+ * next one; beyond it the operator is not read. */
+#define OPR_HOLD_MAX (64 * 1024)
+
 struct opr_set {
     struct proxy *px;
     struct pl *pl;
-    struct smap subs;          /* by "node sub_id" */
+    struct opr_resolver res;
+    struct smap subs;          /* subscribed attachments, by pl_sub_key */
     TAILQ_HEAD(, opr) waiting; /* input waiting for the link's window */
+    TAILQ_HEAD(, opr) orphans; /* waiting for the console's next owner */
     unsigned n;
 };
 
 struct opr {
     struct opr_set *set;
     struct oper *op; /* NULL once it detached (input still draining) */
-    char node[PW_NODE_ID_MAX + 1];
+    enum opr_state state;
+    bool announced; /* op_attached was called (the operator saw "ok") */
+    enum con_lock_req req;
+    char node[PW_NODE_ID_MAX + 1]; /* the owner subscribed at (or last) */
     char console_id[PW_CONSOLE_ID_MAX + 1];
     char op_id[PW_OPERATOR_ID_MAX + 1];
-    uint64_t sub_id;
+    uint64_t sub_id; /* 0 while orphaned */
     uint64_t epoch;
     uint64_t window;       /* the credit granted at most */
     uint64_t uncredited;   /* bytes received and not granted back yet */
-    uint64_t in_seq;       /* the operator's input sent so far */
-    struct evbuffer *pend; /* input not sent yet (window full) */
+    uint64_t in_seq;       /* input sent to this owner so far */
+    struct evbuffer *pend; /* input not sent yet (window full, orphaned) */
     bool waiting;          /* in set->waiting */
     char key[PL_SUB_KEY_MAX];
     struct smap_node node_;
     TAILQ_ENTRY(opr) wlink;
+    TAILQ_ENTRY(opr) olink; /* set->orphans while OPR_ORPHAN */
 };
+
+/*
+ * The attachment's states and what moves it (opremote.h has the story):
+ *
+ *   state      ATTACHED reply   REFUSED        ENDED     MOVED / link lost
+ *   ATTACHING  ATTACHED (ok)    gone (error)   gone      gone (error)
+ *   ATTACHED   -                -              gone      ORPHAN
+ *   REJOINING  ATTACHED notice  ORPHAN         gone      ORPHAN
+ *   ORPHAN     (no subscription: the directory or the tick finds the next
+ *              owner -> REJOINING, or this node -> a local attachment)
+ */
+static const char *const opr_state_names[OPR_ST__COUNT] = {
+    "attaching", "attached", "rejoining", "orphan"};
+
+const char *
+opr_state_str(enum opr_state st)
+{
+    return st < OPR_ST__COUNT ? opr_state_names[st] : "?";
+}
 
 static struct opr *
 opr_find(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
@@ -50,16 +79,34 @@ opr_find(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
     return n ? smap_entry(n, struct opr, node_) : NULL;
 }
 
+/* Its subscription is over (pl forgot it, or we unsubscribed). */
+static void
+opr_unkey(struct opr *a)
+{
+    if (a->sub_id != 0)
+        smap_del(&a->set->subs, &a->node_);
+    a->sub_id = 0;
+    if (a->waiting) {
+        TAILQ_REMOVE(&a->set->waiting, a, wlink);
+        a->waiting = false;
+    }
+}
+
 /* Forget a (its subscription is over or being ended). */
 static void
 opr_destroy(struct opr *a)
 {
     struct opr_set *set = a->set;
+    size_t held = evbuffer_get_length(a->pend);
 
-    if (a->waiting)
-        TAILQ_REMOVE(&set->waiting, a, wlink);
-    smap_del(&set->subs, &a->node_);
+    opr_unkey(a);
+    if (a->state == OPR_ST_ORPHAN)
+        TAILQ_REMOVE(&set->orphans, a, olink);
     set->n--;
+    if (held > 0)
+        log_warnx("console=%s operator %s: %zu bytes of input not delivered "
+                  "(no owner reachable)",
+                  a->console_id, a->op_id, held);
     if (a->op) {
         a->op->tgt = NULL;
         a->op->tgt_data = NULL;
@@ -74,18 +121,19 @@ opr_close(struct opr *a)
 {
     struct pl_link *l = pl_link_get(a->set->pl, a->node);
 
-    if (l)
+    if (l && a->sub_id)
         pl_unsubscribe(l, a->sub_id);
     opr_destroy(a);
 }
 
-/* Grant back what the operator's socket took. force: whatever is owed. */
+/* Grant back what the operator's socket took, in quarter-window batches.
+ * force: whatever is owed. */
 static void
 opr_credit(struct opr *a, bool force)
 {
     struct pl_link *l;
 
-    if (a->uncredited == 0)
+    if (a->uncredited == 0 || a->sub_id == 0)
         return;
     if (!force && a->op &&
         (op_output_queued(a->op) > a->window / 2 ||
@@ -97,16 +145,17 @@ opr_credit(struct opr *a, bool force)
         a->uncredited = 0;
 }
 
-/* Send what the window allows of p[n]; returns the bytes sent (all of
- * them when the link is gone: sub_lost ends the attachment). */
+/* Send what the window allows of p[n] to the owner; returns the bytes
+ * sent (0 when not attached: they wait in pend). */
 static size_t
 opr_send(struct opr *a, const uint8_t *p, size_t n)
 {
-    struct pl_link *l = pl_link_get(a->set->pl, a->node);
+    struct pl_link *l;
     size_t k;
 
-    if (l == NULL)
-        return n;
+    if (a->state != OPR_ST_ATTACHED ||
+        (l = pl_link_get(a->set->pl, a->node)) == NULL)
+        return 0;
     k = pl_input_room(l);
     if (k > n)
         k = n;
@@ -116,7 +165,7 @@ opr_send(struct opr *a, const uint8_t *p, size_t n)
         0) {
         log_warnx("console=%s operator %s: %zu bytes of input not sent",
                   a->console_id, a->op_id, k);
-        return n;
+        return 0;
     }
     a->in_seq += k;
     return k;
@@ -126,9 +175,7 @@ opr_send(struct opr *a, const uint8_t *p, size_t n)
 static bool
 opr_flush(struct opr *a)
 {
-    size_t len;
-
-    while ((len = evbuffer_get_length(a->pend)) > 0) {
+    while (evbuffer_get_length(a->pend) > 0) {
         struct evbuffer_iovec v;
         size_t sent;
 
@@ -139,7 +186,126 @@ opr_flush(struct opr *a)
         if (sent < v.iov_len)
             return false;
     }
-    return evbuffer_get_length(a->pend) == 0;
+    return true;
+}
+
+/* Input waits in pend: for the window (attached: queued for input_room)
+ * or for an owner (orphaned: bounded by OPR_HOLD_MAX). */
+static void
+opr_hold(struct opr *a)
+{
+    size_t held = evbuffer_get_length(a->pend);
+
+    if (a->state == OPR_ST_ATTACHED) {
+        if (a->op)
+            op_set_input_blocked(a->op, true);
+        if (!a->waiting) {
+            a->waiting = true;
+            TAILQ_INSERT_TAIL(&a->set->waiting, a, wlink);
+        }
+    } else if (held >= OPR_HOLD_MAX && a->op) {
+        op_set_input_blocked(a->op, true); /* until an owner takes it */
+    }
+}
+
+/* Subscribe at node for the operator. 0, or -1 (link not up, bounds). */
+static int
+opr_subscribe(struct opr *a, const char *node, uint64_t epoch)
+{
+    struct pl_link *l = pl_link_get(a->set->pl, node);
+    struct pl_sub_op so = {.operator_id = a->op_id,
+                           .operator_name = a->op ? a->op->addr : a->op_id,
+                           .lock = (uint32_t)a->req,
+                           .raw = a->op && a->op->raw};
+    uint64_t id;
+
+    if (l == NULL)
+        return -1;
+    id = pl_subscribe_op(l, a->console_id, 0, epoch, a->window, &so);
+    if (id == 0)
+        return -1;
+    snprintf(a->node, sizeof(a->node), "%s", node);
+    pl_sub_key(a->key, node, id);
+    if (smap_put(&a->set->subs, &a->node_, a->key) != 0) {
+        pl_unsubscribe(l, id);
+        return -1;
+    }
+    a->sub_id = id;
+    a->epoch = epoch;
+    a->uncredited = 0;
+    a->in_seq = 0; /* a new reader at the owner: its input count starts */
+    return 0;
+}
+
+static void
+opr_set_state(struct opr *a, enum opr_state st)
+{
+    if (a->state == OPR_ST_ORPHAN)
+        TAILQ_REMOVE(&a->set->orphans, a, olink);
+    if (st == OPR_ST_ORPHAN)
+        TAILQ_INSERT_TAIL(&a->set->orphans, a, olink);
+    a->state = st;
+}
+
+/* Look for the console's owner now: rejoin it, or hand the operator to
+ * this node's console. */
+static void
+opr_seek(struct opr *a)
+{
+    struct opr_set *set = a->set;
+    uint64_t epoch = 0;
+    const char *node;
+    struct oper *op;
+
+    if (a->state != OPR_ST_ORPHAN || set->res.owner == NULL ||
+        (node = set->res.owner(set->res.arg, a->console_id, &epoch)) == NULL)
+        return;
+    if (strcmp(node, set->px->cfg.node_id) == 0) {
+        char id[PW_CONSOLE_ID_MAX + 1];
+        struct evbuffer *held;
+
+        if ((op = a->op) == NULL || set->res.local == NULL)
+            return;
+        /* Back on this node: a local attachment, then what was typed
+         * meanwhile, in order. */
+        if ((held = evbuffer_new()) == NULL)
+            return; /* try again on the next tick */
+        evbuffer_add_buffer(held, a->pend);
+        snprintf(id, sizeof(id), "%s", a->console_id);
+        a->op = NULL;
+        op->tgt = NULL;
+        op->tgt_data = NULL;
+        opr_destroy(a);
+        if (set->res.local(set->res.arg, op, id, op->req) != 0)
+            op_ended(op, "the console came back here but cannot be attached");
+        else if (op->tgt && evbuffer_get_length(held) > 0)
+            op->tgt->input(op, evbuffer_pullup(held, -1),
+                           evbuffer_get_length(held));
+        if (op->read_blocked && op->tgt)
+            op_set_input_blocked(op, false);
+        evbuffer_free(held);
+        return;
+    }
+    if (epoch <= a->epoch && strcmp(node, a->node) == 0)
+        return; /* the owner it lost: not back (yet) under a newer epoch */
+    if (opr_subscribe(a, node, epoch) == 0)
+        opr_set_state(a, OPR_ST_REJOINING);
+}
+
+/* The owner is gone (link lost, or it moved): wait for the next one. */
+static void
+opr_orphan(struct opr *a, const char *why)
+{
+    char text[200];
+
+    opr_unkey(a);
+    opr_set_state(a, OPR_ST_ORPHAN);
+    snprintf(text, sizeof(text), "%s: waiting for the console's next owner",
+             why);
+    log_info("console=%s operator %s: %s", a->console_id, a->op_id, text);
+    if (a->op)
+        op_notice(a->op, text);
+    opr_seek(a);
 }
 
 /* ---- the operator's target ----------------------------------------------- */
@@ -156,14 +322,9 @@ opr_t_input(struct oper *op, const uint8_t *p, size_t n)
         sent = opr_send(a, p, n);
     if (sent == n)
         return;
-    /* The window is full: keep the rest in order, stop reading the
-     * operator until InputAcks open it (opr_input_room). */
+    /* Kept in order; the operator is not read while it cannot go. */
     evbuffer_add(a->pend, p + sent, n - sent);
-    op_set_input_blocked(op, true);
-    if (!a->waiting) {
-        a->waiting = true;
-        TAILQ_INSERT_TAIL(&a->set->waiting, a, wlink);
-    }
+    opr_hold(a);
 }
 
 static void
@@ -175,7 +336,7 @@ opr_t_escape(struct oper *op, uint8_t ch)
                                  : ch == 'f' ? PW_CTL_FORCE_WRITE
                                              : PW_CTL_SPECTATOR;
 
-    if (a && (l = pl_link_get(a->set->pl, a->node)) != NULL)
+    if (a && a->sub_id && (l = pl_link_get(a->set->pl, a->node)) != NULL)
         pl_control(l, a->sub_id, act);
 }
 
@@ -200,7 +361,7 @@ opr_t_detach(struct oper *op, const char *why)
     a->op = NULL;
     log_info("console=%s operator %s detached (node %s): %s", a->console_id,
              op->addr, a->node, why);
-    if (evbuffer_get_length(a->pend) == 0)
+    if (evbuffer_get_length(a->pend) == 0 || a->state != OPR_ST_ATTACHED)
         opr_close(a);
     /* else: its last input goes first (opr_input_room closes it). */
 }
@@ -215,7 +376,7 @@ static const struct op_target_ops opr_target = {
 /* ---- the set ------------------------------------------------------------- */
 
 struct opr_set *
-opr_new(struct proxy *px, struct pl *pl)
+opr_new(struct proxy *px, struct pl *pl, const struct opr_resolver *res)
 {
     struct opr_set *set = calloc(1, sizeof(*set));
 
@@ -223,7 +384,10 @@ opr_new(struct proxy *px, struct pl *pl)
         return NULL;
     set->px = px;
     set->pl = pl;
+    if (res)
+        set->res = *res;
     TAILQ_INIT(&set->waiting);
+    TAILQ_INIT(&set->orphans);
     if (smap_init(&set->subs) != 0) {
         free(set);
         return NULL;
@@ -232,25 +396,34 @@ opr_new(struct proxy *px, struct pl *pl)
 }
 
 static void
-opr_free_one(struct smap_node *n, void *arg)
+opr_end_op(struct opr *a, const char *why)
 {
-    struct opr *a = smap_entry(n, struct opr, node_);
     struct oper *op = a->op;
 
-    (void)arg;
+    a->op = NULL;
     opr_destroy(a);
     if (op)
-        op_ended(op, "this node is shutting down");
+        op_ended(op, why);
+}
+
+static void
+opr_free_one(struct smap_node *n, void *arg)
+{
+    (void)arg;
+    opr_end_op(smap_entry(n, struct opr, node_), "this node is shutting down");
 }
 
 void
 opr_free(struct opr_set **setp)
 {
     struct opr_set *set = *setp;
+    struct opr *a;
 
     if (set == NULL)
         return;
     smap_foreach(&set->subs, opr_free_one, NULL);
+    while ((a = TAILQ_FIRST(&set->orphans)) != NULL)
+        opr_end_op(a, "this node is shutting down");
     smap_fini(&set->subs);
     free(set);
     *setp = NULL;
@@ -262,55 +435,119 @@ opr_count(const struct opr_set *set)
     return set ? set->n : 0;
 }
 
+/* A new attachment of op to console_id (no subscription yet). */
+static struct opr *
+opr_alloc(struct opr_set *set, struct oper *op, const char *console_id,
+          enum con_lock_req req)
+{
+    struct opr *a = calloc(1, sizeof(*a));
+
+    if (a == NULL || (a->pend = evbuffer_new()) == NULL) {
+        free(a);
+        return NULL;
+    }
+    a->set = set;
+    a->op = op;
+    a->req = req;
+    a->window = set->px->cfg.op_queue_max;
+    if (a->window > PW_CREDIT_MAX)
+        a->window = PW_CREDIT_MAX;
+    snprintf(a->console_id, sizeof(a->console_id), "%s", console_id);
+    snprintf(a->op_id, sizeof(a->op_id), "%s/%" PRIu64, set->px->cfg.node_id,
+             op->id);
+    set->n++;
+    op->tgt = &opr_target;
+    op->tgt_data = a;
+    return a;
+}
+
 int
 opr_attach(struct opr_set *set, struct oper *op, const char *node,
            const char *console_id, uint64_t epoch, enum con_lock_req req,
            const char **err)
 {
-    struct pl_link *l = pl_link_get(set->pl, node);
-    struct pl_sub_op so;
     struct opr *a;
 
-    if (l == NULL) {
+    if (pl_link_get(set->pl, node) == NULL) {
         *err = "the console's node is not reachable from this node now";
         return -1;
     }
-    if ((a = calloc(1, sizeof(*a))) == NULL ||
-        (a->pend = evbuffer_new()) == NULL) {
-        free(a);
+    if ((a = opr_alloc(set, op, console_id, req)) == NULL) {
         *err = "out of memory";
         return -1;
     }
-    a->set = set;
-    a->op = op;
-    a->epoch = epoch;
-    a->window = set->px->cfg.op_queue_max;
-    if (a->window > PW_CREDIT_MAX)
-        a->window = PW_CREDIT_MAX;
-    snprintf(a->node, sizeof(a->node), "%s", node);
-    snprintf(a->console_id, sizeof(a->console_id), "%s", console_id);
-    snprintf(a->op_id, sizeof(a->op_id), "%s/%" PRIu64, set->px->cfg.node_id,
-             op->id);
-    so = (struct pl_sub_op){.operator_id = a->op_id,
-                            .operator_name = op->addr,
-                            .lock = (uint32_t)req,
-                            .raw = op->raw};
-    a->sub_id = pl_subscribe_op(l, console_id, 0, epoch, a->window, &so);
-    pl_sub_key(a->key, node, a->sub_id);
-    if (a->sub_id == 0 || smap_put(&set->subs, &a->node_, a->key) != 0) {
-        if (a->sub_id)
-            pl_unsubscribe(l, a->sub_id);
-        evbuffer_free(a->pend);
-        free(a);
+    a->state = OPR_ST_ATTACHING;
+    if (opr_subscribe(a, node, epoch) != 0) {
+        a->op = NULL;
+        op->tgt = NULL;
+        op->tgt_data = NULL;
+        opr_destroy(a);
         *err = "cannot subscribe to the console's node";
         return -1;
     }
-    set->n++;
-    op->tgt = &opr_target;
-    op->tgt_data = a;
     log_info("console=%s operator %s attaching through node %s", console_id,
              op->addr, node);
     return 0;
+}
+
+int
+opr_follow(struct opr_set *set, struct oper *op, const char *console_id,
+           enum con_lock_req req, const char *why)
+{
+    struct opr *a = opr_alloc(set, op, console_id, req);
+
+    if (a == NULL)
+        return -1;
+    a->announced = true;        /* the operator is attached already */
+    a->state = OPR_ST_ATTACHED; /* left at once, as any attached one */
+    opr_orphan(a, why);
+    return 0;
+}
+
+void
+opr_owner_changed(struct opr_set *set, const char *console_id)
+{
+    struct opr *a, *next;
+
+    for (a = TAILQ_FIRST(&set->orphans); a; a = next) {
+        next = TAILQ_NEXT(a, olink);
+        if (strcmp(a->console_id, console_id) == 0)
+            opr_seek(a);
+    }
+}
+
+void
+opr_tick(struct opr_set *set)
+{
+    struct opr *a, *next;
+
+    for (a = TAILQ_FIRST(&set->orphans); a; a = next) {
+        next = TAILQ_NEXT(a, olink);
+        opr_seek(a);
+    }
+}
+
+/* The owner answered ATTACHED: the operator is on (again). */
+static void
+opr_on_attached(struct opr *a, const struct pw_sub_state *t)
+{
+    struct oper *op = a->op;
+    bool rejoined = a->state == OPR_ST_REJOINING;
+
+    a->epoch = t->epoch;
+    opr_set_state(a, OPR_ST_ATTACHED);
+    if (op == NULL) {
+        if (evbuffer_get_length(a->pend) == 0)
+            opr_close(a); /* detached meanwhile */
+        return;
+    }
+    op_attached(op, a->console_id, a->node, t->mode ? OP_MODE_RO : OP_MODE_RW,
+                t->offset, t->epoch);
+    a->announced = true;
+    if (rejoined && opr_flush(a) && op->read_blocked)
+        op_set_input_blocked(op, false); /* what it typed meanwhile went */
+    else if (evbuffer_get_length(a->pend) > 0)
+        opr_hold(a);
 }
 
 bool
@@ -318,25 +555,32 @@ opr_sub_state(struct opr_set *set, struct pl_link *l,
               const struct pw_sub_state *t)
 {
     struct opr *a = opr_find(set, l, t->sub_id);
-    struct oper *op;
+    char why[PW_TEXT_MAX + 32];
 
     if (a == NULL)
         return false;
-    op = a->op;
     if (t->status == PW_SUB_ATTACHED) {
-        a->epoch = t->epoch;
-        if (op && op->state == OP_ST_ATTACHING)
-            op_attached(op, a->console_id, t->mode ? OP_MODE_RO : OP_MODE_RW,
-                        t->offset, t->epoch);
-        else if (op == NULL && evbuffer_get_length(a->pend) == 0)
-            opr_close(a); /* detached while attaching */
+        opr_on_attached(a, t);
         return true;
     }
-    opr_destroy(a); /* the subscription is over (pl forgot it) */
-    if (op && t->status == PW_SUB_REFUSED)
-        op_attach_failed(op, t->text[0] ? t->text : "refused");
-    else if (op)
-        op_ended(op, t->text[0] ? t->text : "ended by the console's node");
+    opr_unkey(a); /* the subscription is over (pl forgot it) */
+    if (t->status == PW_SUB_MOVED && a->state != OPR_ST_ATTACHING) {
+        snprintf(why, sizeof(why), "console moved to node %s", t->text);
+        opr_orphan(a, why);
+    } else if (t->status == PW_SUB_REFUSED && a->state == OPR_ST_REJOINING) {
+        opr_set_state(a, OPR_ST_ORPHAN); /* not ready there: try again */
+    } else if (a->state == OPR_ST_ATTACHING && a->op) {
+        struct oper *op = a->op;
+
+        a->op = NULL;
+        opr_destroy(a);
+        op_attach_failed(op, t->status == PW_SUB_MOVED
+                                 ? "the console just moved: attach again"
+                             : t->text[0] ? t->text
+                                          : "refused");
+    } else {
+        opr_end_op(a, t->text[0] ? t->text : "ended by the console's node");
+    }
     return true;
 }
 
@@ -378,16 +622,23 @@ bool
 opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
 {
     struct opr *a = opr_find(set, l, sub_id);
-    struct oper *op;
     char why[PW_NODE_ID_MAX + 48];
 
     if (a == NULL)
         return false;
-    op = a->op;
     snprintf(why, sizeof(why), "the link to node %s went down", a->node);
-    opr_destroy(a);
-    if (op)
-        op_ended(op, why);
+    opr_unkey(a);
+    if (a->state == OPR_ST_ATTACHING && a->op) {
+        struct oper *op = a->op;
+
+        a->op = NULL;
+        opr_destroy(a);
+        op_attach_failed(op, why);
+    } else if (a->op == NULL) {
+        opr_destroy(a); /* detached, its last input lost with the link */
+    } else {
+        opr_orphan(a, why);
+    }
     return true;
 }
 

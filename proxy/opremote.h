@@ -20,8 +20,16 @@
  *           that input is sent.
  *   escapes ^Ecr, ^Ecf, ^Ecs -> Control frames; the owner sends the
  *           notices.
- * The owner ending it (SubState ENDED) or the link going down tells the
- * operator and returns it to command mode.
+ * The console moving (SubState MOVED: its owner was fenced by a newer
+ * one) or the owner's link going down does not end the operator's
+ * session: the attachment becomes an ORPHAN (the operator is told), its
+ * input is held (up to 64 KiB, then the operator is not read), and as
+ * soon as the directory shows the console's next owner (a higher epoch)
+ * and the link to it is up, it subscribes there with the same operator id
+ * and lock request (REJOINING) and continues from the start of the new
+ * owner's scrollback with a notice; if the next owner is this node, the
+ * operator becomes a local attachment. The owner ending it (SubState
+ * ENDED) tells the operator and returns it to command mode.
  *
  * Ownership: the set owns the attachments; an attachment points at its
  * operator (op->tgt_data points back) until the operator detaches.
@@ -39,7 +47,28 @@
 struct opr_set;
 struct oper;
 
-struct opr_set *opr_new(struct proxy *px, struct pl *pl);
+enum opr_state {
+    OPR_ST_ATTACHING = 0, /* subscribed, waiting for the owner's answer */
+    OPR_ST_ATTACHED,      /* the owner's reader carries the operator */
+    OPR_ST_REJOINING,     /* orphaned, subscribed at the next owner */
+    OPR_ST_ORPHAN,        /* no owner reachable: waiting for the next */
+    OPR_ST__COUNT,
+};
+const char *opr_state_str(enum opr_state st);
+
+/* What the set asks the cluster (cluster.c). */
+struct opr_resolver {
+    /* The node holding console_id per the directory (and its epoch), or
+     * NULL. */
+    const char *(*owner)(void *arg, const char *console_id, uint64_t *epoch);
+    /* Attach op (attached, following) to this node's console: 0 or -1. */
+    int (*local)(void *arg, struct oper *op, const char *console_id,
+                 enum con_lock_req req);
+    void *arg;
+};
+
+struct opr_set *opr_new(struct proxy *px, struct pl *pl,
+                        const struct opr_resolver *res);
 /* Ends every attachment (operators back to command mode). NULL-safe. */
 void opr_free(struct opr_set **setp);
 size_t opr_count(const struct opr_set *set);
@@ -49,6 +78,15 @@ size_t opr_count(const struct opr_set *set);
 int opr_attach(struct opr_set *set, struct oper *op, const char *node,
                const char *console_id, uint64_t epoch, enum con_lock_req req,
                const char **err);
+
+/* op, attached, follows console_id whose owner changed (why: for the
+ * notice): an ORPHAN that finds the next owner. 0, or -1 (ENOMEM). */
+int opr_follow(struct opr_set *set, struct oper *op, const char *console_id,
+               enum con_lock_req req, const char *why);
+/* The directory changed console_id: orphans of it look for its owner. */
+void opr_owner_changed(struct opr_set *set, const char *console_id);
+/* Every second: orphans look again (a link may have come up). */
+void opr_tick(struct opr_set *set);
 
 /* The peer link's subscriber-side callbacks (cluster.c routes them):
  * true when sub_id is one of this set's. */

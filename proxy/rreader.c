@@ -75,9 +75,9 @@ rr_free_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-rr_end(struct rr *r, const char *why)
+rr_end(struct rr *r, enum pw_sub_status status, const char *why)
 {
-    struct pw_sub_state t = {.sub_id = r->sub_id, .status = PW_SUB_ENDED};
+    struct pw_sub_state t = {.sub_id = r->sub_id, .status = status};
     struct timeval now = {0, 0};
 
     snprintf(t.text, sizeof(t.text), "%s", why);
@@ -142,7 +142,7 @@ rr_rd_stalled(struct strm_reader *sr)
     struct rr *r = rr_of(sr);
 
     r->set->px->stats.ops_dropped_slow++;
-    rr_end(r, "reader too slow");
+    rr_end(r, PW_SUB_ENDED, "reader too slow");
 }
 
 static void
@@ -151,7 +151,7 @@ rr_rd_release(struct strm_reader *sr)
     struct rr *r = rr_of(sr);
 
     r->c = NULL; /* the console is going: already unlinked */
-    rr_end(r, "console gone");
+    rr_end(r, PW_SUB_ENDED, "console gone");
 }
 
 static const struct strm_reader_ops rr_rd_ops = {
@@ -192,9 +192,21 @@ rr_co_notice(struct con_op *co, const char *text)
     pl_send_event(r->l, r->sub_id, r->c ? r->c->epoch : 0, r->co.rd.next, text);
 }
 
+/* Fenced here: the subscriber follows the console to its new owner. */
+static void
+rr_co_moved(struct con_op *co, const char *node, uint64_t epoch)
+{
+    char why[PW_NODE_ID_MAX + 1];
+
+    (void)epoch;
+    snprintf(why, sizeof(why), "%s", node);
+    rr_end(rr_of_co(co), PW_SUB_MOVED, why);
+}
+
 static const struct con_op_ops rr_co_ops = {
     .input_blocked = rr_co_input_blocked,
     .notice = rr_co_notice,
+    .moved = rr_co_moved,
 };
 
 /* ---- the set ------------------------------------------------------------- */

@@ -25,7 +25,13 @@ A vspc-coordinator and three vspc-proxy nodes. Checked, each bounded:
   8. VMware's admin client (option 233) on n2 connects to a console of n1
      by its upper-case id: CONNECTED, then the console's output;
   9. a node restarted: its new console is announced and listed on every
-     node, the peer links come back, and it can be attached from n1.
+     node, the peer links come back, and it can be attached from n1;
+ 10. operators follow their console: the same VM connecting to n2 while n1
+     holds it (n1 fenced): an operator on n1 and one on n3 keep their
+     sessions and continue on n2 with a notice; the owner n1 killed with
+     SIGKILL: an operator on n2 is told, keeps its session, and when the
+     VM reconnects to n3 it continues there with the new owner's output
+     byte-exact (compared with n3's own scrollback).
 
 usage: cluster_attach.py BUILD_DIR BASE_PORT   (ports BASE..BASE+15)
 """
@@ -65,6 +71,14 @@ def listed_everywhere(ids):
         if not set(ids) <= got:
             return None
     return True
+
+
+def idle_vm(name, node, cid):
+    """One console connected (and listed everywhere), no output."""
+    C.hvsim(name, node, ["--consoles", "1", "--uuid-base", cid,
+                         "--name-prefix", "idlevm", "--connect-only",
+                         "--duration", "60"])
+    C.wait_for("%s listed everywhere" % cid, lambda: listed_everywhere([cid]))
 
 
 def step1():
@@ -108,10 +122,7 @@ def step2():
 
 def step3():
     cid = uuid(9, 1)
-    C.hvsim("lockvm", "n1", ["--consoles", "1", "--uuid-base", cid,
-                             "--name-prefix", "lockvm", "--connect-only",
-                             "--duration", "60"])
-    C.wait_for("3: console listed everywhere", lambda: listed_everywhere([cid]))
+    idle_vm("lockvm", "n1", cid)
     a, b, c = Operator(C.oper["n2"]), Operator(C.oper["n3"]), \
         Operator(C.oper["n1"])
     r = a.attach(cid, "excl")
@@ -280,6 +291,61 @@ def step9():
           "reachable")
 
 
+NOTICE = re.compile(rb"\r\n\[vspc: [^\r\n]*\]\r\n")
+
+
+def step10():
+    moved = uuid(8, 1)
+    idle_vm("moved-vm1", "n1", moved)
+    local, remote = Operator(C.oper["n1"]), Operator(C.oper["n3"])
+    for o in (local, remote):
+        r = o.attach(moved, "ro")
+        if not r.startswith("ok attached %s ro " % moved):
+            C.fail("10: attach: %r" % r)
+    idle_vm("moved-vm2", "n2", moved)  # the same VM on n2: n1 is fenced
+    for name, o in (("n1 (local)", local), ("n3 (remote)", remote)):
+        try:
+            o.read_until(b"console moved to node n2")
+            o.read_until(b"console now on node n2")
+        except OSError as e:
+            C.fail("10: the operator on %s did not follow: %s" % (name, e))
+        o.close()
+    print("cluster_attach: 10a. fenced: operators on the old owner and on a "
+          "third node follow the console to its new owner")
+
+    crash = uuid(8, 2)
+    idle_vm("crash-vm1", "n1", crash)
+    o = Operator(C.oper["n2"])
+    r = o.attach(crash, "ro")
+    if not r.startswith("ok attached %s ro " % crash):
+        C.fail("10: attach: %r" % r)
+    C.node_procs["n1"].kill()
+    C.node_procs["n1"].wait()
+    o.read_until(b"waiting for the console's next owner")
+    # ESXi retries; behind a load balancer it reaches a survivor.
+    C.hvsim("crash-vm3", "n3", ["--consoles", "1", "--uuid-base", crash,
+                                "--name-prefix", "crashvm", "--bytes", "20000",
+                                "--rate", "20000"])
+    o.read_until(b"console now on node n3")
+    o.read_until(b"]\r\n")  # the rest of that notice
+    got = NOTICE.sub(b"", o.read_idle(2.0))
+    ref = Operator(C.oper["n3"])
+    if not ref.attach(crash, "ro").startswith("ok attached"):
+        C.fail("10: attach on n3")
+    want = NOTICE.sub(b"", ref.read_idle(1.0))
+    if len(want) != 20000 or got != want:
+        k = next((i for i in range(min(len(got), len(want)))
+                  if got[i] != want[i]), min(len(got), len(want)))
+        C.fail("10: after the crash the operator on n2 got %d bytes, n3's "
+               "scrollback %d; first difference at %d: %r / %r"
+               % (len(got), len(want), k, got[max(0, k - 20):k + 60],
+                  want[max(0, k - 20):k + 60]))
+    o.close()
+    ref.close()
+    print("cluster_attach: 10b. owner killed: the operator on n2 kept its "
+          "session and continued on n3 byte-exact")
+
+
 def main():
     coord = C.start_coordinator()
     for n in N:
@@ -299,6 +365,7 @@ def main():
     step5(coord)
     step8()
     step9()
+    step10()
     C.stop_all()
     print("cluster_attach: PASS")
 
