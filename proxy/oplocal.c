@@ -117,6 +117,8 @@ opl_co_moved(struct con_op *co, const char *node, uint64_t epoch)
     op->con = NULL;
     op->tgt = NULL;
     con_detach(c, &op->co, why);
+    if (op->read_blocked) /* that console's input flow control */
+        op_set_input_blocked(op, false);
     if (clu_follow(op->px->clu, op, c->id, op->req, why) != 0)
         op_ended(op, why);
 }

@@ -276,13 +276,15 @@ opr_seek(struct opr *a)
         op->tgt = NULL;
         op->tgt_data = NULL;
         opr_destroy(a);
+        /* Paused by the hold only: the console's own flow control (set by
+         * the attach) decides from here. */
+        if (op->read_blocked)
+            op_set_input_blocked(op, false);
         if (set->res.local(set->res.arg, op, id, op->req) != 0)
             op_ended(op, "the console came back here but cannot be attached");
         else if (op->tgt && evbuffer_get_length(held) > 0)
             op->tgt->input(op, evbuffer_pullup(held, -1),
                            evbuffer_get_length(held));
-        if (op->read_blocked && op->tgt)
-            op_set_input_blocked(op, false);
         evbuffer_free(held);
         return;
     }
