@@ -624,11 +624,19 @@ bool
 opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
 {
     struct opr *a = opr_find(set, l, sub_id);
-    char why[PW_NODE_ID_MAX + 48];
+    char why[PW_NODE_ID_MAX + 96];
+    uint64_t unacked;
 
     if (a == NULL)
         return false;
-    snprintf(why, sizeof(why), "the link to node %s went down", a->node);
+    unacked = pl_input_unacked(l, a->console_id, a->op_id);
+    if (unacked > 0)
+        snprintf(why, sizeof(why),
+                 "the link to node %s went down (%" PRIu64
+                 " bytes of your input not confirmed by it)",
+                 a->node, unacked);
+    else
+        snprintf(why, sizeof(why), "the link to node %s went down", a->node);
     opr_unkey(a);
     if (a->state == OPR_ST_ATTACHING && a->op) {
         struct oper *op = a->op;

@@ -336,6 +336,11 @@ size_t pl_input_room(struct pl_link *l);
 int pl_send_input(struct pl_link *l, const char *console_id,
                   const char *operator_id, uint64_t epoch, uint64_t seq,
                   const uint8_t *p, size_t n);
+/* operator_id's input into console_id sent and not acknowledged yet (a
+ * link going down: what may not have reached the owner). Valid until
+ * link_down returns. */
+uint64_t pl_input_unacked(struct pl_link *l, const char *console_id,
+                          const char *operator_id);
 /* Owner side: operator_id's input into console_id below seq is taken;
  * seq within what was received and above what was acked. */
 int pl_send_input_ack(struct pl_link *l, const char *console_id,

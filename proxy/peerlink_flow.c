@@ -765,6 +765,18 @@ pl_send_input(struct pl_link *l, const char *console_id,
     return 0;
 }
 
+uint64_t
+pl_input_unacked(struct pl_link *l, const char *console_id,
+                 const char *operator_id)
+{
+    struct pl_ent *k;
+
+    if (l == NULL || console_id == NULL || operator_id == NULL ||
+        (k = s_input(&l->in_tx, console_id, operator_id)) == NULL)
+        return 0;
+    return k->end - k->acked;
+}
+
 int
 pl_send_input_ack(struct pl_link *l, const char *console_id,
                   const char *operator_id, uint64_t seq)
