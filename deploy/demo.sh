@@ -4,8 +4,10 @@
 # vspc-proxy nodes (node 1 on the default ports: hypervisors 13370,
 # operators 127.0.0.1:13371, HTTP 13372, peer link 13390; nodes 2 and 3 on
 # 13470-13472/13490 and 13570-13572/13590), with simulated ESXi hosts
-# streaming a few VM consoles into each node, moving them with vMotion
-# every 10 s. Any console can be watched from any node. Ctrl-C stops all.
+# streaming a few VM consoles into each node, moving each with vMotion
+# every 10 s to the next node (node1 -> node2 -> node3 -> node1 ...): its
+# output continues on the new node at the next byte. Any console can be
+# watched from any node. Ctrl-C stops all.
 #   VSPC_DEMO_CONSOLES=N   consoles per node (default 2)
 #   VSPC_DEMO_SECONDS=S    stop by itself after S seconds (default: never)
 set -euo pipefail
@@ -37,6 +39,12 @@ n=${VSPC_DEMO_CONSOLES:-2}
 secs=${VSPC_DEMO_SECONDS:-0}
 for i in 1 2 3; do
     base=$((13270 + 100 * i)) # 13370, 13470, 13570
+    # Each vMotion's destination host dials the next node's hypervisor port:
+    # node i -> i+1 -> i+2 -> i ...
+    dests=()
+    for j in 1 2 3; do
+        dests+=(--vmotion-dest "127.0.0.1:$((13270 + 100 * ((i + j - 1) % 3 + 1)))")
+    done
     ./build/vspc-proxy --node-id "node$i" --node-index "$i" \
         --vm-listen "0.0.0.0:$base" --operator-listen "127.0.0.1:$((base + 1))" \
         --http-listen "127.0.0.1:$((base + 2))" \
@@ -47,7 +55,7 @@ for i in 1 2 3; do
     ./build/vspc-hvsim run --proxy "127.0.0.1:$base" --consoles "$n" --text \
         --uuid-base "0123456789abcdeffedcba98000${i}0000" \
         --name-prefix "node$i-vm" --rate 72 --vmotions 100000 \
-        --vmotion-interval 10000 --duration "$secs" \
+        --vmotion-interval 10000 "${dests[@]}" --duration "$secs" \
         >"build/demo/hosts$i.out" 2>&1 &
     pids+=($!)
 done
@@ -55,8 +63,9 @@ done
 cat <<MSG
 
   vspc demo: a coordinator and three nodes; $n simulated VMs per node (node1-vm00000,
-  node2-vm00000, ...) printing a line a second, each moving to another host with vMotion
-  every 10 s: watch the line numbers stay consecutive.
+  node2-vm00000, ...) printing a line a second, each moving with vMotion every 10 s to
+  the next node (node1 -> node2 -> node3 -> node1 ...; list shows node= its owner);
+  attached anywhere, watch the line numbers stay consecutive while it changes nodes.
 
   Attach to any console from any node (operator ports 13371, 13471, 13571):
       telnet 127.0.0.1 13371

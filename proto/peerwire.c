@@ -35,6 +35,7 @@ static const char *const pw_type_names[PW_TYPE__COUNT] = {
     [PW_HANDOVER] = "handover",
     [PW_SUB_STATE] = "sub-state",
     [PW_CONTROL] = "control",
+    [PW_SPLICE] = "splice",
 };
 
 const char *
@@ -191,6 +192,14 @@ s_chk_handover(const struct pw_handover *h, char *err, size_t errlen)
     }
     CHK(total <= PW_HELD_BYTES_MAX, "handover.held: %zu bytes (max %d)", total,
         PW_HELD_BYTES_MAX);
+    CHK_STR(h->write_lock, K_OPERATOR, false, "handover.write_lock");
+    CHK_STR(h->exclusive, K_OPERATOR, false, "handover.exclusive");
+    CHK_STR(h->src_host, K_TEXT, false, "handover.src_host");
+    CHK(h->sb_len <= PW_SCROLLBACK_CHUNK,
+        "handover.scrollback: %zu bytes (max %d)", h->sb_len,
+        PW_SCROLLBACK_CHUNK);
+    CHK(s_no_wrap(h->sb_from, h->sb_len) && h->sb_from + h->sb_len <= h->offset,
+        "handover.scrollback: beyond the offset");
     return PW_OK;
 }
 
@@ -225,6 +234,14 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
         CHK_STR(t->text, K_TEXT, false, "sub-state.text");
         return PW_OK;
     }
+    case PW_SPLICE:
+        CHK(f->u.splice.request_id != 0, "splice.request_id: 0");
+        CHK(f->u.splice.kind >= PW_SPLICE_COMPLETE &&
+                f->u.splice.kind <= PW_SPLICE_CANCEL,
+            "splice.kind: %d", (int)f->u.splice.kind);
+        CHK(f->u.splice.seq_len <= PW_VMOTION_SEQ_MAX,
+            "splice.seq: longer than %d bytes", PW_VMOTION_SEQ_MAX);
+        return PW_OK;
     case PW_CONTROL:
         CHK(f->u.control.sub_id != 0, "control.sub_id: 0");
         CHK(f->u.control.action >= PW_CTL_REPLAY &&
@@ -263,8 +280,10 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
 
         CHK_STR(in->console_id, K_CONSOLE, true, "input.console_id");
         CHK_STR(in->operator_id, K_OPERATOR, true, "input.operator_id");
-        CHK(in->len >= 1 && in->len <= PW_INPUT_MAX,
-            "input.bytes: %zu bytes (want 1-%d)", in->len, PW_INPUT_MAX);
+        CHK(in->reclaim ? in->len == 0
+                        : in->len >= 1 && in->len <= PW_INPUT_MAX,
+            "input.bytes: %zu bytes (want %s)", in->len,
+            in->reclaim ? "none with reclaim" : "1-4096");
         CHK(s_no_wrap(in->seq, in->len), "input.seq: wraps");
         return PW_OK;
     }
@@ -406,6 +425,15 @@ s_dec_handover(const Vspc__Handover *p, struct pw_handover *h, char *err,
         r->len = (uint32_t)n;
         used += n;
     }
+    h->request_id = p->has_request_id ? p->request_id : 0;
+    h->record_version = p->has_record_version ? p->record_version : 0;
+    h->more = p->has_more && p->more;
+    STR(h->write_lock, p->write_lock, "handover.write_lock");
+    STR(h->exclusive, p->exclusive, "handover.exclusive");
+    STR(h->src_host, p->src_host, "handover.src_host");
+    h->sb_from = p->has_scrollback_from ? p->scrollback_from : 0;
+    BYTES(h->sb, &h->sb_len, p->has_scrollback, p->scrollback,
+          "handover.scrollback");
     return PW_OK;
 }
 
@@ -538,7 +566,12 @@ s_dec_body(const Vspc__PeerFrame *e, struct pw_frame *f, char *err,
         NEED(p->has_epoch, "input.epoch");
         in->seq = p->seq;
         in->epoch = p->epoch;
-        BYTES(in->bytes, &in->len, p->has_bytes, p->bytes, "input.bytes");
+        in->reclaim = p->has_reclaim && p->reclaim;
+        if (in->reclaim && p->has_bytes && p->bytes.len > 0)
+            return pw__fail(PW_E_INVALID, err, errlen,
+                            "input: bytes with reclaim");
+        if (!in->reclaim)
+            BYTES(in->bytes, &in->len, p->has_bytes, p->bytes, "input.bytes");
         return PW_OK;
     }
     case VSPC__PEER_FRAME__BODY_INPUT_ACK: {
@@ -583,6 +616,18 @@ s_dec_body(const Vspc__PeerFrame *e, struct pw_frame *f, char *err,
     case VSPC__PEER_FRAME__BODY_HANDOVER:
         f->type = PW_HANDOVER;
         return s_dec_handover(e->handover, &f->u.handover, err, errlen);
+    case VSPC__PEER_FRAME__BODY_SPLICE: {
+        const Vspc__Splice *p = e->splice;
+        struct pw_splice *sp = &f->u.splice;
+
+        f->type = PW_SPLICE;
+        NEED(p->has_request_id, "splice.request_id");
+        NEED(p->has_kind, "splice.kind");
+        sp->request_id = p->request_id;
+        sp->kind = (enum pw_splice_kind)p->kind;
+        BYTES(sp->seq, &sp->seq_len, p->has_seq, p->seq, "splice.seq");
+        return PW_OK;
+    }
     default:
         return pw__fail(PW_E_NOBODY, err, errlen,
                         "no frame body (unknown type, or a coordinator message "
@@ -627,6 +672,9 @@ s_clear_body(struct pw_frame *f, Vspc__PeerFrame__BodyCase c)
         break;
     case VSPC__PEER_FRAME__BODY_HANDOVER:
         n = offsetof(struct pw_handover, held_bytes);
+        break;
+    case VSPC__PEER_FRAME__BODY_SPLICE:
+        n = sizeof(f->u.splice);
         break;
     default:
         n = sizeof(struct pw_gap); /* the small fixed ones */

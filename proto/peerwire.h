@@ -51,7 +51,7 @@
 /*
  * Largest frame accepted or produced (the PeerFrame bytes, without the
  * link's 4-byte length prefix); checked before unpacking. The largest
- * valid frame, a full Handover, encodes to under 43 KiB; a full Data frame
+ * valid frame, a full Handover, encodes to under 60 KiB; a full Data frame
  * to at most PW_DATA_MAX + 48 bytes (test_peerwire checks both).
  */
 #define PW_MAX_FRAME (64 * 1024)
@@ -66,7 +66,8 @@
 #define PW_VMOTION_SEQ_MAX 255 /* vMotion sequence (VMX_SEQ_MAX) */
 #define PW_SECRET_MAX 64       /* vMotion secret */
 #define PW_HELD_MAX 64         /* held records in one Handover */
-#define PW_HELD_BYTES_MAX (32 * 1024) /* their bytes, all records */
+#define PW_HELD_BYTES_MAX (32 * 1024)   /* their bytes, all records */
+#define PW_SCROLLBACK_CHUNK (16 * 1024) /* scrollback in one Handover */
 /* Largest credit in one Subscribe or Credit frame, and largest credit a
  * subscription may hold in total (so that sums never wrap). */
 #define PW_CREDIT_MAX (UINT64_C(1) << 30)
@@ -86,6 +87,7 @@ enum pw_type {
     PW_HANDOVER,
     PW_SUB_STATE,
     PW_CONTROL,
+    PW_SPLICE,
     PW_TYPE__COUNT
 };
 
@@ -194,12 +196,14 @@ struct pw_credit {
 };
 
 /* Operator input: bytes [seq, seq + len) of that operator's input into
- * the console; 1 <= len <= PW_INPUT_MAX; seq + len does not wrap. */
+ * the console; 1 <= len <= PW_INPUT_MAX; seq + len does not wrap. With
+ * reclaim, len is 0 (vspc.proto, Input). */
 struct pw_input {
     char console_id[PW_CONSOLE_ID_MAX + 1];
     char operator_id[PW_OPERATOR_ID_MAX + 1];
     uint64_t seq;
     uint64_t epoch;
+    bool reclaim;
     size_t len;
     uint8_t bytes[PW_INPUT_MAX];
 };
@@ -255,9 +259,31 @@ struct pw_handover {
     char vm_name[PW_VM_NAME_MAX + 1];
     size_t vmotion_seq_len;
     uint8_t vmotion_seq[PW_VMOTION_SEQ_MAX];
+    uint64_t request_id;     /* the Validate's; 0: none */
+    uint32_t record_version; /* struct vmo_handover's; 0: unspecified */
+    bool more;               /* more frames of this record follow */
+    char write_lock[PW_OPERATOR_ID_MAX + 1]; /* "" none */
+    char exclusive[PW_OPERATOR_ID_MAX + 1];  /* "" none */
+    char src_host[PW_TEXT_MAX + 1];
+    uint64_t sb_from; /* offset of sb[0] */
+    size_t sb_len;    /* <= PW_SCROLLBACK_CHUNK */
     unsigned n_held;
     struct pw_held held[PW_HELD_MAX];
     uint8_t held_bytes[PW_HELD_BYTES_MAX];
+    uint8_t sb[PW_SCROLLBACK_CHUNK];
+};
+
+/* A validated vMotion's events across nodes (vspc.proto, Splice). */
+enum pw_splice_kind {
+    PW_SPLICE_COMPLETE = 1, /* destination's node -> owner */
+    PW_SPLICE_GONE = 2,     /* destination's node -> owner */
+    PW_SPLICE_CANCEL = 3,   /* owner -> destination's node */
+};
+struct pw_splice {
+    uint64_t request_id; /* != 0 */
+    enum pw_splice_kind kind;
+    size_t seq_len; /* 0..PW_VMOTION_SEQ_MAX */
+    uint8_t seq[PW_VMOTION_SEQ_MAX];
 };
 
 /* One frame of the peer link. Plain value: no heap, no free. */
@@ -278,6 +304,7 @@ struct pw_frame {
         struct pw_handover handover;
         struct pw_sub_state sub_state;
         struct pw_control control;
+        struct pw_splice splice;
     } u;
 };
 

@@ -48,6 +48,7 @@ struct enc {
         Vspc__Handover handover;
         Vspc__SubState sub_state;
         Vspc__Control control;
+        Vspc__Splice splice;
     } b;
     Vspc__HeldInput held[PW_HELD_MAX];
     Vspc__HeldInput *heldp[PW_HELD_MAX];
@@ -84,6 +85,27 @@ s_enc_handover(const struct pw_handover *h, struct enc *x)
     }
     p->n_held = h->n_held;
     p->held = h->n_held ? x->heldp : NULL;
+    if (h->request_id) {
+        p->has_request_id = 1;
+        p->request_id = h->request_id;
+    }
+    if (h->record_version) {
+        p->has_record_version = 1;
+        p->record_version = h->record_version;
+    }
+    if (h->more) {
+        p->has_more = 1;
+        p->more = 1;
+    }
+    p->write_lock = h->write_lock[0] ? CS(h->write_lock) : NULL;
+    p->exclusive = h->exclusive[0] ? CS(h->exclusive) : NULL;
+    p->src_host = h->src_host[0] ? CS(h->src_host) : NULL;
+    if (h->sb_len > 0) {
+        p->has_scrollback_from = 1;
+        p->scrollback_from = h->sb_from;
+        p->has_scrollback = 1;
+        p->scrollback = s_bin(h->sb, h->sb_len);
+    }
     x->pf.body_case = VSPC__PEER_FRAME__BODY_HANDOVER;
     x->pf.handover = p;
 }
@@ -212,8 +234,13 @@ s_enc_build(const struct pw_frame *f, struct enc *x)
         p->operator_id = CS(in->operator_id);
         p->has_seq = 1;
         p->seq = in->seq;
-        p->has_bytes = 1;
-        p->bytes = s_bin(in->bytes, in->len);
+        if (in->reclaim) {
+            p->has_reclaim = 1;
+            p->reclaim = 1;
+        } else {
+            p->has_bytes = 1;
+            p->bytes = s_bin(in->bytes, in->len);
+        }
         p->has_epoch = 1;
         p->epoch = in->epoch;
         e->body_case = VSPC__PEER_FRAME__BODY_INPUT;
@@ -287,6 +314,19 @@ s_enc_build(const struct pw_frame *f, struct enc *x)
         e->sub_state = p;
         break;
     }
+    case PW_SPLICE:
+        vspc__splice__init(&x->b.splice);
+        x->b.splice.has_request_id = 1;
+        x->b.splice.request_id = f->u.splice.request_id;
+        x->b.splice.has_kind = 1;
+        x->b.splice.kind = (Vspc__Splice__Kind)f->u.splice.kind;
+        if (f->u.splice.seq_len > 0) {
+            x->b.splice.has_seq = 1;
+            x->b.splice.seq = s_bin(f->u.splice.seq, f->u.splice.seq_len);
+        }
+        e->body_case = VSPC__PEER_FRAME__BODY_SPLICE;
+        e->splice = &x->b.splice;
+        break;
     case PW_CONTROL:
         vspc__control__init(&x->b.control);
         x->b.control.has_sub_id = 1;

@@ -44,7 +44,7 @@ struct aud_rec {
     uint8_t seq_len;
     uint8_t outcome;          /* enum aud_outcome */
     char src[64];             /* source host "addr:port" */
-    char dst[64];             /* destination host (the peer), "" = none */
+    char dst[96];             /* destination host (the peer), "" = none */
     char reason[64];          /* NOTNOW/cancel: why; else "" */
     struct timespec started;  /* CLOCK_REALTIME of BEGIN */
     int64_t begin_goahead_us; /* -1: no GOAHEAD (NOTNOW) */

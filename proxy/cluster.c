@@ -10,15 +10,29 @@
 
 #include "vspc/coordcli.h"
 #include "vspc/log.h"
+#include "vspc/strmap.h"
 #include "console.h"
 #include "operator.h"
 #include "opremote.h"
 #include "peerlink.h"
 #include "rlog.h"
 #include "rreader.h"
+#include "vmcross.h"
 
 /* Links to live nodes are (re)dialed this often until up. */
 #define CLU_DIAL_SECS 1
+/* Consoles handed over or seen moving that the directory may not show yet
+ * (the coordinator away), at most. */
+#define CLU_HINTS_MAX 65536
+
+/* Where a console went, as a handover or a MOVED told us: newer than the
+ * directory until the directory shows that epoch (or a newer one). */
+struct clu_hint {
+    char id[PW_CONSOLE_ID_MAX + 1];
+    char node[PW_NODE_ID_MAX + 1];
+    uint64_t epoch;
+    struct smap_node sn;
+};
 
 struct clu {
     struct proxy *px;
@@ -27,6 +41,8 @@ struct clu {
     struct rr_set *readers; /* other nodes reading our consoles */
     struct opr_set *remote; /* our operators on other nodes' consoles */
     struct rlog *rlog;      /* our logs of other nodes' consoles */
+    struct vxn *vmx;        /* vMotions across nodes */
+    struct smap hints;      /* struct clu_hint by console id */
     struct event *dial_ev;
     struct con_observer obs;
     uint64_t fenced;
@@ -109,6 +125,89 @@ clu_fenced_cb(void *arg, const struct wire_console *mine,
     con_moved(c, theirs->owner, theirs->epoch);
 }
 
+/* ---- hints: where consoles went ------------------------------------------ */
+
+static struct clu_hint *
+clu_hint_get(struct clu *cl, const char *id)
+{
+    struct smap_node *n = smap_get(&cl->hints, id);
+
+    return n ? smap_entry(n, struct clu_hint, sn) : NULL;
+}
+
+static void
+clu_hint_del(struct clu *cl, struct clu_hint *h)
+{
+    smap_del(&cl->hints, &h->sn);
+    free(h);
+}
+
+static void
+clu_hint_set(void *arg, const char *id, const char *node, uint64_t epoch)
+{
+    struct clu *cl = arg;
+    struct clu_hint *h = clu_hint_get(cl, id);
+    const struct wire_console *w = cc_console(cl->cc, id);
+
+    if ((w && w->epoch >= epoch) || (h && h->epoch >= epoch))
+        return; /* the directory (or an earlier hint) knows better */
+    if (h == NULL) {
+        if (smap_count(&cl->hints) >= CLU_HINTS_MAX ||
+            (h = calloc(1, sizeof(*h))) == NULL)
+            return;
+        snprintf(h->id, sizeof(h->id), "%s", id);
+        if (smap_put(&cl->hints, &h->sn, h->id) != 0) {
+            free(h);
+            return;
+        }
+    }
+    snprintf(h->node, sizeof(h->node), "%s", node);
+    h->epoch = epoch;
+}
+
+/* The console's owner elsewhere per the hints or the directory: node and
+ * epoch, or NULL. */
+static const char *
+clu_where(struct clu *cl, const char *id, uint64_t *epoch)
+{
+    const struct wire_console *w = cc_console(cl->cc, id);
+    struct clu_hint *h = clu_hint_get(cl, id);
+
+    if (h && (w == NULL || h->epoch > w->epoch)) {
+        *epoch = h->epoch;
+        return h->node;
+    }
+    if (w == NULL)
+        return NULL;
+    *epoch = w->epoch;
+    return w->owner;
+}
+
+static void
+clu_hints_free_one(struct smap_node *n, void *arg)
+{
+    clu_hint_del(arg, smap_entry(n, struct clu_hint, sn));
+}
+
+/* This node handed c over: its log here continues from the new owner. */
+static void
+clu_vx_moved(void *arg, const char *id, const char *node, uint64_t epoch,
+             uint64_t offset)
+{
+    struct clu *cl = arg;
+
+    clu_hint_set(cl, id, node, epoch);
+    rlog_follow(cl->rlog, id, node, epoch, offset);
+}
+
+static uint64_t
+clu_vx_log_resume(void *arg, const char *id)
+{
+    struct clu *cl = arg;
+
+    return rlog_take(cl->rlog, id);
+}
+
 /* ---- the peer link ------------------------------------------------------- */
 
 static void
@@ -164,8 +263,34 @@ clu_link_up(struct pl_link *l, void *arg)
 static void
 clu_link_down(struct pl_link *l, const char *reason, void *arg)
 {
-    (void)arg;
     log_info("cluster: peer link to node %s down: %s", pl_link_node(l), reason);
+    vxn_link_down(((struct clu *)arg)->vmx, l);
+}
+
+static void
+clu_pl_validate(struct pl_link *l, const struct pw_validate *v, void *arg)
+{
+    vxn_validate(((struct clu *)arg)->vmx, l, v);
+}
+
+static void
+clu_pl_validate_done(struct pl_link *l, uint64_t request_id,
+                     enum pl_val_status status,
+                     const struct pw_validate_reply *r, void *arg)
+{
+    vxn_validate_done(((struct clu *)arg)->vmx, l, request_id, status, r);
+}
+
+static void
+clu_pl_splice(struct pl_link *l, const struct pw_splice *sp, void *arg)
+{
+    vxn_splice(((struct clu *)arg)->vmx, l, sp);
+}
+
+static void
+clu_pl_handover(struct pl_link *l, const struct pw_handover *h, void *arg)
+{
+    vxn_handover(((struct clu *)arg)->vmx, l, h);
 }
 
 static void
@@ -264,6 +389,10 @@ static const struct pl_callbacks clu_pl_cbs = {
     .event = clu_pl_event,
     .sub_lost = clu_pl_sub_lost,
     .input_room = clu_pl_input_room,
+    .validate = clu_pl_validate,
+    .validate_done = clu_pl_validate_done,
+    .splice = clu_pl_splice,
+    .handover = clu_pl_handover,
 };
 
 /* opremote's questions: who owns a console now, and attach here. */
@@ -271,30 +400,27 @@ static const char *
 clu_owner_of(void *arg, const char *id, uint64_t *epoch)
 {
     struct clu *cl = arg;
-    const struct wire_console *w = cc_console(cl->cc, id);
+    const char *node = clu_where(cl, id, epoch);
     struct console *c;
 
-    if (w == NULL)
-        return NULL;
-    /* This node's own claim may be newer than what the directory has. */
+    /* This node's own claim may be newer than what the others told. */
     c = con_find(cl->px->consoles, id);
-    if (c && c->owner && c->epoch >= w->epoch) {
+    if (c && c->owner && (node == NULL || c->epoch >= *epoch)) {
         *epoch = c->epoch;
         return cl->px->cfg.node_id;
     }
-    *epoch = w->epoch;
-    return w->owner; /* valid until the client is called again */
+    return node; /* valid until the client is called again */
 }
 
 static int
 clu_attach_local(void *arg, struct oper *op, const char *id,
-                 enum con_lock_req req)
+                 enum con_lock_req req, uint64_t from)
 {
     struct clu *cl = arg;
     struct console *c = con_find(cl->px->consoles, id);
     const char *err = NULL;
 
-    if (c == NULL || opl_attach(op, c, req, &err) != 0) {
+    if (c == NULL || opl_attach_from(op, c, req, from, &err) != 0) {
         log_warnx("console=%s operator %s: not attached here: %s", id, op->addr,
                   err ? err : "no such console");
         return -1;
@@ -304,11 +430,11 @@ clu_attach_local(void *arg, struct oper *op, const char *id,
 
 int
 clu_follow(struct clu *cl, struct oper *op, const char *console_id,
-           enum con_lock_req req, const char *why)
+           enum con_lock_req req, uint64_t next, const char *why)
 {
     if (cl == NULL || cl->remote == NULL)
         return -1;
-    return opr_follow(cl->remote, op, console_id, req, why);
+    return opr_follow(cl->remote, op, console_id, req, next, why);
 }
 
 /* The peer link and its two sides. 0, or -1 with err. */
@@ -328,14 +454,23 @@ clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
         return -1;
     cl->readers = rr_new(px);
     {
-        struct opr_resolver res = {
-            .owner = clu_owner_of, .local = clu_attach_local, .arg = cl};
+        struct opr_resolver res = {.owner = clu_owner_of,
+                                   .local = clu_attach_local,
+                                   .moved = clu_hint_set,
+                                   .arg = cl};
 
         cl->remote = opr_new(px, cl->pl, &res);
     }
     cl->rlog = rlog_new(px, cl->pl); /* NULL without --log-dir */
+    {
+        struct vxn_hooks vh = {
+            .moved = clu_vx_moved, .log_resume = clu_vx_log_resume, .arg = cl};
+
+        cl->vmx = vxn_new(px, cl->pl, &vh);
+    }
     cl->dial_ev = evtimer_new(px->base, clu_dial_cb, cl);
-    if (cl->readers == NULL || cl->remote == NULL || cl->dial_ev == NULL) {
+    if (cl->readers == NULL || cl->remote == NULL || cl->dial_ev == NULL ||
+        cl->vmx == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -345,6 +480,7 @@ clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
 static void
 clu_peer_free(struct clu *cl)
 {
+    vxn_free(&cl->vmx);
     rlog_free(&cl->rlog);
     opr_free(&cl->remote);
     rr_free(&cl->readers);
@@ -359,7 +495,13 @@ clu_console_cb(void *arg, const struct wire_console *now,
                const struct wire_console *old)
 {
     struct clu *cl = arg;
+    struct clu_hint *h;
 
+    if (now && (h = clu_hint_get(cl, now->id)) != NULL) {
+        if (now->epoch < h->epoch)
+            return;          /* older than what a handover told us */
+        clu_hint_del(cl, h); /* the directory caught up */
+    }
     rlog_sync(cl->rlog, now ? now : old, now == NULL);
     if (now)
         opr_owner_changed(cl->remote, now->id);
@@ -396,6 +538,11 @@ clu_new(struct proxy *px, char *err, size_t errlen)
         return NULL;
     }
     cl->px = px;
+    if (smap_init(&cl->hints) != 0) {
+        free(cl);
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
     snprintf(cl->peer_addr, sizeof(cl->peer_addr), "%s",
              px->cfg.peer_advertise[0] ? px->cfg.peer_advertise
                                        : px->cfg.peer_listen);
@@ -453,6 +600,8 @@ clu_free(struct clu **clp)
     con_registry_unobserve(cl->px->consoles, &cl->obs);
     clu_peer_free(cl);
     cc_free(&cl->cc);
+    smap_foreach(&cl->hints, clu_hints_free_one, cl);
+    smap_fini(&cl->hints);
     free(cl);
     *clp = NULL;
 }
@@ -497,11 +646,12 @@ clu_foreach_remote(struct clu *cl,
 bool
 clu_shadowed(struct clu *cl, const struct console *c)
 {
-    const struct wire_console *w;
+    uint64_t epoch = 0;
+    const char *node;
 
-    if (cl == NULL || (w = cc_console(cl->cc, c->id)) == NULL)
+    if (cl == NULL || (node = clu_where(cl, c->id, &epoch)) == NULL)
         return false;
-    return strcmp(w->owner, cl->px->cfg.node_id) != 0 && w->epoch > c->epoch;
+    return strcmp(node, cl->px->cfg.node_id) != 0 && epoch > c->epoch;
 }
 
 struct clu_find {
@@ -540,10 +690,25 @@ clu_attach(struct clu *cl, struct oper *op, const char *key,
            enum con_lock_req req, const char **err)
 {
     const struct wire_console *w;
+    const struct console *c;
+    const char *id, *node;
+    uint64_t epoch = 0;
 
-    if (cl == NULL || (w = clu_find_remote(cl, key)) == NULL)
+    if (cl == NULL)
         return 0;
-    if (opr_attach(cl->remote, op, w->owner, w->id, w->epoch, req, err) != 0)
+    /* The console by id or name: a directory entry elsewhere, or a copy
+     * here that a newer owner shadows. */
+    if ((w = clu_find_remote(cl, key)) != NULL)
+        id = w->id;
+    else if ((c = con_find(cl->px->consoles, key)) != NULL &&
+             clu_shadowed(cl, c))
+        id = c->id;
+    else
+        return 0;
+    if ((node = clu_where(cl, id, &epoch)) == NULL ||
+        strcmp(node, cl->px->cfg.node_id) == 0)
+        return 0;
+    if (opr_attach(cl->remote, op, node, id, epoch, req, err) != 0)
         return -1;
     return 1;
 }

@@ -72,7 +72,7 @@ int clu_attach(struct clu *cl, struct oper *op, const char *key,
  * the console there (opremote.c), keeping its session. 0, or -1 (alone,
  * ENOMEM). */
 int clu_follow(struct clu *cl, struct oper *op, const char *console_id,
-               enum con_lock_req req, const char *why);
+               enum con_lock_req req, uint64_t next, const char *why);
 /*
  * `list --json` and /api/v1/consoles in a cluster: clu_json_local adds
  * "node" (this node) and "epoch" to a local console's object;

@@ -280,9 +280,12 @@ op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
     op->req = req;
     op->skip_lf = last_cr;
     op->last_cr = false;
-    if (c && opl_attach(op, c, req, err) == 0)
+    bool shadowed = c && clu_shadowed(op->px->clu, c);
+
+    if (c && !shadowed && opl_attach(op, c, req, err) == 0)
         return true;
-    if (c == NULL && (rc = clu_attach(op->px->clu, op, key, req, err)) > 0) {
+    if ((c == NULL || shadowed) &&
+        (rc = clu_attach(op->px->clu, op, c ? c->id : key, req, err)) > 0) {
         op->state = OP_ST_ATTACHING;
         op_set_input_blocked(op, true); /* until the owner answers */
         return true;

@@ -125,6 +125,11 @@ void opl_init(struct oper *op);
 /* 0, or -1 with *err (nothing changed). */
 int opl_attach(struct oper *op, struct console *c, enum con_lock_req req,
                const char **err);
+/* The same for an operator that follows the console here from another
+ * node: its output goes on at stream offset `from` (UINT64_MAX: the
+ * scrollback, as a new attach). */
+int opl_attach_from(struct oper *op, struct console *c, enum con_lock_req req,
+                    uint64_t from, const char **err);
 
 /* An in-band notice line ("[vspc: ...]\r\n"); not sent to raw operators. */
 void op_notice(struct oper *op, const char *text);

@@ -110,6 +110,7 @@ opl_co_moved(struct con_op *co, const char *node, uint64_t epoch)
 {
     struct oper *op = opl_of_co(co);
     struct console *c = op->con;
+    uint64_t next = co->rd.next;
     char why[128];
 
     snprintf(why, sizeof(why), "console moved to node %.63s (epoch %llu)", node,
@@ -119,7 +120,7 @@ opl_co_moved(struct con_op *co, const char *node, uint64_t epoch)
     con_detach(c, &op->co, why);
     if (op->read_blocked) /* that console's input flow control */
         op_set_input_blocked(op, false);
-    if (clu_follow(op->px->clu, op, c->id, op->req, why) != 0)
+    if (clu_follow(op->px->clu, op, c->id, op->req, next, why) != 0)
         op_ended(op, why);
 }
 
@@ -217,10 +218,21 @@ int
 opl_attach(struct oper *op, struct console *c, enum con_lock_req req,
            const char **err)
 {
+    return opl_attach_from(op, c, req, UINT64_MAX, err);
+}
+
+int
+opl_attach_from(struct oper *op, struct console *c, enum con_lock_req req,
+                uint64_t from, const char **err)
+{
     uint64_t start;
 
     if (con_attach(c, &op->co, req, &start, err) != 0)
         return -1;
+    if (from != UINT64_MAX) {
+        strm_reader_seek(&op->co.rd, from);
+        start = op->co.rd.next;
+    }
     op->con = c;
     op->tgt = &opl_target;
     op_attached(op, c->id, op->px->cfg.node_id, op->co.mode, start, c->epoch);

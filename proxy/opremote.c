@@ -41,7 +41,11 @@ struct opr {
     uint64_t window;       /* the credit granted at most */
     uint64_t uncredited;   /* bytes received and not granted back yet */
     uint64_t in_seq;       /* input sent to this owner so far */
+    uint64_t next;         /* stream offset of the next output byte */
+    bool have_next;        /* the operator has seen output (next is set) */
     struct evbuffer *pend; /* input not sent yet (window full, orphaned) */
+    struct evbuffer *sent; /* the last PL_INPUT_WINDOW bytes sent: what a
+                              MOVED may give back (pl_input_reclaim) */
     bool waiting;          /* in set->waiting */
     char key[PL_SUB_KEY_MAX];
     struct smap_node node_;
@@ -112,6 +116,7 @@ opr_destroy(struct opr *a)
         a->op->tgt_data = NULL;
     }
     evbuffer_free(a->pend);
+    evbuffer_free(a->sent);
     free(a);
 }
 
@@ -168,7 +173,38 @@ opr_send(struct opr *a, const uint8_t *p, size_t n)
         return 0;
     }
     a->in_seq += k;
+    evbuffer_add(a->sent, p, k);
+    if (evbuffer_get_length(a->sent) > PL_INPUT_WINDOW)
+        evbuffer_drain(a->sent, evbuffer_get_length(a->sent) - PL_INPUT_WINDOW);
     return k;
+}
+
+/* The owner moved the console on: what it did not take comes back to the
+ * front of pend, for the next owner. */
+static void
+opr_reclaim(struct opr *a, struct pl_link *l)
+{
+    size_t n = (size_t)pl_input_reclaim(l, a->console_id, a->op_id);
+    size_t have = evbuffer_get_length(a->sent);
+    struct evbuffer *tail;
+
+    if (n > have) {
+        log_warnx("console=%s operator %s: %zu bytes of input the old owner "
+                  "did not take are lost",
+                  a->console_id, a->op_id, n - have);
+        n = have;
+    }
+    if (n > 0 && (tail = evbuffer_new()) != NULL) {
+        evbuffer_drain(a->sent, have - n);
+        evbuffer_add_buffer(tail, a->sent);
+        evbuffer_add_buffer(tail, a->pend);
+        evbuffer_add_buffer(a->pend, tail);
+        evbuffer_free(tail);
+        log_info("console=%s operator %s: %zu bytes of input go to the next "
+                 "owner",
+                 a->console_id, a->op_id, n);
+    }
+    evbuffer_drain(a->sent, evbuffer_get_length(a->sent));
 }
 
 /* Send what waits; true when nothing is left. */
@@ -221,7 +257,9 @@ opr_subscribe(struct opr *a, const char *node, uint64_t epoch)
 
     if (l == NULL)
         return -1;
-    id = pl_subscribe_op(l, a->console_id, 0, epoch, a->window, &so);
+    /* Following the console: its output goes on where it left off. */
+    id = pl_subscribe_op(l, a->console_id, a->have_next ? a->next : 0, epoch,
+                         a->window, &so);
     if (id == 0)
         return -1;
     snprintf(a->node, sizeof(a->node), "%s", node);
@@ -280,7 +318,8 @@ opr_seek(struct opr *a)
          * the attach) decides from here. */
         if (op->read_blocked)
             op_set_input_blocked(op, false);
-        if (set->res.local(set->res.arg, op, id, op->req) != 0)
+        if (set->res.local(set->res.arg, op, id, op->req,
+                           a->have_next ? a->next : UINT64_MAX) != 0)
             op_ended(op, "the console came back here but cannot be attached");
         else if (op->tgt && evbuffer_get_length(held) > 0)
             op->tgt->input(op, evbuffer_pullup(held, -1),
@@ -444,7 +483,10 @@ opr_alloc(struct opr_set *set, struct oper *op, const char *console_id,
 {
     struct opr *a = calloc(1, sizeof(*a));
 
-    if (a == NULL || (a->pend = evbuffer_new()) == NULL) {
+    if (a == NULL || (a->pend = evbuffer_new()) == NULL ||
+        (a->sent = evbuffer_new()) == NULL) {
+        if (a && a->pend)
+            evbuffer_free(a->pend);
         free(a);
         return NULL;
     }
@@ -494,12 +536,14 @@ opr_attach(struct opr_set *set, struct oper *op, const char *node,
 
 int
 opr_follow(struct opr_set *set, struct oper *op, const char *console_id,
-           enum con_lock_req req, const char *why)
+           enum con_lock_req req, uint64_t next, const char *why)
 {
     struct opr *a = opr_alloc(set, op, console_id, req);
 
     if (a == NULL)
         return -1;
+    a->next = next;
+    a->have_next = true;
     a->announced = true;        /* the operator is attached already */
     a->state = OPR_ST_ATTACHED; /* left at once, as any attached one */
     opr_orphan(a, why);
@@ -537,6 +581,8 @@ opr_on_attached(struct opr *a, const struct pw_sub_state *t)
     bool rejoined = a->state == OPR_ST_REJOINING;
 
     a->epoch = t->epoch;
+    a->next = t->offset;
+    a->have_next = true;
     opr_set_state(a, OPR_ST_ATTACHED);
     if (op == NULL) {
         if (evbuffer_get_length(a->pend) == 0)
@@ -567,6 +613,9 @@ opr_sub_state(struct opr_set *set, struct pl_link *l,
     }
     opr_unkey(a); /* the subscription is over (pl forgot it) */
     if (t->status == PW_SUB_MOVED && a->state != OPR_ST_ATTACHING) {
+        opr_reclaim(a, l);
+        if (set->res.moved && t->text[0] && t->epoch)
+            set->res.moved(set->res.arg, a->console_id, t->text, t->epoch);
         snprintf(why, sizeof(why), "console moved to node %s", t->text);
         opr_orphan(a, why);
     } else if (t->status == PW_SUB_REFUSED && a->state == OPR_ST_REJOINING) {
@@ -594,6 +643,8 @@ opr_data(struct opr_set *set, struct pl_link *l, const struct pw_data *d)
     if (a == NULL)
         return false;
     a->uncredited += d->len;
+    a->next = d->offset + d->len;
+    a->have_next = true;
     if (a->op && a->op->state == OP_ST_ATTACHED)
         op_output(a->op, d->bytes, d->len);
     opr_credit(a, a->op == NULL);
@@ -605,6 +656,10 @@ opr_gap(struct opr_set *set, struct pl_link *l, const struct pw_gap *g)
 {
     struct opr *a = opr_find(set, l, g->sub_id);
 
+    if (a) {
+        a->next = g->to;
+        a->have_next = true;
+    }
     if (a && a->op && a->op->state == OP_ST_ATTACHED)
         op_output_gap(a->op, a->console_id, g->from, g->to);
     return a != NULL;

@@ -61,9 +61,14 @@ struct opr_resolver {
     /* The node holding console_id per the directory (and its epoch), or
      * NULL. */
     const char *(*owner)(void *arg, const char *console_id, uint64_t *epoch);
-    /* Attach op (attached, following) to this node's console: 0 or -1. */
+    /* Attach op (attached, following) to this node's console, its output
+     * going on at offset from: 0 or -1. */
     int (*local)(void *arg, struct oper *op, const char *console_id,
-                 enum con_lock_req req);
+                 enum con_lock_req req, uint64_t from);
+    /* The owner said console_id moved to node at epoch (SubState MOVED):
+     * newer than the directory until it catches up. May be NULL. */
+    void (*moved)(void *arg, const char *console_id, const char *node,
+                  uint64_t epoch);
     void *arg;
 };
 
@@ -82,7 +87,7 @@ int opr_attach(struct opr_set *set, struct oper *op, const char *node,
 /* op, attached, follows console_id whose owner changed (why: for the
  * notice): an ORPHAN that finds the next owner. 0, or -1 (ENOMEM). */
 int opr_follow(struct opr_set *set, struct oper *op, const char *console_id,
-               enum con_lock_req req, const char *why);
+               enum con_lock_req req, uint64_t next, const char *why);
 /* The directory changed console_id: orphans of it look for its owner. */
 void opr_owner_changed(struct opr_set *set, const char *console_id);
 /* Every second: orphans look again (a link may have come up). */

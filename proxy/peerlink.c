@@ -197,13 +197,15 @@ s_conn_new(struct pl *pl, struct bufferevent *bev, enum pl_state state)
     snprintf(l->st.local, sizeof(l->st.local), "?");
     if ((l->hs_ev = evtimer_new(pl->base, s_hello_timeout_cb, l)) == NULL ||
         smap_init(&l->rsubs) != 0 || smap_init(&l->lsubs) != 0 ||
-        smap_init(&l->in_tx) != 0 || smap_init(&l->in_rx) != 0) {
+        smap_init(&l->in_tx) != 0 || smap_init(&l->in_rx) != 0 ||
+        smap_init(&l->in_void) != 0) {
         if (l->hs_ev)
             event_free(l->hs_ev);
         smap_fini(&l->rsubs); /* fine on a zeroed or initialised table */
         smap_fini(&l->lsubs);
         smap_fini(&l->in_tx);
         smap_fini(&l->in_rx);
+        smap_fini(&l->in_void);
         free(l);
         return NULL;
     }
@@ -312,6 +314,7 @@ s_conn_free(struct pl_link *l)
     smap_fini(&l->lsubs);
     smap_fini(&l->in_tx);
     smap_fini(&l->in_rx);
+    smap_fini(&l->in_void);
     event_free(l->hs_ev);
     bufferevent_free(l->bev);
     free(l);
@@ -798,6 +801,17 @@ pl_link_get(struct pl *pl, const char *node_id)
 
     TAILQ_FOREACH (l, &pl->conns, entry)
         if (l->state == PL_ST_UP && strcmp(l->node_id, node_id) == 0)
+            return l;
+    return NULL;
+}
+
+struct pl_link *
+pl_link_by_index(struct pl *pl, uint8_t node_index)
+{
+    struct pl_link *l;
+
+    TAILQ_FOREACH (l, &pl->conns, entry)
+        if (l->state == PL_ST_UP && l->st.node_index == node_index)
             return l;
     return NULL;
 }

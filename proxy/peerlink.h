@@ -209,6 +209,8 @@ struct pl_callbacks {
                           enum pl_val_status status,
                           const struct pw_validate_reply *r, void *arg);
     void (*handover)(struct pl_link *l, const struct pw_handover *h, void *arg);
+    /* A validated vMotion's COMPLETE, GONE or CANCEL (pw_splice). */
+    void (*splice)(struct pl_link *l, const struct pw_splice *s, void *arg);
 };
 
 /* Counters of one link (pl_link_stats). */
@@ -341,6 +343,19 @@ int pl_send_input(struct pl_link *l, const char *console_id,
  * link_down returns. */
 uint64_t pl_input_unacked(struct pl_link *l, const char *console_id,
                           const char *operator_id);
+/*
+ * The console moved (SubState MOVED sent for that operator's attachment):
+ * owner side, pl_input_void drops the pair's input not acknowledged yet
+ * and every Input of the pair that crossed the MOVED (ack first what was
+ * taken); operator side, on that MOVED, pl_input_reclaim takes back what
+ * the owner did not acknowledge (returns its length: the sender resends
+ * those bytes to the next owner) and tells the owner the pair's books
+ * start afresh. Room may reappear: pl_input_reclaim runs no callback.
+ */
+int pl_input_void(struct pl_link *l, const char *console_id,
+                  const char *operator_id);
+uint64_t pl_input_reclaim(struct pl_link *l, const char *console_id,
+                          const char *operator_id);
 /* Owner side: operator_id's input into console_id below seq is taken;
  * seq within what was received and above what was acked. */
 int pl_send_input_ack(struct pl_link *l, const char *console_id,
@@ -357,5 +372,8 @@ uint64_t pl_validate(struct pl_link *l, const char *console_id,
 int pl_send_validate_reply(struct pl_link *l,
                            const struct pw_validate_reply *r);
 int pl_send_handover(struct pl_link *l, const struct pw_handover *h);
+int pl_send_splice(struct pl_link *l, const struct pw_splice *s);
+/* The UP link to the node with this index, or NULL. */
+struct pl_link *pl_link_by_index(struct pl *pl, uint8_t node_index);
 
 #endif /* VSPC_PEERLINK_H */

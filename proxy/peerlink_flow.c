@@ -27,10 +27,9 @@
 /* ---- the tables ---------------------------------------------------------- */
 
 #define SUB_KEY(buf, id) snprintf((buf), sizeof(buf), "%016" PRIx64, (id))
-#define IN_KEY(buf, c, o) snprintf((buf), sizeof(buf), "%s %s", (c), (o))
 
-static struct pl_ent *
-s_get(struct smap *m, const char *key)
+struct pl_ent *
+pl__ent_get(struct smap *m, const char *key)
 {
     struct smap_node *n = smap_get(m, key);
 
@@ -43,21 +42,20 @@ s_sub(struct smap *m, uint64_t id)
     char key[17];
 
     SUB_KEY(key, id);
-    return s_get(m, key);
+    return pl__ent_get(m, key);
 }
 
-static struct pl_ent *
-s_input(struct smap *m, const char *console, const char *op)
+struct pl_ent *
+pl__ent_input(struct smap *m, const char *console, const char *op)
 {
     char key[sizeof(((struct pl_ent *)0)->key)];
 
     IN_KEY(key, console, op);
-    return s_get(m, key);
+    return pl__ent_get(m, key);
 }
 
-/* A copy of e (key filled in) in m. NULL: out of memory. */
-static struct pl_ent *
-s_add(struct smap *m, const struct pl_ent *e)
+struct pl_ent *
+pl__ent_add(struct smap *m, const struct pl_ent *e)
 {
     struct pl_ent *n = malloc(sizeof(*n));
 
@@ -71,8 +69,8 @@ s_add(struct smap *m, const struct pl_ent *e)
     return n;
 }
 
-static void
-s_del(struct smap *m, struct pl_ent *e)
+void
+pl__ent_del(struct smap *m, struct pl_ent *e)
 {
     smap_del(m, &e->node);
     free(e);
@@ -81,13 +79,14 @@ s_del(struct smap *m, struct pl_ent *e)
 static void
 s_free_node(struct smap_node *n, void *arg)
 {
-    s_del(arg, smap_entry(n, struct pl_ent, node));
+    pl__ent_del(arg, smap_entry(n, struct pl_ent, node));
 }
 
 void
 pl__flow_free(struct pl_link *l)
 {
-    struct smap *tables[] = {&l->rsubs, &l->lsubs, &l->in_tx, &l->in_rx};
+    struct smap *tables[] = {&l->rsubs, &l->lsubs, &l->in_tx, &l->in_rx,
+                             &l->in_void};
     struct pl_req *r;
 
     while ((r = TAILQ_FIRST(&l->reqs)) != NULL) {
@@ -112,7 +111,7 @@ s_end_sub(struct smap_node *n, void *arg)
     struct pl_ent *s = smap_entry(n, struct pl_ent, node);
     uint64_t id = s->id;
 
-    s_del(e->owner ? &e->l->rsubs : &e->l->lsubs, s);
+    pl__ent_del(e->owner ? &e->l->rsubs : &e->l->lsubs, s);
     if (e->owner && pl->cb.unsubscribe)
         pl->cb.unsubscribe(e->l, id, pl->arg);
     else if (!e->owner && pl->cb.sub_lost)
@@ -229,11 +228,11 @@ s_on_subscribe(struct pl_link *l, const struct pw_subscribe *sb)
         .id = sb->sub_id, .credit = sb->credit, .granted = sb->credit};
 
     SUB_KEY(e.key, sb->sub_id);
-    if (s_get(&l->rsubs, e.key) != NULL)
+    if (pl__ent_get(&l->rsubs, e.key) != NULL)
         pl__proto_error(l, "subscription id %" PRIu64 " in use", sb->sub_id);
     else if (smap_count(&l->rsubs) >= PL_SUBS_MAX)
         pl__proto_error(l, "more than %d subscriptions", PL_SUBS_MAX);
-    else if (s_add(&l->rsubs, &e) == NULL)
+    else if (pl__ent_add(&l->rsubs, &e) == NULL)
         pl__close(l, "out of memory");
     else {
         if (sb->sub_id > l->peer_sub_max)
@@ -276,64 +275,6 @@ s_on_credit(struct pl_link *l, const struct pw_credit *cr)
 }
 
 static void
-s_on_input(struct pl_link *l, const struct pw_input *in)
-{
-    struct pl_ent *k = s_input(&l->in_rx, in->console_id, in->operator_id);
-    struct pl_ent e = {.acked = in->seq, .end = in->seq};
-
-    if (in->len > PL_INPUT_WINDOW - l->in_rx_bytes) {
-        pl__proto_error(l, "input beyond the window (%d bytes)",
-                        PL_INPUT_WINDOW);
-        return;
-    }
-    if (k != NULL && in->seq != k->end) {
-        pl__proto_error(l, "input at %" PRIu64 ", want %" PRIu64, in->seq,
-                        k->end);
-        return;
-    }
-    if (k == NULL && smap_count(&l->in_rx) >= PL_INPUT_KEYS_MAX) {
-        pl__proto_error(l, "input of more than %d operators in flight",
-                        PL_INPUT_KEYS_MAX);
-        return;
-    }
-    if (k == NULL) {
-        IN_KEY(e.key, in->console_id, in->operator_id);
-        if ((k = s_add(&l->in_rx, &e)) == NULL) {
-            pl__close(l, "out of memory");
-            return;
-        }
-    }
-    k->end += in->len;
-    l->in_rx_bytes += in->len;
-    if (l->pl->cb.input)
-        l->pl->cb.input(l, in, l->pl->arg);
-}
-
-static void
-s_on_input_ack(struct pl_link *l, const struct pw_input_ack *a)
-{
-    struct pl *pl = l->pl;
-    struct pl_ent *k = s_input(&l->in_tx, a->console_id, a->operator_id);
-
-    if (k == NULL || a->seq <= k->acked || a->seq > k->end) {
-        pl__proto_error(l, "input ack at %" PRIu64 " for input not in flight",
-                        a->seq);
-        return;
-    }
-    l->in_tx_bytes -= (size_t)(a->seq - k->acked);
-    k->acked = a->seq;
-    if (k->acked == k->end)
-        s_del(&l->in_tx, k);
-    if (pl->cb.input_ack)
-        pl->cb.input_ack(l, a, pl->arg);
-    if (l->state == PL_ST_UP && l->in_blocked && pl_input_room(l) > 0) {
-        l->in_blocked = false;
-        if (pl->cb.input_room)
-            pl->cb.input_room(l, pl->arg);
-    }
-}
-
-static void
 s_on_validate_reply(struct pl_link *l, const struct pw_validate_reply *r)
 {
     struct pl_req *q;
@@ -367,7 +308,7 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
     case PW_UNSUBSCRIBE:
         if ((s = s_peer_sub(l, f->u.unsubscribe.sub_id, "unsubscribe")) == NULL)
             break;
-        s_del(&l->rsubs, s);
+        pl__ent_del(&l->rsubs, s);
         if (pl->cb.unsubscribe)
             pl->cb.unsubscribe(l, f->u.unsubscribe.sub_id, pl->arg);
         break;
@@ -385,10 +326,10 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
             pl->cb.event(l, &f->u.event, pl->arg);
         break;
     case PW_INPUT:
-        s_on_input(l, &f->u.input);
+        pl__on_input(l, &f->u.input);
         break;
     case PW_INPUT_ACK:
-        s_on_input_ack(l, &f->u.input_ack);
+        pl__on_input_ack(l, &f->u.input_ack);
         break;
     case PW_VALIDATE:
         if (pl->cb.validate) {
@@ -407,11 +348,15 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
         if (pl->cb.handover)
             pl->cb.handover(l, &f->u.handover, pl->arg);
         break;
+    case PW_SPLICE:
+        if (pl->cb.splice)
+            pl->cb.splice(l, &f->u.splice, pl->arg);
+        break;
     case PW_SUB_STATE:
         if ((s = s_my_sub(l, f->u.sub_state.sub_id)) == NULL)
             break;
         if (f->u.sub_state.status != PW_SUB_ATTACHED)
-            s_del(&l->lsubs, s); /* over: later frames for it are late */
+            pl__ent_del(&l->lsubs, s); /* over: later frames for it are late */
         if (pl->cb.sub_state)
             pl->cb.sub_state(l, &f->u.sub_state, pl->arg);
         break;
@@ -477,12 +422,12 @@ pl_subscribe_op(struct pl_link *l, const char *console_id, uint64_t from,
         errno = EINVAL;
         return 0;
     }
-    if ((s = s_add(&l->lsubs, &e)) == NULL) {
+    if ((s = pl__ent_add(&l->lsubs, &e)) == NULL) {
         errno = ENOMEM;
         return 0;
     }
     if (pl__send(l, f) != 0) {
-        s_del(&l->lsubs, s);
+        pl__ent_del(&l->lsubs, s);
         return 0;
     }
     return l->next_sub_id++;
@@ -544,7 +489,7 @@ pl_unsubscribe(struct pl_link *l, uint64_t sub_id)
         errno = ENOENT;
         return -1;
     }
-    s_del(&l->lsubs, s);
+    pl__ent_del(&l->lsubs, s);
     f = pl__tx(l->pl, PW_UNSUBSCRIBE, 0);
     f->u.unsubscribe.sub_id = sub_id;
     return pl__send(l, f);
@@ -587,7 +532,7 @@ pl_send_sub_state(struct pl_link *l, const struct pw_sub_state *t)
         return -1;
     }
     if (t->status != PW_SUB_ATTACHED)
-        s_del(&l->rsubs, s); /* over: no unsubscribe callback follows */
+        pl__ent_del(&l->rsubs, s); /* over: no unsubscribe callback follows */
     return pl__send(l, f);
 }
 
@@ -696,120 +641,6 @@ pl_send_event(struct pl_link *l, uint64_t sub_id, uint64_t epoch,
     return pl__send(l, f);
 }
 
-/* ---- operator input ------------------------------------------------------ */
-
-size_t
-pl_input_room(struct pl_link *l)
-{
-    if (!pl__up(l))
-        return 0;
-    if (l->in_tx_bytes >= PL_INPUT_WINDOW ||
-        smap_count(&l->in_tx) >= PL_INPUT_KEYS_MAX) {
-        l->in_blocked = true;
-        return 0;
-    }
-    return PL_INPUT_WINDOW - l->in_tx_bytes;
-}
-
-int
-pl_send_input(struct pl_link *l, const char *console_id,
-              const char *operator_id, uint64_t epoch, uint64_t seq,
-              const uint8_t *p, size_t n)
-{
-    struct pl_ent e = {.acked = seq, .end = seq}, *k;
-    struct pw_frame *f;
-
-    if (!pl__up(l))
-        return -1;
-    if (console_id == NULL || !wire_valid_console_id(console_id) ||
-        operator_id == NULL || !pw_valid_operator_id(operator_id) || n == 0 ||
-        n > pl_input_room(l) || seq > UINT64_MAX - n) {
-        errno = EINVAL;
-        return -1;
-    }
-    if ((k = s_input(&l->in_tx, console_id, operator_id)) != NULL &&
-        seq != k->end) {
-        errno = EINVAL;
-        return -1;
-    }
-    if (k == NULL) {
-        IN_KEY(e.key, console_id, operator_id);
-        if ((k = s_add(&l->in_tx, &e)) == NULL) {
-            errno = ENOMEM;
-            return -1;
-        }
-    }
-    f = pl__tx(l->pl, PW_INPUT, offsetof(struct pw_input, bytes));
-    snprintf(f->u.input.console_id, sizeof(f->u.input.console_id), "%s",
-             console_id);
-    snprintf(f->u.input.operator_id, sizeof(f->u.input.operator_id), "%s",
-             operator_id);
-    f->u.input.epoch = epoch;
-    while (n > 0) {
-        size_t c = n < PW_INPUT_MAX ? n : PW_INPUT_MAX;
-
-        f->u.input.seq = seq;
-        f->u.input.len = c;
-        memcpy(f->u.input.bytes, p, c);
-        if (pl__send(l, f) != 0)
-            return -1;
-        k->end += c;
-        l->in_tx_bytes += c;
-        seq += c;
-        p += c;
-        n -= c;
-    }
-    /* A sender that filled the window is told when it opens, even if it
-     * never asks pl_input_room in between. */
-    (void)pl_input_room(l);
-    return 0;
-}
-
-uint64_t
-pl_input_unacked(struct pl_link *l, const char *console_id,
-                 const char *operator_id)
-{
-    struct pl_ent *k;
-
-    if (l == NULL || console_id == NULL || operator_id == NULL ||
-        (k = s_input(&l->in_tx, console_id, operator_id)) == NULL)
-        return 0;
-    return k->end - k->acked;
-}
-
-int
-pl_send_input_ack(struct pl_link *l, const char *console_id,
-                  const char *operator_id, uint64_t seq)
-{
-    struct pl_ent *k;
-    struct pw_frame *f;
-
-    if (!pl__up(l))
-        return -1;
-    if (console_id == NULL || operator_id == NULL ||
-        (k = s_input(&l->in_rx, console_id, operator_id)) == NULL) {
-        errno = ENOENT;
-        return -1;
-    }
-    if (seq <= k->acked || seq > k->end) {
-        errno = EINVAL;
-        return -1;
-    }
-    f = pl__tx(l->pl, PW_INPUT_ACK, sizeof(f->u.input_ack));
-    snprintf(f->u.input_ack.console_id, sizeof(f->u.input_ack.console_id), "%s",
-             console_id);
-    snprintf(f->u.input_ack.operator_id, sizeof(f->u.input_ack.operator_id),
-             "%s", operator_id);
-    f->u.input_ack.seq = seq;
-    if (pl__send(l, f) != 0)
-        return -1;
-    l->in_rx_bytes -= (size_t)(seq - k->acked);
-    k->acked = seq;
-    if (k->acked == k->end)
-        s_del(&l->in_rx, k);
-    return 0;
-}
-
 /* ---- vMotion ------------------------------------------------------------- */
 
 static void
@@ -900,5 +731,17 @@ pl_send_handover(struct pl_link *l, const struct pw_handover *h)
         return -1;
     f = pl__tx(l->pl, PW_HANDOVER, 0);
     f->u.handover = *h;
+    return pl__send(l, f);
+}
+
+int
+pl_send_splice(struct pl_link *l, const struct pw_splice *sp)
+{
+    struct pw_frame *f;
+
+    if (!pl__up(l))
+        return -1;
+    f = pl__tx(l->pl, PW_SPLICE, 0);
+    f->u.splice = *sp;
     return pl__send(l, f);
 }

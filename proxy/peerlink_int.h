@@ -78,6 +78,7 @@ struct pl_link {
     size_t in_tx_bytes;
     struct smap in_rx; /* the peer's input we did not ack yet */
     size_t in_rx_bytes;
+    struct smap in_void; /* pairs whose input we drop until reclaimed */
     TAILQ_HEAD(, pl_req) reqs;
     unsigned n_reqs;
     void *udata;
@@ -131,5 +132,19 @@ void pl__room_all(struct pl_link *l);
 void pl__flow_end(struct pl_link *l);
 /* Free every table entry and pending request (no callbacks). */
 void pl__flow_free(struct pl_link *l);
+/* The key of an input pair (console, operator) in in_tx, in_rx, in_void. */
+#define IN_KEY(buf, c, o) snprintf((buf), sizeof(buf), "%s %s", (c), (o))
+/* The tables' entries: lookup by key or by (console, operator); a copy of
+ * e (key filled in) added (NULL: out of memory); removed and freed. */
+struct pl_ent *pl__ent_get(struct smap *m, const char *key);
+struct pl_ent *pl__ent_input(struct smap *m, const char *console,
+                             const char *op);
+struct pl_ent *pl__ent_add(struct smap *m, const struct pl_ent *e);
+void pl__ent_del(struct smap *m, struct pl_ent *e);
+
+/* ---- peerlink_input.c ---------------------------------------------------- */
+
+void pl__on_input(struct pl_link *l, const struct pw_input *in);
+void pl__on_input_ack(struct pl_link *l, const struct pw_input_ack *a);
 
 #endif /* VSPC_PEERLINK_INT_H */

@@ -20,6 +20,8 @@
 #include "vspc/addr.h"
 #include "telnet.h"
 
+struct vmo_route;
+
 #define PROXY_MAX_SERVICE_URIS 16
 #define PROXY_MAX_ALLOW 64
 #define PROXY_MAX_COORDINATORS 2 /* a Binary Star pair */
@@ -159,6 +161,8 @@ struct proxy {
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */
     struct clog *clog;        /* the console log's readers (NULL: no log) */
     struct clu *clu;          /* the cluster membership (NULL: alone) */
+    /* Where PEERs for other nodes' vMotions go (vmotion.h; NULL: alone). */
+    const struct vmo_route *vmroute;
     uint8_t *rbuf; /* hypervisor reads land here (session.c), loop only */
     LIST_HEAD(, edge_wait) edge_waits; /* waiting for a PROXY header */
     struct vmo_latency goahead;        /* BEGIN->GOAHEAD (vmotion.c) */

@@ -288,3 +288,44 @@ rlog_sub_lost(struct rlog *rl, struct pl_link *l, uint64_t sub_id)
     rlog_over(s);
     return true;
 }
+
+uint64_t
+rlog_take(struct rlog *rl, const char *console_id)
+{
+    struct smap_node *n;
+    struct rlog_sub *s;
+    uint64_t next;
+
+    if (rl == NULL || (n = smap_get(&rl->by_console, console_id)) == NULL)
+        return UINT64_MAX;
+    s = smap_entry(n, struct rlog_sub, cnode);
+    next = s->have_next ? s->next : UINT64_MAX;
+    rlog_forget(s, true);
+    return next;
+}
+
+void
+rlog_follow(struct rlog *rl, const char *console_id, const char *node,
+            uint64_t epoch, uint64_t next)
+{
+    struct smap_node *n;
+    struct rlog_sub *s;
+
+    if (rl == NULL)
+        return;
+    if ((n = smap_get(&rl->by_console, console_id)) != NULL)
+        rlog_forget(smap_entry(n, struct rlog_sub, cnode), true);
+    if ((s = calloc(1, sizeof(*s))) == NULL)
+        return;
+    s->rl = rl;
+    snprintf(s->id, sizeof(s->id), "%s", console_id);
+    snprintf(s->node, sizeof(s->node), "%s", node);
+    s->epoch = epoch;
+    s->next = next;
+    s->have_next = true;
+    if (smap_put(&rl->by_console, &s->cnode, s->id) != 0) {
+        free(s);
+        return;
+    }
+    rlog_subscribe(s);
+}

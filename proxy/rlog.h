@@ -45,6 +45,14 @@ void rlog_free(struct rlog **rlp);
 void rlog_sync(struct rlog *rl, const struct wire_console *w, bool gone);
 /* Grant credit the writer has room for again (the cluster's tick). */
 void rlog_tick(struct rlog *rl);
+/* A vMotion brought console_id here: its log continues from the local
+ * stream; returns the offset of the next byte to log (UINT64_MAX: none was
+ * logged) and forgets the subscription. */
+uint64_t rlog_take(struct rlog *rl, const char *console_id);
+/* This node handed console_id over to node (epoch): log it from there,
+ * from offset next on (where the local log ends). */
+void rlog_follow(struct rlog *rl, const char *console_id, const char *node,
+                 uint64_t epoch, uint64_t next);
 size_t rlog_count(const struct rlog *rl);
 
 /* Subscriber-side callbacks: true when sub_id is one of ours. */

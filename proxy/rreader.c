@@ -74,11 +74,21 @@ rr_free_cb(evutil_socket_t fd, short what, void *arg)
     rr_destroy(arg, "ended");
 }
 
+/* Free from the loop (we may be inside the stream's callbacks). */
+static void
+rr_free_later(struct rr *r)
+{
+    struct timeval now = {0, 0};
+
+    if (event_base_once(r->set->px->base, -1, EV_TIMEOUT, rr_free_cb, r,
+                        &now) != 0)
+        log_warnx("remote reader %s: not freed (out of memory)", r->sub_key);
+}
+
 static void
 rr_end(struct rr *r, enum pw_sub_status status, const char *why)
 {
     struct pw_sub_state t = {.sub_id = r->sub_id, .status = status};
-    struct timeval now = {0, 0};
 
     snprintf(t.text, sizeof(t.text), "%s", why);
     pl_send_sub_state(r->l, &t);
@@ -88,9 +98,7 @@ rr_end(struct rr *r, enum pw_sub_status status, const char *why)
     else if (r->c)
         strm_reader_remove(&r->co.rd);
     r->c = NULL;
-    if (event_base_once(r->set->px->base, -1, EV_TIMEOUT, rr_free_cb, r,
-                        &now) != 0)
-        log_warnx("remote reader %s: not freed (out of memory)", r->sub_key);
+    rr_free_later(r);
 }
 
 /* ---- the stream reader ------------------------------------------------- */
@@ -192,15 +200,32 @@ rr_co_notice(struct con_op *co, const char *text)
     pl_send_event(r->l, r->sub_id, r->c ? r->c->epoch : 0, r->co.rd.next, text);
 }
 
-/* Fenced here: the subscriber follows the console to its new owner. */
+/* Fenced or handed over: the subscriber follows the console to its new
+ * owner. Input it sent that this node did not take is voided here and
+ * reclaimed by its node (peerlink.h), which sends it to the next owner. */
 static void
 rr_co_moved(struct con_op *co, const char *node, uint64_t epoch)
 {
-    char why[PW_NODE_ID_MAX + 1];
+    struct rr *r = rr_of_co(co);
+    struct pw_sub_state t = {
+        .sub_id = r->sub_id, .status = PW_SUB_MOVED, .epoch = epoch};
 
-    (void)epoch;
-    snprintf(why, sizeof(why), "%s", node);
-    rr_end(rr_of_co(co), PW_SUB_MOVED, why);
+    if (r->is_op && r->c) {
+        if (r->ack_due) { /* taken into the console's input path */
+            r->ack_due = false;
+            rr_ack(r, r->ack_seq);
+        }
+        if (pl_input_void(r->l, r->c->id, r->op_id) != 0)
+            log_warnx("%s: its input in flight cannot be voided", co->rd.desc);
+    }
+    snprintf(t.text, sizeof(t.text), "%s", node);
+    pl_send_sub_state(r->l, &t);
+    if (r->c && r->is_op)
+        con_detach(r->c, &r->co, "moved");
+    else if (r->c)
+        strm_reader_remove(&r->co.rd);
+    r->c = NULL;
+    rr_free_later(r);
 }
 
 static const struct con_op_ops rr_co_ops = {
@@ -329,8 +354,13 @@ rr_subscribe(struct rr_set *set, struct pl_link *l,
         rr_refuse(l, s->sub_id, err);
         return;
     }
-    if (!r->is_op)
+    if (!r->is_op) {
         start = strm_reader_add(&c->out, &r->co.rd, s->from_offset);
+    } else if (s->from_offset > 0) {
+        /* An operator following the console here: on from its offset. */
+        strm_reader_seek(&r->co.rd, s->from_offset);
+        start = r->co.rd.next;
+    }
     r->c = c;
     t.mode = r->co.mode == OP_MODE_RO ? 1 : 0;
     t.offset = start;

@@ -149,8 +149,10 @@ sess_disarm_timer(struct session *s)
         evtimer_del(s->timer);
 }
 
+/* s carries its VM's console from now on (will_proxy: answer the host's
+ * DO-PROXY; a destination that lost its vMotion's owner sent none). */
 static void
-sess_identify(struct session *s)
+sess_identify_ex(struct session *s, bool will_proxy)
 {
     struct proxy *px = s->px;
     struct console *c = con_get(px->consoles, s->uuid, s->label);
@@ -169,7 +171,8 @@ sess_identify(struct session *s)
         con_owner_gone(c, old);
         old->ops->replaced(old, "replaced by a new connection of its VM");
     }
-    vmx_send(&s->tn, VMX_WILL_PROXY, NULL, 0);
+    if (will_proxy)
+        vmx_send(&s->tn, VMX_WILL_PROXY, NULL, 0);
     SET_STATE(s, SESS_ST_ACTIVE);
     s->con = c;
     sess_disarm_timer(s);
@@ -183,20 +186,47 @@ sess_identify(struct session *s)
     sess_deliver_pre(s);
 }
 
+/* ---- this connection as a vMotion's destination (vmotion.h) ------------ */
+
+static void
+sess_vd_accept(struct vmo_dest *d, const uint8_t *seq, size_t n)
+{
+    sess_become_peer(VSPC_CONTAINER_OF(d, struct session, vd), seq, n);
+}
+
+static void
+sess_vd_drop(struct vmo_dest *d, const char *why)
+{
+    sess_close(VSPC_CONTAINER_OF(d, struct session, vd), why);
+}
+
+static void
+sess_vd_handover(struct vmo_dest *d, const struct vmo_handover *h)
+{
+    /* Same node: the console is already here, with its stream, held input
+     * and locks; the connection just becomes its owner. */
+    sess_become_owner(VSPC_CONTAINER_OF(d, struct session, vd), h->con);
+}
+
+static const struct vmo_dest_ops sess_vd_ops = {
+    .accept = sess_vd_accept,
+    .drop = sess_vd_drop,
+    .handover = sess_vd_handover,
+};
+
 void
-sess_become_peer(struct session *s, struct vmotion *vmo)
+sess_become_peer(struct session *s, const uint8_t *seq, size_t n)
 {
     SET_STATE(s, SESS_ST_PEER);
-    s->vmo = vmo;
     sess_disarm_timer(s);
     sess_ask_ident(s);
+    sess_send_vmx(s, VMX_VMOTION_PEER_OK, seq, n, NULL, 0);
 }
 
 void
 sess_become_owner(struct session *s, struct console *c)
 {
     SET_STATE(s, SESS_ST_ACTIVE);
-    s->vmo = NULL;
     s->con = c;
     if (s->name[0])
         con_set_name(c, s->name);
@@ -241,7 +271,7 @@ sess_on_do_proxy(struct session *s, const uint8_t *p, size_t n)
     SET_STATE(s, SESS_ST_PROXY_REQ);
     sess_ask_ident(s);
     if (s->uuid[0])
-        sess_identify(s);
+        sess_identify_ex(s, true);
 }
 
 static void
@@ -267,16 +297,16 @@ sess_on_uuid(struct session *s, const uint8_t *p, size_t n)
         return;
     }
     memcpy(s->uuid, uuid, sizeof(uuid));
-    if (s->state == SESS_ST_PEER && s->vmo &&
-        strcmp(s->vmo->con->uuid, uuid) != 0) {
+    if (s->state == SESS_ST_PEER && s->vd.vmo &&
+        strcmp(s->vd.vmo->con->uuid, uuid) != 0) {
         log_warnx("console=%s vMotion peer %s announced UUID %s: not this "
                   "VM, dropping the peer",
-                  s->vmo->con->id, s->peer_addr, uuid);
+                  s->vd.vmo->con->id, s->peer_addr, uuid);
         sess_close(s, "peer UUID mismatch");
         return;
     }
     if (s->state == SESS_ST_PROXY_REQ)
-        sess_identify(s);
+        sess_identify_ex(s, true);
 }
 
 static void
@@ -326,7 +356,10 @@ sess_on_vmx(struct session *s, const uint8_t *p, size_t n)
         vmo_on_peer(s, p, n);
         return;
     case VMX_VMOTION_COMPLETE:
-        vmo_on_complete(s, p, n);
+        if (s->xpeer && s->px->vmroute)
+            s->px->vmroute->complete(s->px->vmroute->arg, s, p, n);
+        else
+            vmo_on_complete(s, p, n);
         return;
     case VMX_VMOTION_ABORT:
         vmo_on_abort(s);
@@ -837,6 +870,8 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
     s->feed.resume = sess_feed_resume_cb;
     s->hv.ops = &sess_hv_ops;
     snprintf(s->hv.addr, sizeof(s->hv.addr), "%s", s->peer_addr);
+    s->vd.ops = &sess_vd_ops;
+    snprintf(s->vd.addr, sizeof(s->vd.addr), "%s", s->peer_addr);
     if (s->tls)
         bufferevent_setwatermark(s->bev, EV_READ, 0, SESS_TLS_IN_MAX);
     tn_init(&s->tn, &px->hv_policy, &sess_tn_handlers, s);
@@ -884,6 +919,8 @@ sess_detach_all(struct session *s)
         strm_drained(&s->con->out, &s->feed);
     }
     vmo_on_session_gone(s);
+    if (s->xpeer && s->px->vmroute)
+        s->px->vmroute->gone(s->px->vmroute->arg, s);
     if (s->con) {
         con_owner_gone(s->con, &s->hv);
         if (s->con->owner == NULL && s->state != SESS_ST_RETIRED) {
@@ -941,10 +978,14 @@ sess_close_flush(struct session *s, const char *why)
 static void
 sess_end_draining(struct session *s)
 {
+    struct console *c = s->con;
+
     s->draining = false;
     strm_feed_cancel(&s->feed);
-    if (s->con)
-        strm_drained(&s->con->out, &s->feed);
+    if (c)
+        strm_drained(&c->out, &s->feed);
+    if (c)
+        vmo_on_source_drained(c, s); /* the handover may follow now */
     s->con = NULL;
     evtimer_del(s->timer);
     if (sess_output_len(s) == 0) {
@@ -973,6 +1014,36 @@ sess_retire_source(struct session *s, struct console *c)
     strm_set_draining(&c->out, &s->feed);
     sess_arm_timer(s, s->px->cfg.vmotion_timeout);
     sess_resume(s);
+}
+
+void
+sess_stop_draining(struct session *s)
+{
+    if (s->draining && s->state == SESS_ST_RETIRED) {
+        log_info("console=%s vMotion source %s: no more of its output is "
+                 "taken",
+                 sess_con_id(s), s->peer_addr);
+        sess_end_draining(s);
+    }
+}
+
+struct vmo_dest *
+sess_dest(struct session *s)
+{
+    return &s->vd;
+}
+
+void
+sess_claim(struct session *s)
+{
+    if (s->state != SESS_ST_PEER && s->state != SESS_ST_NEGOTIATING)
+        return;
+    if (s->uuid[0] == '\0') {
+        sess_close(s, "its console's owner is gone and it never said which "
+                      "VM it carries");
+        return;
+    }
+    sess_identify_ex(s, false);
 }
 
 void

@@ -44,6 +44,7 @@
 #include "proxy.h"
 #include "telnet.h"
 #include "vmext.h"
+#include "vmotion.h"
 
 enum sess_state {
     SESS_ST_NEGOTIATING = 0,
@@ -71,7 +72,9 @@ struct session {
     char peer_addr[64];
     struct tn tn;
     struct console *con;         /* ACTIVE/RETIRED: its console */
-    struct vmotion *vmo;         /* PEER: the vMotion it presented */
+    struct vmo_dest vd;          /* as a vMotion's destination (vd.vmo) */
+    void *xpeer;                 /* PEER for another node's vMotion
+                                    (px->vmroute's; vmcross.c) */
     struct evbuffer *pre;        /* serial data before identification */
     struct evbuffer *unparsed;   /* read from the socket, not yet parsed */
     struct strm_feeder feed;     /* paced by its console's stream */
@@ -115,8 +118,9 @@ size_t sess_output_len(const struct session *s);
 /* Send an option-232 suboption. */
 void sess_send_vmx(struct session *s, uint8_t sub, const uint8_t *a, size_t an,
                    const uint8_t *b, size_t bn);
-/* Peer accepted by vmotion.c: state PEER, PEER-OK is sent by the caller. */
-void sess_become_peer(struct session *s, struct vmotion *vmo);
+/* Its PEER was accepted (here or by the owner's node): state PEER, send
+ * PEER-OK(seq). */
+void sess_become_peer(struct session *s, const uint8_t *seq, size_t n);
 /* A PEER session's vMotion completed: it now carries the console. */
 void sess_become_owner(struct session *s, struct console *c);
 /*
@@ -125,5 +129,14 @@ void sess_become_owner(struct session *s, struct console *c);
  * owner's output waits until then. Call before sess_become_owner(peer).
  */
 void sess_retire_source(struct session *s, struct console *c);
+/* The handover happens now: a retired source still feeding its console
+ * stops (what it sends later is discarded, counted). No-op otherwise. */
+void sess_stop_draining(struct session *s);
+/* s as a vMotion destination (vmotion.h). */
+struct vmo_dest *sess_dest(struct session *s);
+/* A destination whose vMotion's owner died after PEER-OK: it carries its
+ * VM's console as a plain connection (a claim with a higher epoch), or
+ * closes if the host never said which VM it is. */
+void sess_claim(struct session *s);
 
 #endif /* VSPC_SESSION_H */

@@ -429,6 +429,16 @@ strm_reader_kick(struct strm_reader *r)
 }
 
 void
+strm_reader_seek(struct strm_reader *r, uint64_t from)
+{
+    struct strm *st = r->st;
+
+    if (st == NULL)
+        return;
+    r->next = from < ring_end(&st->ring) ? from : ring_end(&st->ring);
+}
+
+void
 strm_reader_rewind(struct strm_reader *r, uint64_t from)
 {
     struct strm *st = r->st;
@@ -440,6 +450,34 @@ strm_reader_rewind(struct strm_reader *r, uint64_t from)
     if (from < r->next)
         r->next = from;
     strm_pump(r);
+}
+
+void
+strm_seed(struct strm *st, uint64_t from, const uint8_t *p, size_t n,
+          uint64_t resume)
+{
+    size_t max = st->ring.max;
+    struct strm_reader *r;
+    struct strm_ev *ev;
+
+    ring_free(&st->ring);
+    ring_init(&st->ring, max, from);
+    ring_append(&st->ring, p, n);
+    while ((ev = TAILQ_FIRST(&st->events)) != NULL) {
+        TAILQ_REMOVE(&st->events, ev, link);
+        free(ev);
+    }
+    st->n_events = 0;
+    if (resume < ring_start(&st->ring))
+        resume = ring_start(&st->ring);
+    if (resume > ring_end(&st->ring))
+        resume = ring_end(&st->ring);
+    TAILQ_FOREACH (r, &st->readers, link) {
+        r->next = resume;
+        r->ev_next = st->ev_seq;
+    }
+    TAILQ_FOREACH (r, &st->readers, link)
+        strm_reader_kick(r);
 }
 
 void

@@ -180,6 +180,14 @@ bool strm_feed_ok(struct strm *st, struct strm_feeder *f);
 /* f goes away or stops feeding st: forget it. */
 void strm_feed_cancel(struct strm_feeder *f);
 bool strm_paced(const struct strm *st);
+/*
+ * A vMotion from another node: the stream continues at from + n, the
+ * bytes [from, from + n) (the old owner's scrollback) its ring; every
+ * reader reads on from `resume` (clamped to the ring), pending event
+ * markers are dropped. Readers are kicked.
+ */
+void strm_seed(struct strm *st, uint64_t from, const uint8_t *p, size_t n,
+               uint64_t resume);
 /* vMotion hand-over (see above). */
 void strm_set_draining(struct strm *st, struct strm_feeder *f);
 void strm_drained(struct strm *st, struct strm_feeder *f);
@@ -196,6 +204,10 @@ void strm_reader_remove(struct strm_reader *r);
  * is behind moves only through this (strm_write feeds readers that were
  * caught up): kick it when a good part of its queue is free. */
 void strm_reader_kick(struct strm_reader *r);
+/* A reader that follows a console from another node goes on at `from`
+ * (at most the stream's end; below the ring: a gap first). Before its
+ * first kick. */
+void strm_reader_seek(struct strm_reader *r, uint64_t from);
 /* Read again from `from` (clamped to the ring), e.g. a replay. */
 void strm_reader_rewind(struct strm_reader *r, uint64_t from);
 

@@ -38,6 +38,7 @@ const struct vmo_step vmo_table[VMO_ST__COUNT][VMO_EV__COUNT] =
                 [VMO_EV_SOURCE_GONE] = S(IDLE, NONE),
                 [VMO_EV_PEER_GONE] = S(IDLE, NONE),
                 [VMO_EV_TIMEOUT] = S(IDLE, NONE),
+                [VMO_EV_SOURCE_DRAINED] = S(IDLE, NONE),
             },
         [VMO_ST_GOAHEAD] =
             {
@@ -50,31 +51,46 @@ const struct vmo_step vmo_table[VMO_ST__COUNT][VMO_EV__COUNT] =
                 [VMO_EV_SOURCE_GONE] = S(GOAHEAD, SOURCE_GONE),
                 [VMO_EV_PEER_GONE] = S(GOAHEAD, NONE),
                 [VMO_EV_TIMEOUT] = S(IDLE, EXPIRE),
+                [VMO_EV_SOURCE_DRAINED] = S(GOAHEAD, NONE),
             },
         [VMO_ST_PEER_OK] =
             {
                 [VMO_EV_BEGIN] = S(PEER_OK, NOTNOW),
                 [VMO_EV_PEER_VALID] = S(PEER_OK, NONE),
-                [VMO_EV_COMPLETE_PEER] = S(IDLE, SWITCH),
+                [VMO_EV_COMPLETE_PEER] = S(HANDOVER, SWITCH),
                 [VMO_EV_COMPLETE_OTHER] = S(PEER_OK, NONE),
                 [VMO_EV_ABORT_SOURCE] = S(IDLE, ABORT),
                 [VMO_EV_ABORT_OTHER] = S(PEER_OK, NONE),
                 [VMO_EV_SOURCE_GONE] = S(PEER_OK, SOURCE_GONE),
                 [VMO_EV_PEER_GONE] = S(GOAHEAD, PEER_LOST),
                 [VMO_EV_TIMEOUT] = S(IDLE, EXPIRE),
+                [VMO_EV_SOURCE_DRAINED] = S(PEER_OK, NONE),
+            },
+        [VMO_ST_HANDOVER] =
+            {
+                [VMO_EV_BEGIN] = S(HANDOVER, NOTNOW),
+                [VMO_EV_PEER_VALID] = S(HANDOVER, NONE),
+                [VMO_EV_COMPLETE_PEER] = S(HANDOVER, NONE),
+                [VMO_EV_COMPLETE_OTHER] = S(HANDOVER, NONE),
+                [VMO_EV_ABORT_SOURCE] = S(HANDOVER, NONE),
+                [VMO_EV_ABORT_OTHER] = S(HANDOVER, NONE),
+                [VMO_EV_SOURCE_GONE] = S(IDLE, HANDOVER),
+                [VMO_EV_PEER_GONE] = S(IDLE, DEST_LOST),
+                [VMO_EV_TIMEOUT] = S(IDLE, HANDOVER),
+                [VMO_EV_SOURCE_DRAINED] = S(IDLE, HANDOVER),
             },
 };
 #undef S
 
-static const char *const vmo_state_names[VMO_ST__COUNT] = {"IDLE", "GOAHEAD",
-                                                           "PEER_OK"};
+static const char *const vmo_state_names[VMO_ST__COUNT] = {
+    "IDLE", "GOAHEAD", "PEER_OK", "HANDOVER"};
 static const char *const vmo_event_names[VMO_EV__COUNT] = {
-    "BEGIN",          "PEER_VALID",   "COMPLETE_PEER",
-    "COMPLETE_OTHER", "ABORT_SOURCE", "ABORT_OTHER",
-    "SOURCE_GONE",    "PEER_GONE",    "TIMEOUT"};
+    "BEGIN",        "PEER_VALID",    "COMPLETE_PEER", "COMPLETE_OTHER",
+    "ABORT_SOURCE", "ABORT_OTHER",   "SOURCE_GONE",   "PEER_GONE",
+    "TIMEOUT",      "SOURCE_DRAINED"};
 static const char *const vmo_action_names[VMO_ACT__COUNT] = {
-    "NONE",  "GOAHEAD", "NOTNOW",      "PEER_OK",  "SWITCH",
-    "ABORT", "EXPIRE",  "SOURCE_GONE", "PEER_LOST"};
+    "NONE",   "GOAHEAD",     "NOTNOW",    "PEER_OK",  "SWITCH",   "ABORT",
+    "EXPIRE", "SOURCE_GONE", "PEER_LOST", "HANDOVER", "DEST_LOST"};
 
 const char *
 vmo_state_str(enum vmo_state st)
@@ -169,8 +185,8 @@ vmo_end(struct vmotion *vmo, enum aud_outcome outcome, const char *reason)
             break;
         }
     }
-    if (vmo->peer && vmo->peer->vmo == vmo)
-        vmo->peer->vmo = NULL;
+    if (vmo->dest && vmo->dest->vmo == vmo)
+        vmo->dest->vmo = NULL;
     if (vmo->timer)
         event_free(vmo->timer);
     OPENSSL_cleanse(vmo->secret, sizeof(vmo->secret));
@@ -180,14 +196,24 @@ vmo_end(struct vmotion *vmo, enum aud_outcome outcome, const char *reason)
 }
 
 static void vmo_run(struct console *c, enum vmo_event ev, struct session *s,
-                    const uint8_t *p, size_t n);
+                    struct vmo_dest *d, const uint8_t *p, size_t n);
 
 static void
 vmo_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct vmotion *vmo = arg;
 
-    vmo_run(vmo->con, VMO_EV_TIMEOUT, NULL, NULL, 0);
+    vmo_run(vmo->con, VMO_EV_TIMEOUT, NULL, NULL, NULL, 0);
+}
+
+static void
+vmo_arm(struct vmotion *vmo, double secs)
+{
+    struct timeval tv;
+
+    tv.tv_sec = (time_t)secs;
+    tv.tv_usec = (suseconds_t)((secs - (double)tv.tv_sec) * 1e6);
+    evtimer_add(vmo->timer, &tv);
 }
 
 static int
@@ -197,7 +223,6 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
     struct proxy *px = c->px;
     struct vmotion *vmo = calloc(1, sizeof(*vmo));
     struct vmo_node *node = calloc(1, sizeof(*node));
-    struct timeval tv;
 
     if (vmo == NULL || node == NULL)
         goto fail;
@@ -218,10 +243,7 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
     clock_gettime(CLOCK_REALTIME, &vmo->t_wall);
     vmo->held_at_begin = hin_len(&c->held);
     snprintf(vmo->src_addr, sizeof(vmo->src_addr), "%s", src->peer_addr);
-    tv.tv_sec = (time_t)px->cfg.vmotion_timeout;
-    tv.tv_usec =
-        (suseconds_t)((px->cfg.vmotion_timeout - (double)tv.tv_sec) * 1e6);
-    evtimer_add(vmo->timer, &tv);
+    vmo_arm(vmo, px->cfg.vmotion_timeout);
     node->vmo = vmo;
     TAILQ_INSERT_TAIL(&vmo_pending, node, link);
     c->vmo = vmo;
@@ -286,16 +308,58 @@ vmo_notnow(struct session *s, const uint8_t *seq, size_t n, const char *why)
     sess_send_vmx(s, VMX_VMOTION_NOTNOW, seq, n, NULL, 0);
 }
 
+/* The handover record of vmo, now (the source delivered its last byte). */
+static void
+vmo_record(const struct vmotion *vmo, struct vmo_handover *h)
+{
+    struct console *c = vmo->con;
+
+    memset(h, 0, sizeof(*h));
+    h->version = VMO_HANDOVER_VERSION;
+    h->con = c;
+    h->old_epoch = c->epoch;
+    h->offset = strm_end(&c->out);
+    h->sb_from = strm_replay_start(&c->out);
+    h->excl_writer = c->excl_writer;
+    h->excl_all = c->excl_all;
+    h->held = &c->held;
+    memcpy(h->seq, vmo->seq, vmo->seq_len);
+    h->seq_len = vmo->seq_len;
+    snprintf(h->src_addr, sizeof(h->src_addr), "%s", vmo->src_addr);
+}
+
+/* COMPLETE, and the source is done: the destination takes the console. */
+static void
+vmo_handover(struct vmotion *vmo)
+{
+    struct console *c = vmo->con;
+    struct vmo_dest *d = vmo->dest;
+    struct session *src = vmo->source;
+    struct vmo_handover h;
+    char dst[sizeof(vmo->peer_addr)];
+
+    if (src)
+        sess_stop_draining(src); /* the timer: what it sends now is late */
+    vmo_record(vmo, &h);
+    snprintf(dst, sizeof(dst), "%s", vmo->peer_addr);
+    c->px->stats.vmotion_complete++;
+    vmo_end(vmo, AUD_COMPLETE, NULL);
+    con_event(c, "vMotion complete: %s -> %s", h.src_addr, dst);
+    if (d)
+        d->ops->handover(d, &h);
+}
+
 /* The single funnel: look the step up, apply it. */
 static void
 vmo_run(struct console *c, enum vmo_event ev, struct session *s,
-        const uint8_t *p, size_t n)
+        struct vmo_dest *d, const uint8_t *p, size_t n)
 {
     struct vmotion *vmo = c->vmo;
     enum vmo_state st = vmo ? vmo->state : VMO_ST_IDLE;
     struct vmo_step step = vmo_table[st][ev];
     struct timespec t0;
-    struct session *peer, *src;
+    struct vmo_dest *dest;
+    struct session *src;
     char vmo_src[64];
 
     log_debug("console=%s vmotion %s + %s -> %s (%s)", c->id, vmo_state_str(st),
@@ -314,31 +378,48 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         return;
     case VMO_ACT_PEER_OK:
         vmo->state = VMO_ST_PEER_OK;
-        vmo->peer = s;
-        snprintf(vmo->peer_addr, sizeof(vmo->peer_addr), "%s", s->peer_addr);
+        vmo->dest = d;
+        d->vmo = vmo;
+        snprintf(vmo->peer_addr, sizeof(vmo->peer_addr), "%s", d->addr);
         clock_gettime(CLOCK_MONOTONIC, &vmo->t_peer);
-        sess_become_peer(s, vmo);
-        sess_send_vmx(s, VMX_VMOTION_PEER_OK, vmo->seq, vmo->seq_len, NULL, 0);
+        d->ops->accept(d, vmo->seq, vmo->seq_len);
         clock_gettime(CLOCK_MONOTONIC, &vmo->t_peer_ok);
-        log_info("console=%s vmotion PEER from %s: PEER-OK", c->id,
-                 s->peer_addr);
+        log_info("console=%s vmotion PEER from %s: PEER-OK", c->id, d->addr);
         return;
     case VMO_ACT_SWITCH:
-        peer = vmo->peer;
+        vmo->state = VMO_ST_HANDOVER;
         src = vmo->source;
+        log_info("console=%s vmotion COMPLETE from %s%s", c->id, vmo->peer_addr,
+                 src ? ": the source's last output first" : "");
+        if (src == NULL) {
+            vmo_handover(vmo);
+            return;
+        }
+        /* The source feeds the console until its FIN; the handover
+         * follows (vmo_on_source_drained), at the latest on the timer. */
+        evtimer_del(vmo->timer);
+        vmo_arm(vmo, c->px->cfg.vmotion_timeout);
+        sess_retire_source(src, c);
+        return;
+    case VMO_ACT_HANDOVER:
+        vmo_handover(vmo);
+        return;
+    case VMO_ACT_DEST_LOST:
+        if (vmo->source)
+            sess_stop_draining(vmo->source);
         snprintf(vmo_src, sizeof(vmo_src), "%s", vmo->src_addr);
+        vmo->dest = NULL;
         c->px->stats.vmotion_complete++;
-        vmo_end(vmo, AUD_COMPLETE, NULL);
-        /* The peer's early data, then held input, go after everything
-         * the source delivered. */
-        if (src && src != peer)
-            sess_retire_source(src, c); /* its last output goes first */
-        sess_become_owner(peer, c);
-        con_event(c, "vMotion complete: %s -> %s", vmo_src, peer->peer_addr);
+        vmo_end(vmo, AUD_COMPLETE, "destination closed before the handover");
+        con_event(c,
+                  "vMotion complete but destination %s closed: waiting "
+                  "for the VM to reconnect",
+                  d ? d->addr : "?");
+        con_update_input_flow(c);
         return;
     case VMO_ACT_ABORT:
     case VMO_ACT_EXPIRE:
-        peer = vmo->peer;
+        dest = vmo->dest;
         if (step.action == VMO_ACT_ABORT)
             c->px->stats.vmotion_abort++;
         else
@@ -349,8 +430,8 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         con_event(c, "vMotion %s: staying on %s",
                   step.action == VMO_ACT_ABORT ? "aborted" : "expired",
                   vmo_src);
-        if (peer)
-            sess_close(peer, "vMotion ended before COMPLETE");
+        if (dest)
+            dest->ops->drop(dest, "vMotion ended before COMPLETE");
         con_flush_held(c);
         con_update_input_flow(c);
         return;
@@ -362,7 +443,9 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         return;
     case VMO_ACT_PEER_LOST:
         vmo->state = VMO_ST_GOAHEAD;
-        vmo->peer = NULL;
+        if (vmo->dest)
+            vmo->dest->vmo = NULL;
+        vmo->dest = NULL;
         log_info("console=%s vmotion peer %s closed before COMPLETE", c->id,
                  vmo->peer_addr);
         return;
@@ -395,13 +478,43 @@ vmo_on_begin(struct session *s, const uint8_t *seq, size_t n)
         vmo_notnow(s, seq, n, "node draining");
         return;
     }
-    vmo_run(c, VMO_EV_BEGIN, s, seq, n);
+    vmo_run(c, VMO_EV_BEGIN, s, NULL, seq, n);
+}
+
+/* The pending vMotion whose seq||secret is p (not the one s is the source
+ * of), or NULL. */
+static struct vmotion *
+vmo_match(const uint8_t *p, size_t n, const struct session *s)
+{
+    struct vmo_node *node;
+
+    TAILQ_FOREACH (node, &vmo_pending, link) {
+        struct vmotion *vmo = node->vmo;
+
+        if (vmo->state != VMO_ST_GOAHEAD || vmo->dest != NULL ||
+            n != vmo->seq_len + VMX_SECRET_LEN || (s && vmo->source == s))
+            continue;
+        if (CRYPTO_memcmp(p, vmo->seq, vmo->seq_len) == 0 &&
+            CRYPTO_memcmp(p + vmo->seq_len, vmo->secret, VMX_SECRET_LEN) == 0)
+            return vmo;
+    }
+    return NULL;
+}
+
+/* vmo accepts d: one use, the secret is spent whatever happens next. */
+static void
+vmo_accept(struct vmotion *vmo, struct vmo_dest *d, const uint8_t *p, size_t n)
+{
+    vmo_run(vmo->con, VMO_EV_PEER_VALID, NULL, d, p, n);
+    RAND_bytes(vmo->secret, VMX_SECRET_LEN);
 }
 
 void
 vmo_on_peer(struct session *s, const uint8_t *p, size_t n)
 {
-    struct vmo_node *node;
+    const struct vmo_route *rt = s->px->vmroute;
+    struct vmotion *vmo;
+    uint8_t hint;
 
     if (s->state != SESS_ST_NEGOTIATING && s->state != SESS_ST_PROXY_REQ) {
         s->px->stats.peer_rejected++;
@@ -411,19 +524,16 @@ vmo_on_peer(struct session *s, const uint8_t *p, size_t n)
                   sess_state_str(s->state));
         return;
     }
-    TAILQ_FOREACH (node, &vmo_pending, link) {
-        struct vmotion *vmo = node->vmo;
-
-        if (vmo->state != VMO_ST_GOAHEAD || vmo->peer != NULL ||
-            n != vmo->seq_len + VMX_SECRET_LEN || vmo->source == s)
-            continue;
-        if (CRYPTO_memcmp(p, vmo->seq, vmo->seq_len) == 0 &&
-            CRYPTO_memcmp(p + vmo->seq_len, vmo->secret, VMX_SECRET_LEN) == 0) {
-            /* One use: the secret is spent whatever happens next. */
-            vmo_run(vmo->con, VMO_EV_PEER_VALID, s, p, n);
-            RAND_bytes(vmo->secret, VMX_SECRET_LEN);
+    if ((vmo = vmo_match(p, n, s)) != NULL) {
+        vmo_accept(vmo, sess_dest(s), p, n);
+        return;
+    }
+    /* Another node's secret: its index is the secret's first byte. */
+    if (n > VMX_SECRET_LEN) {
+        hint = p[n - VMX_SECRET_LEN];
+        if (rt && hint != s->px->cfg.node_index &&
+            rt->peer(rt->arg, s, hint, p, n))
             return;
-        }
     }
     s->px->stats.peer_rejected++;
     log_warnx("session=%llu %s: PEER matches no pending vMotion (%zu bytes): "
@@ -431,65 +541,121 @@ vmo_on_peer(struct session *s, const uint8_t *p, size_t n)
               (unsigned long long)s->id, s->peer_addr, n);
 }
 
+bool
+vmo_peer_remote(struct proxy *px, struct vmo_dest *d, const uint8_t *p,
+                size_t n)
+{
+    struct vmotion *vmo = vmo_match(p, n, NULL);
+
+    if (vmo == NULL) {
+        px->stats.peer_rejected++;
+        log_warnx("vmotion: PEER from %s matches no pending vMotion here "
+                  "(%zu bytes): refused",
+                  d->addr, n);
+        return false;
+    }
+    vmo_accept(vmo, d, p, n);
+    return true;
+}
+
+void
+vmo_dest_complete(struct vmo_dest *d, const uint8_t *seq, size_t n)
+{
+    struct vmotion *vmo = d->vmo;
+
+    if (vmo && vmo->dest == d && n == vmo->seq_len &&
+        memcmp(seq, vmo->seq, n) == 0)
+        vmo_run(vmo->con, VMO_EV_COMPLETE_PEER, NULL, d, seq, n);
+    else if (vmo)
+        vmo_run(vmo->con, VMO_EV_COMPLETE_OTHER, NULL, d, seq, n);
+}
+
+void
+vmo_dest_gone(struct vmo_dest *d)
+{
+    struct vmotion *vmo = d->vmo;
+
+    if (vmo && vmo->dest == d)
+        vmo_run(vmo->con, VMO_EV_PEER_GONE, NULL, d, NULL, 0);
+    d->vmo = NULL;
+}
+
 void
 vmo_on_complete(struct session *s, const uint8_t *seq, size_t n)
 {
-    struct vmotion *vmo = s->vmo;
+    struct vmo_dest *d = sess_dest(s);
+    struct vmotion *vmo = d->vmo;
 
-    if (s->state == SESS_ST_PEER && vmo && vmo->peer == s &&
+    if (s->state == SESS_ST_PEER && vmo && vmo->dest == d &&
         n == vmo->seq_len && memcmp(seq, vmo->seq, n) == 0) {
-        vmo_run(vmo->con, VMO_EV_COMPLETE_PEER, s, seq, n);
+        vmo_run(vmo->con, VMO_EV_COMPLETE_PEER, s, d, seq, n);
         return;
     }
     log_info("session=%llu %s: COMPLETE not for a pending vMotion of this "
              "connection: ignored",
              (unsigned long long)s->id, s->peer_addr);
     if (s->con && s->con->vmo)
-        vmo_run(s->con, VMO_EV_COMPLETE_OTHER, s, seq, n);
+        vmo_run(s->con, VMO_EV_COMPLETE_OTHER, s, NULL, seq, n);
 }
 
 void
 vmo_on_abort(struct session *s)
 {
     struct console *c = s->con;
+    struct vmo_dest *d = sess_dest(s);
 
     if (s->state == SESS_ST_ACTIVE && c && c->vmo && c->vmo->source == s) {
-        vmo_run(c, VMO_EV_ABORT_SOURCE, s, NULL, 0);
+        vmo_run(c, VMO_EV_ABORT_SOURCE, s, NULL, NULL, 0);
         return;
     }
     log_info("session=%llu %s: ABORT not from a vMotion source: ignored",
              (unsigned long long)s->id, s->peer_addr);
-    if (s->vmo)
-        vmo_run(s->vmo->con, VMO_EV_ABORT_OTHER, s, NULL, 0);
+    if (d->vmo)
+        vmo_run(d->vmo->con, VMO_EV_ABORT_OTHER, s, NULL, NULL, 0);
 }
 
 void
 vmo_on_session_gone(struct session *s)
 {
-    struct vmotion *vmo = s->vmo;
+    struct vmo_dest *d = sess_dest(s);
 
-    if (vmo && vmo->peer == s) {
-        vmo_run(vmo->con, VMO_EV_PEER_GONE, s, NULL, 0);
-        s->vmo = NULL;
+    if (d->vmo)
+        vmo_dest_gone(d);
+    if (s->con && s->con->vmo && s->con->vmo->source == s) {
+        if (s->con->vmo->state == VMO_ST_HANDOVER)
+            s->con->vmo->source = NULL;
+        vmo_run(s->con, VMO_EV_SOURCE_GONE, s, NULL, NULL, 0);
     }
-    if (s->con && s->con->vmo && s->con->vmo->source == s)
-        vmo_run(s->con, VMO_EV_SOURCE_GONE, s, NULL, 0);
+}
+
+void
+vmo_on_source_drained(struct console *c, struct session *s)
+{
+    struct vmotion *vmo = c->vmo;
+
+    if (vmo == NULL || vmo->source != s)
+        return;
+    if (vmo->state == VMO_ST_HANDOVER)
+        vmo->source = NULL; /* done: nothing left to stop */
+    vmo_run(c, VMO_EV_SOURCE_DRAINED, s, NULL, NULL, 0);
 }
 
 void
 vmo_cancel(struct console *c, const char *why)
 {
     struct vmotion *vmo = c->vmo;
-    struct session *peer;
+    struct vmo_dest *dest;
 
     if (vmo == NULL)
         return;
     log_info("console=%s vmotion cancelled: %s", c->id, why);
-    peer = vmo->peer;
+    dest = vmo->dest;
+    if (vmo->source && vmo->state == VMO_ST_HANDOVER)
+        sess_stop_draining(vmo->source);
     c->px->stats.vmotion_expired++;
     vmo_end(vmo, AUD_CANCELLED, why);
-    if (peer)
-        sess_close(peer, "vMotion cancelled");
+    if (dest)
+        dest->ops->drop(dest, "vMotion cancelled");
 }
 
 bool

@@ -19,5 +19,8 @@
 #define VSPC_NORETURN __attribute__((noreturn))
 #define VSPC_UNUSED __attribute__((unused))
 #define VSPC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* The struct of type `type` whose member `field` ptr points at. */
+#define VSPC_CONTAINER_OF(ptr, type, field)                                    \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, field)))
 
 #endif /* VSPC_COMPAT_H */

@@ -36,6 +36,7 @@ enum {
     OPT_DURATION,
     OPT_VMOTIONS,
     OPT_VMO_INTERVAL,
+    OPT_VMO_FIRST,
     OPT_VMO_DEST,
     OPT_VMO_MODE,
     OPT_ABORT_DELAY,
@@ -77,6 +78,7 @@ static const struct option main_opts[] = {
     {"duration", required_argument, NULL, OPT_DURATION},
     {"vmotions", required_argument, NULL, OPT_VMOTIONS},
     {"vmotion-interval", required_argument, NULL, OPT_VMO_INTERVAL},
+    {"vmotion-first", required_argument, NULL, OPT_VMO_FIRST},
     {"vmotion-dest", required_argument, NULL, OPT_VMO_DEST},
     {"vmotion-mode", required_argument, NULL, OPT_VMO_MODE},
     {"abort-delay", required_argument, NULL, OPT_ABORT_DELAY},
@@ -117,11 +119,19 @@ main_usage(FILE *f)
         "run options (sizes accept k/M/G suffixes, times are numbers):\n"
         "  --proxy ADDR:PORT        proxy hypervisor port "
         "(127.0.0.1:13370)\n"
-        "  --operator ADDR:PORT     attach one operator per console there\n"
+        "  --operator ADDR:PORT     attach one operator per console there;\n"
+        "                           repeat (up to 4) for one operator per\n"
+        "                           console through each (e.g. the operator\n"
+        "                           ports of several cluster nodes): each\n"
+        "                           verifies the VM output; their input is\n"
+        "                           tagged per operator and the VM checks\n"
+        "                           each operator's bytes separately\n"
         "  --consoles N             simulated serial ports (1)\n"
         "  --seed S                 pattern seed (1); console k streams\n"
         "                           seed_vm(S,k), operators type "
         "seed_op(S,k)\n"
+        "                           (several operators: seed_op_n(S,k,j),\n"
+        "                           tagged, see seed.h and pattern.h)\n"
         "  --uuid-base UUID         VC UUID of console 0, console k adds k\n"
         "                           (01 23 45 67 89 ab cd ef-fe dc ba 98 00 "
         "00 00 00)\n"
@@ -147,7 +157,13 @@ main_usage(FILE *f)
         "                           catchup, which skips instead)\n"
         "  --vmotions K             vMotions per console, in sequence (0)\n"
         "  --vmotion-interval MS    pause before each vMotion (200)\n"
-        "  --vmotion-dest ADDR:PORT destination hosts dial this (--proxy)\n"
+        "  --vmotion-first MS       pause before a console's first vMotion\n"
+        "                           (--vmotion-interval)\n"
+        "  --vmotion-dest ADDR:PORT destination hosts dial this (--proxy);\n"
+        "                           repeat (up to 8): each vMotion of a\n"
+        "                           console goes to the next one in the list\n"
+        "                           that is not where it is now (node1 ->\n"
+        "                           node2 -> node3 -> node1 ...)\n"
         "  --vmotion-mode M         ok | abort | mixed (ok)\n"
         "  --vmotion-window N       vMotions in flight at once, all "
         "consoles (1000)\n"
@@ -296,8 +312,10 @@ main_opt(struct sim_cfg *cfg, int ch, const char *arg, bool *dest_set,
     case OPT_PROXY:
         return main_addr(name, arg, &cfg->proxy);
     case OPT_OPERATOR:
+        if (cfg->n_ops >= SIM_OPS_MAX)
+            return main_bad(name, arg, "given more than 4 times");
         cfg->have_operator = true;
-        return main_addr(name, arg, &cfg->op_addr);
+        return main_addr(name, arg, &cfg->op_addr[cfg->n_ops++]);
     case OPT_CONSOLES:
         return main_uint(name, arg, 1, 1000000, &cfg->consoles);
     case OPT_SEED:
@@ -331,9 +349,16 @@ main_opt(struct sim_cfg *cfg, int ch, const char *arg, bool *dest_set,
         return main_uint(name, arg, 0, 10000000, &cfg->vmotions);
     case OPT_VMO_INTERVAL:
         return main_uint(name, arg, 0, 3600000, &cfg->vmo_interval_ms);
+    case OPT_VMO_FIRST:
+        cfg->vmo_first_set = true;
+        return main_uint(name, arg, 0, 3600000, &cfg->vmo_first_ms);
     case OPT_VMO_DEST:
+        if (!*dest_set)
+            cfg->n_vmo_dest = 0;
         *dest_set = true;
-        return main_addr(name, arg, &cfg->vmo_dest);
+        if (cfg->n_vmo_dest >= SIM_VMO_DEST_MAX)
+            return main_bad(name, arg, "given more than 8 times");
+        return main_addr(name, arg, &cfg->vmo_dest[cfg->n_vmo_dest++]);
     case OPT_VMO_MODE:
         if (strcmp(arg, "ok") == 0)
             cfg->vmo_mode = SIM_VMO_OK;
@@ -438,8 +463,10 @@ main_run(int argc, char **argv)
         fprintf(stderr, "vspc-hvsim: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!dest_set)
-        cfg.vmo_dest = cfg.proxy;
+    if (!dest_set) {
+        cfg.vmo_dest[0] = cfg.proxy;
+        cfg.n_vmo_dest = 1;
+    }
     if (cfg.connect_only && cfg.vmotions > 0) {
         fprintf(stderr, "vspc-hvsim: --connect-only excludes --vmotions\n");
         return 2;

@@ -6,7 +6,8 @@
  *   MIG_BEGIN --NOTNOW(seq)--> resume, retry after the interval -> MIG_IDLE
  *   MIG_BEGIN --GOAHEAD(seq||secret), mode ok--> wait
  *       --peer-delay (the capture shows about 1 s)          -> PEER_DELAY
- *   MIG_PEER_DELAY --timer--> connect the destination with
+ *   MIG_PEER_DELAY --timer--> connect the destination (the next
+ *       --vmotion-dest that is not the current one) with
  *       VMOTION-PEER(seq||secret)                               -> MIG_PEER
  *   MIG_BEGIN --GOAHEAD, mode abort--> wait --abort-delay       -> ABORT_WAIT
  *   MIG_ABORT_WAIT --timer--> ABORT on the source, resume       -> MIG_IDLE
@@ -82,7 +83,9 @@ mig_schedule(struct scon *c)
     if (c->mig != MIG_IDLE || c->failed || c->vmo_done >= cfg->vmotions ||
         c->sim->phase >= SIM_PH_DRAIN)
         return;
-    mig_arm(c, cfg->vmo_interval_ms);
+    mig_arm(c, c->vmo_attempts == 0 && cfg->vmo_first_set
+                   ? cfg->vmo_first_ms
+                   : cfg->vmo_interval_ms);
 }
 
 void
@@ -184,6 +187,36 @@ mig_fail(struct scon *c, const char *why)
     mig_idle(c);
 }
 
+static bool
+mig_same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+    return a->sin_addr.s_addr == b->sin_addr.s_addr &&
+           a->sin_port == b->sin_port;
+}
+
+/* The destination of this vMotion: the next --vmotion-dest in the list
+ * (cyclically) that is not where the console is now, so with several a
+ * console moves on every time (node1 -> node2 -> node3 -> node1 ...); the
+ * next in the list anyway if every one is (or there is only one). */
+static void
+mig_pick_dest(struct scon *c)
+{
+    const struct sim_cfg *cfg = c->sim->cfg;
+    unsigned n = cfg->n_vmo_dest ? cfg->n_vmo_dest : 1;
+    unsigned pick = c->vmo_next % n;
+
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = (c->vmo_next + i) % n;
+
+        if (!mig_same_addr(&cfg->vmo_dest[k], &c->cur_addr)) {
+            pick = k;
+            break;
+        }
+    }
+    c->dst_addr = cfg->vmo_dest[pick];
+    c->vmo_next = (pick + 1) % n;
+}
+
 /* The destination host dials in with VMOTION-PEER(seq||secret). */
 static void
 mig_connect_dest(struct scon *c)
@@ -193,7 +226,8 @@ mig_connect_dest(struct scon *c)
 
     memcpy(peer, c->seq, c->seq_len);
     memcpy(peer + c->seq_len, c->secret, c->secret_len);
-    c->dst = hvc_new(c->sim->base, &cfg->vmo_dest, HVC_DEST, &c->ident, peer,
+    mig_pick_dest(c);
+    c->dst = hvc_new(c->sim->base, &c->dst_addr, HVC_DEST, &c->ident, peer,
                      (size_t)c->seq_len + c->secret_len, cfg->peer_timeout_ms,
                      &sim_hvc_handlers, c);
     if (c->dst == NULL) {
@@ -264,6 +298,7 @@ static void
 mig_switch(struct scon *c)
 {
     c->cur = c->dst;
+    c->cur_addr = c->dst_addr;
     c->dst = NULL;
     c->sim->vmo_ok++;
     c->vmo_done++;

@@ -49,6 +49,8 @@ struct opc {
     bool dead;
     uint64_t vm_seed;
     uint64_t op_seed;
+    unsigned tag_bits; /* the typed stream's tag (pat_tagged) */
+    unsigned tag;
     uint64_t t_start_us;
     struct opc_stats st;
     size_t line_len;
@@ -318,7 +320,8 @@ opc_timer_cb(evutil_socket_t fd, short what, void *arg)
 struct opc *
 opc_new(struct event_base *base, const struct sockaddr_in *addr,
         const char *console_id, uint64_t vm_seed, uint64_t op_seed,
-        const struct opc_handlers *h, void *arg)
+        unsigned tag_bits, unsigned tag, const struct opc_handlers *h,
+        void *arg)
 {
     struct opc *o;
     struct timeval tv = {OPC_REPLY_MS / 1000, 0};
@@ -338,6 +341,8 @@ opc_new(struct event_base *base, const struct sockaddr_in *addr,
     o->arg = arg;
     o->vm_seed = vm_seed;
     o->op_seed = op_seed;
+    o->tag_bits = tag_bits;
+    o->tag = tag;
     o->t_start_us = opc_now_us();
     snprintf(o->console_id, sizeof(o->console_id), "%s", console_id);
     tn_init(&o->tn, &opc_policy, &opc_tn_handlers, o);
@@ -378,7 +383,7 @@ opc_type(struct opc *o, size_t max)
 
         if (n > sizeof(buf))
             n = sizeof(buf);
-        pat_fill(o->op_seed, o->st.typed, buf, n);
+        pat_fill_tagged(o->op_seed, o->tag_bits, o->tag, o->st.typed, buf, n);
         tn_send_data(&o->tn, buf, n);
         o->st.typed += n;
         done += n;

@@ -8,7 +8,8 @@
  * answers "error ..." (the console may not be known yet; bounded), and
  * after "ok attached <id> <mode> offset=<N>" checks every byte it receives
  * against pat_byte(vm_seed, N + i). What it types (opc_type) is the
- * operator stream pat_byte(op_seed, j), j = 0, 1, ...
+ * operator stream pat_tagged(op_seed, tag_bits, tag, j), j = 0, 1, ...
+ * (pattern.h; with tag_bits 0 simply pat_byte(op_seed, j)).
  *
  * Ownership and lifetime: as for hvc (hvconn.h). opc_new() returns an
  * object the module owns until opc_close() (no callback), the closed()
@@ -54,10 +55,13 @@ struct opc_stats {
 
 /*
  * Connect to addr and attach to console_id (copied; at most 127 bytes).
- * handlers are borrowed. Returns NULL if the connection cannot be started.
+ * It types the stream of op_seed tagged with tag in tag_bits low bits (0:
+ * untagged). handlers are borrowed. Returns NULL if the connection cannot
+ * be started.
  */
 struct opc *opc_new(struct event_base *base, const struct sockaddr_in *addr,
                     const char *console_id, uint64_t vm_seed, uint64_t op_seed,
+                    unsigned tag_bits, unsigned tag,
                     const struct opc_handlers *h, void *arg);
 
 /*

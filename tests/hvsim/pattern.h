@@ -62,4 +62,41 @@ pat_check(uint64_t seed, uint64_t off, const uint8_t *p, size_t n)
     return n;
 }
 
+/*
+ * Several writers into one stream (the operators of one console, whose
+ * input the proxy merges in any interleaving). Writer k of K writes
+ * pat_tagged(seed_k, bits, k, j), j = 0, 1, ...: the stream's byte shifted
+ * left by bits, with k in the low bits, where bits = pat_tag_bits(K). The
+ * reader takes k from the low bits of each byte it gets and checks the byte
+ * against writer k's next one, so each writer's subsequence is checked
+ * exactly (a lost, doubled or reordered byte is a mismatch at a known
+ * offset of a known writer, a missing tail a short count).
+ *
+ * K = 1: bits 0, the plain stream (every byte value). K = 2: one tag bit,
+ * writer 0 the even, writer 1 the odd values; K = 3 or 4: two tag bits.
+ * Together the writers of K = 2 or 4 still cover every byte value.
+ */
+static inline unsigned
+pat_tag_bits(unsigned writers)
+{
+    return writers <= 1 ? 0 : writers == 2 ? 1 : 2;
+}
+
+static inline uint8_t
+pat_tagged(uint64_t seed, unsigned bits, unsigned k, uint64_t i)
+{
+    return (uint8_t)(pat_byte(seed, i) << bits | k);
+}
+
+static inline void
+pat_fill_tagged(uint64_t seed, unsigned bits, unsigned k, uint64_t off,
+                uint8_t *dst, size_t n)
+{
+    pat_fill(seed, off, dst, n);
+    if (bits == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = (uint8_t)(dst[i] << bits | k);
+}
+
 #endif /* VSPC_HVSIM_PATTERN_H */

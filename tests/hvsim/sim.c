@@ -6,8 +6,9 @@
  *   CONNECT  consoles connect within a window of --connect-window at a time
  *            (so the proxy's listen backlog never overflows); a console is
  *            "ready" once identified (WILL-PROXY) and, with --operator, once
- *            its operator is attached. A ready console starts streaming at
- *            once. When every console is ready or failed: RUN.
+ *            its operators are attached (simops.c: one per --operator
+ *            address). A ready console starts streaming at once. When
+ *            every console is ready or failed: RUN.
  *   RUN      until --duration, or until every console has sent --bytes and
  *            done its --vmotions (and typed --operator-bytes).
  *   DRAIN    nothing new is generated and no new vMotion starts; waits
@@ -57,8 +58,9 @@ sim_cfg_defaults(struct sim_cfg *cfg)
 
     memset(cfg, 0, sizeof(*cfg));
     sim_parse_addr("127.0.0.1:13370", &cfg->proxy, NULL, 0);
-    cfg->vmo_dest = cfg->proxy;
-    sim_parse_addr("127.0.0.1:13371", &cfg->op_addr, NULL, 0);
+    cfg->vmo_dest[0] = cfg->proxy;
+    cfg->n_vmo_dest = 1;
+    sim_parse_addr("127.0.0.1:13371", &cfg->op_addr[0], NULL, 0);
     cfg->consoles = 1;
     cfg->seed = 1;
     memcpy(cfg->uuid_base, base, sizeof(base));
@@ -231,13 +233,12 @@ sim_send(struct scon *c, uint64_t max)
         return;
     if (cfg->bytes > 0 && max > cfg->bytes - c->tx)
         max = cfg->bytes - c->tx;
-    /* --max-lag: never run ahead of our own operator by more than that
+    /* --max-lag: never run ahead of our slowest operator by more than that
      * (for a proxy run with --slow-reader catchup, which never paces the
      * VM and skips bytes for a reader a queue behind; in one process the
      * writer would otherwise win, see sim_pump). */
-    if (c->op && cfg->max_lag > 0) {
-        const struct opc_stats *st = opc_stats(c->op);
-        uint64_t seen = st->offset + st->rx;
+    if (cfg->max_lag > 0 && sops_min_seen(c) != UINT64_MAX) {
+        uint64_t seen = sops_min_seen(c);
         uint64_t lag = c->tx > seen ? c->tx - seen : 0;
 
         if (lag >= cfg->max_lag)
@@ -367,15 +368,11 @@ sim_con_fail(struct scon *c, const char *why)
         hvc_close(c->cur);
         c->cur = NULL;
     }
-    if (c->op) {
-        c->op_last = *opc_stats(c->op);
-        opc_close(c->op);
-        c->op = NULL;
-    }
+    sops_close(c);
     sim_con_settled(c);
 }
 
-static void
+void
 sim_con_ready(struct scon *c)
 {
     struct sim *s = c->sim;
@@ -394,6 +391,7 @@ sim_con_start(struct sim *s, struct scon *c)
 {
     c->connecting = true;
     s->pending++;
+    c->cur_addr = s->cfg->proxy;
     c->cur = hvc_new(s->base, &s->cfg->proxy, HVC_SOURCE, &c->ident, NULL, 0,
                      s->cfg->handshake_timeout_ms, &sim_hvc_handlers, c);
     if (c->cur == NULL)
@@ -417,50 +415,6 @@ sim_connect_more(struct sim *s)
     s->in_connect = false;
 }
 
-/* ---- operator callbacks ------------------------------------------------- */
-
-static void
-sim_op_attached(void *arg, struct opc *o, uint64_t offset)
-{
-    struct scon *c = arg;
-
-    if (offset > c->tx)
-        sim_err(c->sim, c, offset,
-                "operator attached at offset %" PRIu64
-                " but the VM sent only %" PRIu64 " bytes",
-                offset, c->tx);
-    if (!c->ready)
-        sim_con_ready(c);
-}
-
-static void
-sim_op_problem(void *arg, struct opc *o, uint64_t off, const char *msg)
-{
-    struct scon *c = arg;
-
-    sim_err(c->sim, c, off, "%s", msg);
-}
-
-static void
-sim_op_closed(void *arg, struct opc *o, const char *why)
-{
-    struct scon *c = arg;
-    char msg[256];
-
-    c->op_last = *opc_stats(o);
-    c->op = NULL;
-    if (c->sim->phase >= SIM_PH_DONE)
-        return;
-    snprintf(msg, sizeof(msg), "operator: %s", why);
-    sim_con_fail(c, msg);
-}
-
-static const struct opc_handlers sim_opc_handlers = {
-    .attached = sim_op_attached,
-    .problem = sim_op_problem,
-    .closed = sim_op_closed,
-};
-
 /* ---- hypervisor connection callbacks ------------------------------------ */
 
 static void
@@ -476,10 +430,7 @@ sim_hvc_ready(void *arg, struct hvc *h)
         sim_con_ready(c);
         return;
     }
-    c->op = opc_new(s->base, &s->cfg->op_addr, c->console_id, c->vm_seed,
-                    c->op_seed, &sim_opc_handlers, c);
-    if (c->op == NULL)
-        sim_con_fail(c, "cannot start the operator connection");
+    sops_start(c);
 }
 
 static void
@@ -500,18 +451,7 @@ sim_hvc_data(void *arg, struct hvc *h, const uint8_t *p, size_t n)
     }
     if (where)
         sim_err(s, c, c->rx, "VM received %zu operator byte(s) %s", n, where);
-    if (!c->rx_bad) {
-        size_t k = pat_check(c->op_seed, c->rx, p, n);
-
-        c->rx_ok += k;
-        if (k < n) {
-            c->rx_bad = true;
-            sim_err(s, c, c->rx + k,
-                    "VM: operator byte mismatch: got 0x%02x, want 0x%02x", p[k],
-                    pat_byte(c->op_seed, c->rx + k));
-        }
-    }
-    c->rx += n;
+    sops_vm_input(c, p, n);
 }
 
 static void
@@ -598,16 +538,12 @@ sim_con_gen_done(const struct scon *c)
     const struct sim_cfg *cfg = c->sim->cfg;
     bool data_done =
         cfg->bytes > 0 ? c->tx >= cfg->bytes : cfg->duration_ms == 0;
-    bool op_done = true;
 
     if (c->failed)
         return true;
     if (!c->ready)
         return false;
-    if (cfg->have_operator && cfg->op_rate > 0 && c->op)
-        op_done = cfg->op_bytes > 0 ? opc_stats(c->op)->typed >= cfg->op_bytes
-                                    : cfg->duration_ms == 0;
-    return data_done && op_done && c->mig == MIG_IDLE &&
+    return data_done && sops_typing_done(c) && c->mig == MIG_IDLE &&
            c->vmo_done >= cfg->vmotions;
 }
 
@@ -615,55 +551,11 @@ sim_con_gen_done(const struct scon *c)
 static bool
 sim_con_drained(const struct scon *c)
 {
-    const struct opc_stats *st;
-
     if (c->failed)
         return true;
     if (c->mig != MIG_IDLE)
         return false;
-    if (c->op == NULL)
-        return true;
-    st = opc_stats(c->op);
-    /* After a mismatch the console has failed; waiting serves nothing. */
-    if (st->mismatch || c->rx_bad)
-        return true;
-    return st->offset + st->rx >= c->tx && c->rx >= st->typed;
-}
-
-/* Final per-console checks; returns false if something is missing. */
-static void
-sim_con_final(struct sim *s, struct scon *c)
-{
-    const struct opc_stats *st;
-
-    if (c->failed)
-        return;
-    if (!s->cfg->have_operator) {
-        if (c->rx > 0)
-            sim_err(s, c, 0,
-                    "VM received %" PRIu64 " serial bytes with no operator",
-                    c->rx);
-        return;
-    }
-    if (c->op == NULL)
-        return;
-    st = opc_stats(c->op);
-    if (st->offset + st->rx < c->tx)
-        sim_err(s, c, st->offset + st->rx,
-                "operator received %" PRIu64 " of %" PRIu64 " VM bytes",
-                st->offset + st->rx, c->tx);
-    else if (st->offset + st->rx > c->tx)
-        sim_err(s, c, c->tx,
-                "operator received %" PRIu64 " bytes, VM sent %" PRIu64,
-                st->offset + st->rx, c->tx);
-    if (c->rx < st->typed)
-        sim_err(s, c, c->rx,
-                "VM received %" PRIu64 " of %" PRIu64 " operator bytes", c->rx,
-                st->typed);
-    else if (c->rx > st->typed)
-        sim_err(s, c, st->typed,
-                "VM received %" PRIu64 " operator bytes, %" PRIu64 " typed",
-                c->rx, st->typed);
+    return sops_drained(c);
 }
 
 static int
@@ -690,6 +582,10 @@ sim_finish(struct sim *s)
 {
     const struct sim_cfg *cfg = s->cfg;
     uint64_t vm_sent = 0, vm_ver = 0, op_sent = 0, op_ver = 0;
+    /* per operator k: VM bytes it verified, bytes it typed, of those the
+     * ones the VMs verified */
+    uint64_t k_vm_ver[SIM_OPS_MAX] = {0}, k_sent[SIM_OPS_MAX] = {0};
+    uint64_t k_ver[SIM_OPS_MAX] = {0};
     uint64_t now = sim_now_us();
     bool all = true;
 
@@ -697,17 +593,25 @@ sim_finish(struct sim *s)
     for (unsigned i = 0; i < cfg->consoles; i++) {
         struct scon *c = &s->cons[i];
 
-        sim_con_final(s, c);
+        if (!c->failed)
+            sops_final(c);
         vm_sent += c->tx;
-        op_ver += c->rx_ok;
-        if (c->op)
-            c->op_last = *opc_stats(c->op);
-        vm_ver += c->op_last.verified;
-        op_sent += c->op_last.typed;
+        for (unsigned k = 0; k < cfg->n_ops; k++) {
+            const struct opc_stats *st = sops_stats(c, k);
+
+            k_vm_ver[k] += st->verified;
+            k_sent[k] += st->typed;
+            k_ver[k] += c->ops[k].rx_ok;
+        }
+    }
+    for (unsigned k = 0; k < cfg->n_ops; k++) {
+        vm_ver += k_vm_ver[k];
+        op_sent += k_sent[k];
+        op_ver += k_ver[k];
+        if (k_vm_ver[k] != vm_sent || k_ver[k] != k_sent[k])
+            all = false;
     }
     if (s->nready != cfg->consoles)
-        all = false;
-    if (cfg->have_operator && (vm_ver != vm_sent || op_ver != op_sent))
         all = false;
     if (s->nlat > 0)
         qsort(s->lat, s->nlat, sizeof(*s->lat), sim_cmp_u32);
@@ -719,7 +623,7 @@ sim_finish(struct sim *s)
         " vmotions_aborted=%" PRIu64 " vmotions_notnow=%" PRIu64
         " vmotions_refused=%" PRIu64 " vmotions_failed=%" PRIu64
         " errors=%" PRIu64 " goahead_us_p50=%" PRIu32 " goahead_us_p99=%" PRIu32
-        " goahead_us_max=%" PRIu32 " connect_s=%.3f run_s=%.3f drain_s=%.3f\n",
+        " goahead_us_max=%" PRIu32 " connect_s=%.3f run_s=%.3f drain_s=%.3f",
         s->exit_code == 0 ? "PASS" : "FAIL", cfg->consoles, s->nready,
         s->nfailed, vm_sent, vm_ver, op_sent, op_ver, s->vmo_ok, s->vmo_aborted,
         s->vmo_notnow, s->vmo_refused, s->vmo_failed, s->errors,
@@ -728,6 +632,15 @@ sim_finish(struct sim *s)
         (double)(s->t_run_us - s->t_start_us) / 1e6,
         (double)(s->t_drain_us - s->t_run_us) / 1e6,
         (double)(now - s->t_drain_us) / 1e6);
+    if (cfg->n_ops > 1) {
+        printf(" operators=%u", cfg->n_ops);
+        for (unsigned k = 0; k < cfg->n_ops; k++)
+            printf(" op%u_vm_bytes_verified=%" PRIu64
+                   " op%u_bytes_sent=%" PRIu64
+                   " op%u_bytes_verified_by_vms=%" PRIu64,
+                   k, k_vm_ver[k], k, k_sent[k], k, k_ver[k]);
+    }
+    printf("\n");
     fflush(stdout);
     event_base_loopbreak(s->base);
 }
@@ -773,19 +686,7 @@ sim_pump(struct sim *s, uint64_t dt_us)
                 c->tokens -= (c->tx - before) * 1000000;
             }
         }
-        if (c->op && cfg->op_rate > 0 && s->phase <= SIM_PH_RUN) {
-            uint64_t want, typed = opc_stats(c->op)->typed;
-
-            c->op_tokens += cfg->op_rate * dt_us;
-            if (c->op_tokens > op_cap)
-                c->op_tokens = op_cap;
-            want = c->op_tokens / 1000000;
-            if (cfg->op_bytes > 0 && want >= cfg->op_bytes - typed)
-                want = cfg->op_bytes - typed;
-            else if (want < op_chunk)
-                continue;
-            c->op_tokens -= opc_type(c->op, (size_t)want) * 1000000;
-        }
+        sops_pump(c, dt_us, op_cap, op_chunk);
     }
 }
 
@@ -862,7 +763,7 @@ static int
 sim_fd_limit(const struct sim_cfg *cfg)
 {
     struct rlimit rl;
-    uint64_t need = (uint64_t)cfg->consoles * (cfg->have_operator ? 2 : 1) + 32;
+    uint64_t need = (uint64_t)cfg->consoles * (1 + cfg->n_ops) + 32;
 
     if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
         return 0;
@@ -921,7 +822,6 @@ sim_run(const struct sim_cfg *cfg)
         c->sim = &s;
         c->idx = i;
         c->vm_seed = seed_vm(cfg->seed, i);
-        c->op_seed = seed_op(cfg->seed, i);
         c->rng = c->vm_seed ^ 0x6a09e667f3bcc909ULL;
         sim_con_init_texts(&s, c);
         if (mig_init(c) == -1) {

@@ -3,7 +3,8 @@
  * simulated VM serial ports (consoles) on one event loop, each streaming a
  * verifiable pattern (pattern.h, seed.h) to the proxy, verifying what the
  * proxy sends back, doing vMotions (migrate.c) and, optionally, with one
- * operator per console on the proxy's operator port (opclient.c).
+ * operator per console on each of up to SIM_OPS_MAX operator ports
+ * (opclient.c, simops.c).
  *
  * Ownership: sim_run() borrows the configuration for the whole run; the
  * strings in it are borrowed too (argv in practice).
@@ -21,11 +22,20 @@ enum sim_vmo_mode {
     SIM_VMO_MIXED,  /* a pseudo-random mix of both */
 };
 
+#define SIM_VMO_DEST_MAX 8 /* --vmotion-dest given at most this often */
+#define SIM_OPS_MAX 4      /* --operator given at most this often */
+
 struct sim_cfg {
-    struct sockaddr_in proxy;    /* --proxy: hypervisor port */
-    struct sockaddr_in vmo_dest; /* --vmotion-dest (default: proxy) */
-    struct sockaddr_in op_addr;  /* --operator */
-    bool have_operator;
+    struct sockaddr_in proxy; /* --proxy: hypervisor port */
+    /* --vmotion-dest (default: proxy). With several, vMotion k of a console
+     * goes to the next one in the list (cyclically) that is not the address
+     * its current connection uses (migrate.c). */
+    struct sockaddr_in vmo_dest[SIM_VMO_DEST_MAX];
+    unsigned n_vmo_dest;
+    /* --operator: each console gets one operator through each address. */
+    struct sockaddr_in op_addr[SIM_OPS_MAX];
+    unsigned n_ops;
+    bool have_operator;         /* n_ops > 0 */
     unsigned consoles;          /* --consoles */
     uint64_t seed;              /* --seed */
     uint8_t uuid_base[16];      /* --uuid-base */
@@ -38,20 +48,22 @@ struct sim_cfg {
     uint64_t max_lag;     /* --max-lag: VM ahead of its operator, 0 = no cap */
     uint64_t duration_ms; /* --duration, 0 = until bytes/vmotions done */
     unsigned vmotions;    /* --vmotions per console */
-    unsigned vmo_interval_ms;      /* --vmotion-interval */
-    enum sim_vmo_mode vmo_mode;    /* --vmotion-mode */
-    unsigned abort_delay_ms;       /* --abort-delay: GOAHEAD -> ABORT */
-    unsigned vmo_window;           /* --vmotion-window: in flight at once */
-    unsigned peer_delay_ms;        /* --peer-delay: GOAHEAD -> destination */
-    unsigned fin_lead_ms;          /* --fin-lead: source FIN -> COMPLETE */
-    unsigned seq_len;              /* --seq-len 1..200 */
-    bool complete_first;           /* --complete-first */
-    bool early_known1;             /* --early-known1 */
-    uint64_t op_rate;              /* --operator-rate bytes/s, 0 = no typing */
-    uint64_t op_bytes;             /* --operator-bytes, 0 = until the end */
-    unsigned drain_timeout_ms;     /* --drain-timeout */
-    unsigned connect_timeout_ms;   /* --connect-timeout */
-    unsigned connect_window;       /* --connect-window */
+    unsigned vmo_interval_ms;    /* --vmotion-interval */
+    unsigned vmo_first_ms;       /* --vmotion-first: before a console's first */
+    bool vmo_first_set;          /* else vmo_interval_ms */
+    enum sim_vmo_mode vmo_mode;  /* --vmotion-mode */
+    unsigned abort_delay_ms;     /* --abort-delay: GOAHEAD -> ABORT */
+    unsigned vmo_window;         /* --vmotion-window: in flight at once */
+    unsigned peer_delay_ms;      /* --peer-delay: GOAHEAD -> destination */
+    unsigned fin_lead_ms;        /* --fin-lead: source FIN -> COMPLETE */
+    unsigned seq_len;            /* --seq-len 1..200 */
+    bool complete_first;         /* --complete-first */
+    bool early_known1;           /* --early-known1 */
+    uint64_t op_rate;            /* --operator-rate bytes/s, 0 = no typing */
+    uint64_t op_bytes;           /* --operator-bytes, 0 = until the end */
+    unsigned drain_timeout_ms;   /* --drain-timeout */
+    unsigned connect_timeout_ms; /* --connect-timeout */
+    unsigned connect_window;     /* --connect-window */
     unsigned handshake_timeout_ms; /* --handshake-timeout, per connection */
     unsigned goahead_timeout_ms;   /* --goahead-timeout (host's limit) */
     unsigned peer_timeout_ms;      /* --peer-timeout */

@@ -1,13 +1,13 @@
 /*
  * simint.h: the simulator's internal types, shared by sim.c (consoles,
- * streaming, verification, run phases) and migrate.c (vMotion). Not for
- * other modules: they use sim.h.
+ * streaming, run phases), simops.c (operators, verification of their
+ * input) and migrate.c (vMotion). Not for other modules: they use sim.h.
  *
  * Ownership: struct sim owns the console array; each console owns its
  * connections (cur, dst: hvc objects closed with hvc_close() or ended by
- * their closed() callback, see hvconn.h), its operator (opc) and its
- * vMotion timer. Source connections that are finishing after a vMotion are
- * no longer referenced by their console (hvconn owns them until they end).
+ * their closed() callback, see hvconn.h), its operators (opc, simops.c)
+ * and its vMotion timer. Source connections that are finishing after a vMotion
+ * are no longer referenced by their console (hvconn owns them until they end).
  */
 #ifndef VSPC_HVSIM_SIMINT_H
 #define VSPC_HVSIM_SIMINT_H
@@ -42,11 +42,23 @@ enum mig_state {
 #define SIM_SEQ_MAX 200
 #define SIM_SECRET_MAX 255
 
+/* One operator of a console (simops.c): operator k of a console attaches
+ * through --operator number k and types its own tagged stream (seed.h). */
+struct sop {
+    struct opc *op;        /* NULL before it starts and once it is gone */
+    struct opc_stats last; /* its counters, kept when it goes away */
+    uint64_t seed;         /* the stream it types: seed_op_n(S, idx, k) */
+    uint64_t tokens;       /* typing token bucket, bytes * 1e6 */
+    /* Its input stream as received (demultiplexed) by the VM. */
+    uint64_t rx;
+    uint64_t rx_ok; /* verified prefix */
+    bool rx_bad;
+};
+
 struct scon {
     struct sim *sim;
     unsigned idx;
     uint64_t vm_seed;
-    uint64_t op_seed;
     uint64_t rng;
 
     char uuid_text[48];
@@ -57,9 +69,13 @@ struct scon {
     char service_uri[160];
     struct hvc_ident ident;
 
-    struct hvc *cur; /* the connection that carries the console */
-    struct hvc *dst; /* vMotion destination being set up */
-    struct opc *op;
+    struct hvc *cur;             /* the connection that carries the console */
+    struct hvc *dst;             /* vMotion destination being set up */
+    struct sockaddr_in cur_addr; /* where cur is connected */
+    struct sockaddr_in dst_addr; /* where dst is connected */
+    unsigned vmo_next;           /* next --vmotion-dest index to try */
+    struct sop ops[SIM_OPS_MAX]; /* cfg->n_ops of them */
+    unsigned ops_attached;       /* operators that said "ok attached" */
 
     bool connecting; /* counted in sim->pending */
     bool identified;
@@ -70,14 +86,8 @@ struct scon {
     /* VM output stream (VM -> operators). */
     uint64_t tx;
     uint64_t tokens; /* token bucket, bytes * 1e6 */
-    /* Operator input stream as received by the VM. */
+    /* Operator input bytes received by the VM, all operators. */
     uint64_t rx;
-    uint64_t rx_ok; /* verified prefix */
-    bool rx_bad;
-    /* Operator typing. */
-    uint64_t op_tokens;
-    /* The operator's counters, kept when it goes away. */
-    struct opc_stats op_last;
 
     /* vMotion */
     enum mig_state mig;
@@ -138,9 +148,31 @@ void sim_err(struct sim *s, const struct scon *c, uint64_t off, const char *fmt,
 void sim_stream_pause(struct scon *c);
 void sim_stream_resume(struct scon *c);
 void sim_con_fail(struct scon *c, const char *why);
+/* c is identified and every operator attached: start streaming. */
+void sim_con_ready(struct scon *c);
 void sim_lat_add(struct sim *s, uint64_t us);
 uint64_t sim_rand(struct scon *c);
 extern const struct hvc_handlers sim_hvc_handlers;
+
+/* simops.c: the operators of a console */
+/* Connect one operator per --operator (after identification). */
+void sops_start(struct scon *c);
+/* Close them (the console failed), keeping their counters. */
+void sops_close(struct scon *c);
+/* Operator input arriving at the VM: demultiplex and verify. */
+void sops_vm_input(struct scon *c, const uint8_t *p, size_t n);
+/* The least VM stream offset seen by any live operator (UINT64_MAX: none). */
+uint64_t sops_min_seen(const struct scon *c);
+/* Typing: refill the buckets by dt_us and type what they allow. */
+void sops_pump(struct scon *c, uint64_t dt_us, uint64_t cap, uint64_t chunk);
+/* Every operator typed what it was asked to. */
+bool sops_typing_done(const struct scon *c);
+/* Everything sent both ways verified (or a mismatch: no use waiting). */
+bool sops_drained(const struct scon *c);
+/* Final per-console checks (errors through sim_err). */
+void sops_final(struct scon *c);
+/* Operator k's counters, live or kept. */
+const struct opc_stats *sops_stats(const struct scon *c, unsigned k);
 
 /* migrate.c */
 int mig_init(struct scon *c);

@@ -22,3 +22,17 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(cluster_attach PROPERTIES TIMEOUT 240
     LABELS "scenario;cluster")
 endif()
+
+# vMotion across nodes (tests/scenario/cluster_vmotion.py): ports
+# 24800-24815; one console bounced n1 -> n2 -> n3 ... 200 times with
+# operators on two nodes, every byte checked both ways (each operator's
+# input separately) and the console's log on a third node gapless; the
+# PROTOCOL.md section 10 host behaviours with the destination on another
+# node; 20 bounces with the coordinator stopped.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME cluster_vmotion
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cluster_vmotion.py
+            ${CMAKE_BINARY_DIR} 24800)
+  set_tests_properties(cluster_vmotion PROPERTIES TIMEOUT 300
+    LABELS "scenario;cluster;coord")
+endif()

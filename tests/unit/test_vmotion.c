@@ -264,7 +264,7 @@ START_TEST(peer_second_concurrent)
     ck_assert(hv_peer(p1, SEQ, sizeof(SEQ), src->secret, UUID_A_TEXT));
     p2 = hw_host();
     ck_assert(!hv_peer(p2, SEQ, sizeof(SEQ), src->secret, UUID_A_TEXT));
-    ck_assert_ptr_eq(con_a()->vmo->peer, hw_sess(p1));
+    ck_assert_ptr_eq(con_a()->vmo->dest, sess_dest(hw_sess(p1)));
     ep_send_vmx(p2, VMX_VMOTION_COMPLETE, SEQ, sizeof(SEQ));
     hw_pump();
     ck_assert_int_eq(vstate(), VMO_ST_PEER_OK);
@@ -604,7 +604,7 @@ START_TEST(peer_uuid_mismatch)
     hw_pump();
     ck_assert(peer->eof);
     ck_assert_int_eq(vstate(), VMO_ST_GOAHEAD);
-    ck_assert_ptr_null(con_a()->vmo->peer);
+    ck_assert_ptr_null(con_a()->vmo->dest);
     ck_assert_ptr_null(hw_con(UUID_B));
     ep_send_data(op, "y", 1);
     ep_send_vmx(src, VMX_VMOTION_ABORT, NULL, 0);

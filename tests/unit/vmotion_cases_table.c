@@ -27,6 +27,7 @@ static const char *const want[] = {
     "IDLE SOURCE_GONE IDLE NONE",
     "IDLE PEER_GONE IDLE NONE",
     "IDLE TIMEOUT IDLE NONE",
+    "IDLE SOURCE_DRAINED IDLE NONE",
     "GOAHEAD BEGIN GOAHEAD NOTNOW",
     "GOAHEAD PEER_VALID PEER_OK PEER_OK",
     "GOAHEAD COMPLETE_PEER GOAHEAD NONE",
@@ -36,15 +37,27 @@ static const char *const want[] = {
     "GOAHEAD SOURCE_GONE GOAHEAD SOURCE_GONE",
     "GOAHEAD PEER_GONE GOAHEAD NONE",
     "GOAHEAD TIMEOUT IDLE EXPIRE",
+    "GOAHEAD SOURCE_DRAINED GOAHEAD NONE",
     "PEER_OK BEGIN PEER_OK NOTNOW",
     "PEER_OK PEER_VALID PEER_OK NONE",
-    "PEER_OK COMPLETE_PEER IDLE SWITCH",
+    "PEER_OK COMPLETE_PEER HANDOVER SWITCH",
     "PEER_OK COMPLETE_OTHER PEER_OK NONE",
     "PEER_OK ABORT_SOURCE IDLE ABORT",
     "PEER_OK ABORT_OTHER PEER_OK NONE",
     "PEER_OK SOURCE_GONE PEER_OK SOURCE_GONE",
     "PEER_OK PEER_GONE GOAHEAD PEER_LOST",
     "PEER_OK TIMEOUT IDLE EXPIRE",
+    "PEER_OK SOURCE_DRAINED PEER_OK NONE",
+    "HANDOVER BEGIN HANDOVER NOTNOW",
+    "HANDOVER PEER_VALID HANDOVER NONE",
+    "HANDOVER COMPLETE_PEER HANDOVER NONE",
+    "HANDOVER COMPLETE_OTHER HANDOVER NONE",
+    "HANDOVER ABORT_SOURCE HANDOVER NONE",
+    "HANDOVER ABORT_OTHER HANDOVER NONE",
+    "HANDOVER SOURCE_GONE IDLE HANDOVER",
+    "HANDOVER PEER_GONE IDLE DEST_LOST",
+    "HANDOVER TIMEOUT IDLE HANDOVER",
+    "HANDOVER SOURCE_DRAINED IDLE HANDOVER",
 };
 
 START_TEST(table_every_cell)
@@ -87,17 +100,33 @@ START_TEST(table_rules)
                 ck_assert_uint_eq(s.next, st);
                 ck_assert_uint_eq(s.action, VMO_ACT_NOTNOW);
             }
+            /* Before COMPLETE the timer expires a vMotion; after it, the
+             * timer hands over (the source took too long to finish). */
             if (st != VMO_ST_IDLE && ev == VMO_EV_TIMEOUT) {
                 ck_assert_uint_eq(s.next, VMO_ST_IDLE);
-                ck_assert_uint_eq(s.action, VMO_ACT_EXPIRE);
+                ck_assert_uint_eq(s.action, st == VMO_ST_HANDOVER
+                                                ? VMO_ACT_HANDOVER
+                                                : VMO_ACT_EXPIRE);
             }
+            /* ABORT before COMPLETE only: after it the VM runs on the
+             * destination. */
             if (st != VMO_ST_IDLE && ev == VMO_EV_ABORT_SOURCE) {
-                ck_assert_uint_eq(s.next, VMO_ST_IDLE);
-                ck_assert_uint_eq(s.action, VMO_ACT_ABORT);
+                ck_assert_uint_eq(s.next, st == VMO_ST_HANDOVER
+                                              ? VMO_ST_HANDOVER
+                                              : VMO_ST_IDLE);
+                ck_assert_uint_eq(s.action, st == VMO_ST_HANDOVER
+                                                ? VMO_ACT_NONE
+                                                : VMO_ACT_ABORT);
             }
-            /* The source closing never ends a vMotion by itself. */
-            if (ev == VMO_EV_SOURCE_GONE)
-                ck_assert_uint_eq(s.next, st);
+            /* The source closing never ends a vMotion by itself, except
+             * after COMPLETE, where its end is what the handover waits
+             * for. */
+            if (ev == VMO_EV_SOURCE_GONE || ev == VMO_EV_SOURCE_DRAINED)
+                ck_assert_uint_eq(s.next,
+                                  st == VMO_ST_HANDOVER ? VMO_ST_IDLE : st);
+            /* Only the handover state hands over. */
+            if (s.action == VMO_ACT_HANDOVER || s.action == VMO_ACT_DEST_LOST)
+                ck_assert(st == VMO_ST_HANDOVER);
             /* Only COMPLETE on the accepted peer switches ownership. */
             if (s.action == VMO_ACT_SWITCH)
                 ck_assert(st == VMO_ST_PEER_OK && ev == VMO_EV_COMPLETE_PEER);
@@ -113,14 +142,14 @@ END_TEST
 
 START_TEST(table_names)
 {
-    static const char *const st[] = {"IDLE", "GOAHEAD", "PEER_OK"};
+    static const char *const st[] = {"IDLE", "GOAHEAD", "PEER_OK", "HANDOVER"};
     static const char *const ev[] = {
-        "BEGIN",          "PEER_VALID",   "COMPLETE_PEER",
-        "COMPLETE_OTHER", "ABORT_SOURCE", "ABORT_OTHER",
-        "SOURCE_GONE",    "PEER_GONE",    "TIMEOUT"};
-    static const char *const ac[] = {"NONE",    "GOAHEAD",     "NOTNOW",
-                                     "PEER_OK", "SWITCH",      "ABORT",
-                                     "EXPIRE",  "SOURCE_GONE", "PEER_LOST"};
+        "BEGIN",        "PEER_VALID",    "COMPLETE_PEER", "COMPLETE_OTHER",
+        "ABORT_SOURCE", "ABORT_OTHER",   "SOURCE_GONE",   "PEER_GONE",
+        "TIMEOUT",      "SOURCE_DRAINED"};
+    static const char *const ac[] = {
+        "NONE",   "GOAHEAD",     "NOTNOW",    "PEER_OK",  "SWITCH",   "ABORT",
+        "EXPIRE", "SOURCE_GONE", "PEER_LOST", "HANDOVER", "DEST_LOST"};
 
     ck_assert_uint_eq(VSPC_ARRAY_LEN(st), VMO_ST__COUNT);
     ck_assert_uint_eq(VSPC_ARRAY_LEN(ev), VMO_EV__COUNT);
