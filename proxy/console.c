@@ -295,6 +295,7 @@ void
 con_set_owner(struct console *c, struct con_hv *h)
 {
     c->owner = h;
+    c->moved_node[0] = '\0';
     /* A new owner: a higher epoch (the cluster may raise it further,
      * above what other nodes claimed: its `changed` observer). */
     c->epoch = epoch_next(c->epoch, c->px->cfg.node_index);
@@ -503,6 +504,8 @@ con_moved(struct console *c, const char *node, uint64_t epoch)
 {
     struct con_op *op, *next;
 
+    snprintf(c->moved_node, sizeof(c->moved_node), "%s", node);
+    c->moved_epoch = epoch;
     for (op = TAILQ_FIRST(&c->ops); op; op = next) {
         next = TAILQ_NEXT(op, link); /* it may detach itself */
         if (op->ops->moved)

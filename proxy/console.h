@@ -145,6 +145,9 @@ struct console {
     struct strm out;      /* VM output: scrollback ring and readers */
     uint64_t epoch;       /* owner epoch (vspc/epoch.h) of this node's claim; 0
                              while it never had a hypervisor here */
+    char moved_node[64];  /* con_moved: the newer owner, until an owner is
+                             set here again ("" otherwise) */
+    uint64_t moved_epoch;
     /* Operator input waiting for a hypervisor end, in order, as records
      * (operator id, that operator's input offset, bytes). */
     struct hin_queue held;
@@ -261,8 +264,10 @@ uint64_t con_ring_start(const struct console *c);
  */
 void con_event(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
 
-/* A newer owner elsewhere holds c (fencing): every operator is told
- * (con_op_ops.moved) and may follow it there. */
+/* A newer owner elsewhere holds c (fencing, or a vMotion handed it
+ * over): every operator is told (con_op_ops.moved) and may follow it
+ * there; c remembers where it went (moved_node) until it has an owner
+ * here again. */
 void con_moved(struct console *c, const char *node, uint64_t epoch);
 
 /* Arm or disarm the expiry of a disconnected, unwatched console. */

@@ -132,12 +132,17 @@ rlog_sync(struct rlog *rl, const struct wire_console *w, bool gone)
     n = smap_get(&rl->by_console, w->id);
     s = n ? smap_entry(n, struct rlog_sub, cnode) : NULL;
     remote = !gone && strcmp(w->owner, rl->px->cfg.node_id) != 0;
-    if (s && (!remote || strcmp(s->node, w->owner) != 0)) {
-        rlog_forget(s, true); /* gone, ours now, or moved */
+    if (s && !remote) {
+        rlog_forget(s, true); /* gone, or ours now */
         s = NULL;
     }
     if (!remote)
         return;
+    if (s && strcmp(s->node, w->owner) != 0) {
+        /* Moved: the log goes on from the next owner where it is. */
+        rlog_unsub(s);
+        snprintf(s->node, sizeof(s->node), "%s", w->owner);
+    }
     if (s == NULL) {
         if ((s = calloc(1, sizeof(*s))) == NULL)
             return;
@@ -212,6 +217,20 @@ rlog_over(struct rlog_sub *s)
 static void
 rlog_resume(struct rlog_sub *s, uint64_t at)
 {
+    if (s->have_next && at < s->next) {
+        /* A new owner whose stream is behind ours: the old owner died
+         * with what it had not sent (or the VM restarted elsewhere). */
+        s->rl->px->stats.log_gaps++;
+        log_warnx("console=%s console log: node %s's stream goes on at "
+                  "offset %" PRIu64 ", before the %" PRIu64 " logged: what "
+                  "the previous owner had not sent is lost",
+                  s->id, s->node, at, s->next);
+        vmlog_event(s->rl->px->vmlog, s->id,
+                    "console restarted on node %s at offset %" PRIu64
+                    " (logged up to %" PRIu64 "): output the previous owner "
+                    "had not sent is lost",
+                    s->node, at, s->next);
+    }
     if (s->have_next && at > s->next) {
         s->rl->px->stats.log_gaps++;
         s->rl->px->stats.log_gap_bytes += at - s->next;
@@ -233,6 +252,17 @@ rlog_sub_state(struct rlog *rl, struct pl_link *l, const struct pw_sub_state *t)
         return false;
     if (t->status == PW_SUB_ATTACHED) {
         rlog_resume(s, t->offset);
+    } else if (t->status == PW_SUB_MOVED && t->text[0]) {
+        /* Handed over or fenced: on from the next owner, at once. */
+        log_info("console=%s remote log: moved from node %s to node %s", s->id,
+                 s->node, t->text);
+        rlog_over(s);
+        snprintf(s->node, sizeof(s->node), "%.*s", (int)sizeof(s->node) - 1,
+                 t->text);
+        if (t->epoch > s->epoch)
+            s->epoch = t->epoch;
+        if (strcmp(s->node, rl->px->cfg.node_id) != 0)
+            rlog_subscribe(s);
     } else {
         log_info("console=%s remote log from node %s %s: %s", s->id, s->node,
                  t->status == PW_SUB_REFUSED ? "refused" : "ended", t->text);

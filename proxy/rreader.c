@@ -313,6 +313,16 @@ rr_subscribe(struct rr_set *set, struct pl_link *l,
         rr_refuse(l, s->sub_id, "no such console on this node");
         return;
     }
+    if (c->owner == NULL && c->moved_node[0]) {
+        /* It went elsewhere: the subscriber follows it there. */
+        struct pw_sub_state m = {.sub_id = s->sub_id,
+                                 .status = PW_SUB_MOVED,
+                                 .epoch = c->moved_epoch};
+
+        snprintf(m.text, sizeof(m.text), "%s", c->moved_node);
+        pl_send_sub_state(l, &m);
+        return;
+    }
     if ((r = calloc(1, sizeof(*r))) == NULL) {
         rr_refuse(l, s->sub_id, "out of memory");
         return;
