@@ -1014,6 +1014,15 @@ cc_announce(struct cc *cc, const struct wire_console *c)
     return 0;
 }
 
+void
+cc_handed_over(struct cc *cc, const char *id, uint64_t epoch)
+{
+    struct smap_node *hn = smap_get(&cc->owned, id);
+
+    if (hn && smap_entry(hn, struct cc_owned, hn)->c.epoch <= epoch)
+        s_owned_drop(cc, smap_entry(hn, struct cc_owned, hn));
+}
+
 int
 cc_withdraw(struct cc *cc, const char *id, uint64_t epoch)
 {

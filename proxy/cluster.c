@@ -195,9 +195,13 @@ clu_vx_moved(void *arg, const char *id, const char *node, uint64_t epoch,
              uint64_t offset)
 {
     struct clu *cl = arg;
+    struct console *c = con_find(cl->px->consoles, id);
 
     clu_hint_set(cl, id, node, epoch);
     rlog_follow(cl->rlog, id, node, epoch, offset);
+    /* Not ours any more (no fencing of a copy we let go ourselves). */
+    if (c && c->epoch != 0)
+        cc_handed_over(cl->cc, id, c->epoch);
 }
 
 static uint64_t

@@ -24,6 +24,7 @@ struct opr_set {
     struct smap subs;          /* subscribed attachments, by pl_sub_key */
     TAILQ_HEAD(, opr) waiting; /* input waiting for the link's window */
     TAILQ_HEAD(, opr) orphans; /* waiting for the console's next owner */
+    struct event *retry_ev;    /* orphans look again soon (a refusal) */
     unsigned n;
 };
 
@@ -38,10 +39,12 @@ struct opr {
     char op_id[PW_OPERATOR_ID_MAX + 1];
     uint64_t sub_id; /* 0 while orphaned */
     uint64_t epoch;
-    uint64_t window;       /* the credit granted at most */
-    uint64_t uncredited;   /* bytes received and not granted back yet */
-    uint64_t in_seq;       /* input sent to this owner so far */
-    uint64_t next;         /* stream offset of the next output byte */
+    uint64_t window;     /* the credit granted at most */
+    uint64_t uncredited; /* bytes received and not granted back yet */
+    uint64_t in_seq;     /* input sent to this owner so far */
+    uint64_t next;       /* stream offset of the next output byte */
+    char lost_node[PW_NODE_ID_MAX + 1]; /* the owner it was attached to */
+    uint64_t lost_epoch;                /* and its epoch then */
     bool have_next;        /* the operator has seen output (next is set) */
     struct evbuffer *pend; /* input not sent yet (window full, orphaned) */
     struct evbuffer *sent; /* the last PL_INPUT_WINDOW bytes sent: what a
@@ -300,6 +303,7 @@ opr_seek(struct opr *a)
         return;
     if (strcmp(node, set->px->cfg.node_id) == 0) {
         char id[PW_CONSOLE_ID_MAX + 1];
+        uint64_t from = a->have_next ? a->next : UINT64_MAX;
         struct evbuffer *held;
 
         if ((op = a->op) == NULL || set->res.local == NULL)
@@ -318,8 +322,7 @@ opr_seek(struct opr *a)
          * the attach) decides from here. */
         if (op->read_blocked)
             op_set_input_blocked(op, false);
-        if (set->res.local(set->res.arg, op, id, op->req,
-                           a->have_next ? a->next : UINT64_MAX) != 0)
+        if (set->res.local(set->res.arg, op, id, op->req, from) != 0)
             op_ended(op, "the console came back here but cannot be attached");
         else if (op->tgt && evbuffer_get_length(held) > 0)
             op->tgt->input(op, evbuffer_pullup(held, -1),
@@ -327,7 +330,7 @@ opr_seek(struct opr *a)
         evbuffer_free(held);
         return;
     }
-    if (epoch <= a->epoch && strcmp(node, a->node) == 0)
+    if (epoch <= a->lost_epoch && strcmp(node, a->lost_node) == 0)
         return; /* the owner it lost: not back (yet) under a newer epoch */
     if (opr_subscribe(a, node, epoch) == 0)
         opr_set_state(a, OPR_ST_REJOINING);
@@ -339,6 +342,10 @@ opr_orphan(struct opr *a, const char *why)
 {
     char text[200];
 
+    if (a->state == OPR_ST_ATTACHED) {
+        snprintf(a->lost_node, sizeof(a->lost_node), "%s", a->node);
+        a->lost_epoch = a->epoch;
+    }
     opr_unkey(a);
     opr_set_state(a, OPR_ST_ORPHAN);
     snprintf(text, sizeof(text), "%s: waiting for the console's next owner",
@@ -416,6 +423,14 @@ static const struct op_target_ops opr_target = {
 
 /* ---- the set ------------------------------------------------------------- */
 
+static void
+opr_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    opr_tick(arg);
+}
+
 struct opr_set *
 opr_new(struct proxy *px, struct pl *pl, const struct opr_resolver *res)
 {
@@ -433,6 +448,7 @@ opr_new(struct proxy *px, struct pl *pl, const struct opr_resolver *res)
         free(set);
         return NULL;
     }
+    set->retry_ev = evtimer_new(px->base, opr_retry_cb, set);
     return set;
 }
 
@@ -466,6 +482,8 @@ opr_free(struct opr_set **setp)
     while ((a = TAILQ_FIRST(&set->orphans)) != NULL)
         opr_end_op(a, "this node is shutting down");
     smap_fini(&set->subs);
+    if (set->retry_ev)
+        event_free(set->retry_ev);
     free(set);
     *setp = NULL;
 }
@@ -612,14 +630,24 @@ opr_sub_state(struct opr_set *set, struct pl_link *l,
         return true;
     }
     opr_unkey(a); /* the subscription is over (pl forgot it) */
-    if (t->status == PW_SUB_MOVED && a->state != OPR_ST_ATTACHING) {
+    if (a->state == OPR_ST_REJOINING &&
+        (t->status == PW_SUB_REFUSED || t->status == PW_SUB_MOVED)) {
+        /* Not there yet (a handover in flight), or a stale copy that
+         * points elsewhere: look again soon. */
+        struct timeval tv = {0, 100 * 1000};
+
+        if (t->status == PW_SUB_MOVED && set->res.moved && t->text[0] &&
+            t->epoch)
+            set->res.moved(set->res.arg, a->console_id, t->text, t->epoch);
+        opr_set_state(a, OPR_ST_ORPHAN);
+        if (set->retry_ev)
+            evtimer_add(set->retry_ev, &tv);
+    } else if (t->status == PW_SUB_MOVED && a->state != OPR_ST_ATTACHING) {
         opr_reclaim(a, l);
         if (set->res.moved && t->text[0] && t->epoch)
             set->res.moved(set->res.arg, a->console_id, t->text, t->epoch);
         snprintf(why, sizeof(why), "console moved to node %s", t->text);
         opr_orphan(a, why);
-    } else if (t->status == PW_SUB_REFUSED && a->state == OPR_ST_REJOINING) {
-        opr_set_state(a, OPR_ST_ORPHAN); /* not ready there: try again */
     } else if (a->state == OPR_ST_ATTACHING && a->op) {
         struct oper *op = a->op;
 

@@ -534,8 +534,11 @@ vxn_install(struct vxn_in *in)
         sb_len = (size_t)(in->offset - in->sb_from);
     strm_seed(&c->out, in->offset - sb_len,
               evbuffer_pullup(in->sb, (ssize_t)sb_len), sb_len, resume);
-    if (c->epoch < in->old_epoch)
-        c->epoch = in->old_epoch;
+    /* The owner's epoch counter under this node's index: the claim below
+     * (con_set_owner) takes the next one, the epoch the old owner told
+     * everyone. */
+    if (c->epoch < epoch_make(epoch_counter(in->old_epoch), px->cfg.node_index))
+        c->epoch = epoch_make(epoch_counter(in->old_epoch), px->cfg.node_index);
     while ((n = hin_peek(&in->held, &p, &op, &seq)) > 0) {
         if (hin_add(&c->held, 0, seq, p, n) != 0)
             log_warnx("console=%s handover: %zu held bytes not kept (out of "

@@ -126,6 +126,11 @@ void cc_free(struct cc **ccp);
 int cc_announce(struct cc *cc, const struct wire_console *c);
 /* This node no longer holds console id at epoch. 0, or -1 (bad id). */
 int cc_withdraw(struct cc *cc, const char *id, uint64_t epoch);
+/* This node handed console id (held at epoch) to another node, which
+ * announces it with a newer epoch: forgotten here without a withdraw (the
+ * directory's entry stays until the new owner's replaces it, so nobody
+ * sees the console vanish), and never reported as fenced. */
+void cc_handed_over(struct cc *cc, const char *id, uint64_t epoch);
 
 /* The epoch to claim console id with (vspc.proto EPOCHS): above the
  * highest this client knows of (replica, own, pending withdraws). */

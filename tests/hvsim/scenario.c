@@ -5,7 +5,8 @@
  *
  * This file: the command line, the shared helpers (scenario.h) and the
  * dispatch. Scenarios 1-25 are in scen_telnet.c, 26-48 in scen_vmotion.c,
- * 51-56 in scen_misc.c; the client library in script.c and scen_roles.c.
+ * 49-50 (two nodes of a cluster) in scen_cluster.c, 51-56 in scen_misc.c; the
+ * client library in script.c and scen_roles.c.
  */
 #include "vspc/compat.h"
 
@@ -295,7 +296,13 @@ scen_usage(void)
                     "       vspc-hvsim scenario 53|54|301-304 ... [--tls "
                     "ADDR --tls-cert FILE]\n"
                     "Runs a telnets://, PROXY protocol or allow-list "
-                    "scenario (scen_edge.h).\n");
+                    "scenario (scen_edge.h).\n"
+                    "       vspc-hvsim scenario 49|50 ... --peer-proxy ADDR "
+                    "[--operator2 ADDR] [--owner-pid PID]\n"
+                    "Two nodes of a cluster: node A is --proxy/--operator, "
+                    "node B --peer-proxy/--operator2;\n"
+                    "50 SIGKILLs node A (--owner-pid) right after GOAHEAD "
+                    "(scen_cluster.c).\n");
 }
 
 int
@@ -340,7 +347,17 @@ scen_main(int argc, char **argv)
             s.tls = argv[++i];
         else if (strcmp(argv[i], "--tls-cert") == 0 && i + 1 < argc)
             s.tls_cert = argv[++i];
-        else {
+        else if (strcmp(argv[i], "--peer-proxy") == 0 && i + 1 < argc)
+            s.peer_vm = argv[++i];
+        else if (strcmp(argv[i], "--operator2") == 0 && i + 1 < argc)
+            s.op2 = argv[++i];
+        else if (strcmp(argv[i], "--owner-pid") == 0 && i + 1 < argc) {
+            s.owner_pid = strtol(argv[++i], &end, 10);
+            if (*end || s.owner_pid <= 1) {
+                scen_usage();
+                return 2;
+            }
+        } else {
             scen_usage();
             return 2;
         }
@@ -356,8 +373,13 @@ scen_main(int argc, char **argv)
     switch (s.n) {
     case 49:
     case 50:
-        printf("not applicable: needs a cluster of two proxy nodes\n");
-        return SCEN_NA;
+        if (!s.peer_vm || (s.n == 50 && (!s.op2 || s.owner_pid <= 0))) {
+            printf("not applicable: needs a cluster of two proxy nodes "
+                   "(--peer-proxy%s)\n",
+                   s.n == 50 ? ", --operator2, --owner-pid" : "");
+            return SCEN_NA;
+        }
+        break;
     default:
         break;
     }
@@ -383,6 +405,8 @@ scen_main(int argc, char **argv)
         rc = scen_01_25(&s);
     else if (s.n <= 48)
         rc = scen_26_48(&s);
+    else if (s.n <= 50)
+        rc = scen_cluster(&s);
     else
         rc = scen_51_56(&s);
     scr_close_all();

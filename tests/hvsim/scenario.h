@@ -23,6 +23,10 @@ struct scen {
     const char *log_dir;  /* --log-dir DIR (the proxy's), or NULL */
     const char *tls;      /* --tls ADDR: the proxy's telnets:// port */
     const char *tls_cert; /* --tls-cert FILE: its certificate (pinned) */
+    /* 49, 50: a second node of the same cluster. */
+    const char *peer_vm; /* --peer-proxy ADDR: node B's hypervisor port */
+    const char *op2;     /* --operator2 ADDR: node B's operator port */
+    long owner_pid;      /* --owner-pid PID: node A, killed in 50 */
 };
 
 /* Helper already printed the failure: fail the scenario. */
@@ -84,6 +88,8 @@ int scen_proxy_fds(struct scen *s);
 int scen_01_25(struct scen *s);
 int scen_26_48(struct scen *s);
 int scen_51_56(struct scen *s);
+/* scen_cluster.c: 49 and 50 (needs peer_vm; 50 also op2 and owner_pid). */
+int scen_cluster(struct scen *s);
 
 /* scen_drain.c: scenario 201, the drain of one node (ctest admin_drain). */
 #define DRAIN_SCEN 201

@@ -36,3 +36,22 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(cluster_vmotion PROPERTIES TIMEOUT 300
     LABELS "scenario;cluster;coord")
 endif()
+
+# PROTOCOL.md section 10 scenarios 49 and 50 on two nodes of a cluster
+# (tests/scenario/cluster_scen.py: a coordinator, n1 = node A, n2 = node B,
+# then vspc-hvsim scenario N --peer-proxy/--operator2 [--owner-pid]):
+# scenario 49 on ports 25000-25011, scenario 50 on 25020-25031.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  foreach(entry "49|cluster_peer_other_node|25000"
+                "50|cluster_owner_crash|25020")
+    string(REPLACE "|" ";" fields "${entry}")
+    list(GET fields 0 num)
+    list(GET fields 1 short)
+    list(GET fields 2 base)
+    add_test(NAME scenario_${num}_${short}
+      COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cluster_scen.py
+              ${CMAKE_BINARY_DIR} ${base} ${num})
+    set_tests_properties(scenario_${num}_${short} PROPERTIES TIMEOUT 60
+      LABELS "scenario;cluster;coord")
+  endforeach()
+endif()

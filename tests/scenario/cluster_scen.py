@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""cluster_scen.py: PROTOCOL.md section 10 scenarios 49 and 50, which need
+two nodes of a cluster (ctest scenario_49_cluster_peer_other_node,
+scenario_50_cluster_owner_crash).
+
+Starts a vspc-coordinator and two vspc-proxy nodes on 127.0.0.1 (n1 =
+node A, node index 1; n2 = node B, index 2), waits until each has its peer
+link to the other, then runs
+
+  vspc-hvsim scenario N --proxy <n1 vm> --operator <n1 op>
+             --peer-proxy <n2 vm> --operator2 <n2 op> [--owner-pid <n1 pid>]
+
+(50 kills n1 with SIGKILL right after GOAHEAD; only the PID this script
+started). Afterwards the directory must name n2 as the console's owner.
+Everything started here is stopped (by its PID) on every path.
+
+usage: cluster_scen.py BUILD_DIR BASE_PORT N   (ports BASE..BASE+11)
+"""
+import os
+import signal
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clusterlib import Cluster, run  # noqa: E402
+
+N = int(sys.argv[3])
+C = Cluster(sys.argv[1], int(sys.argv[2]), "scenario_%d" % N, n_nodes=2)
+HVSIM_TIMEOUT = 40
+
+
+def addr(port):
+    return "127.0.0.1:%d" % port
+
+
+def console_id(n):
+    """tests/hvsim/scen_roles.c scr_uuid(n), normalised."""
+    return "420f5c119a7e4d00beef0000" + "%08x" % n
+
+
+def on_term(signum, frame):
+    C.fail("signal %d" % signum)
+
+
+def main():
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    C.start_coordinator()
+    for n in C.nodes:
+        C.start_node(n)
+    for n in C.nodes:
+        C.wait_for("node %s HTTP" % n, lambda n=n: C.consoles(n) == [])
+    C.wait_for("peer links up", lambda: all(
+        C.metric(n, "vspc_peer_links_up") == 1 for n in C.nodes), 15)
+    a, b = C.nodes
+    argv = [C.hvsim_bin, "scenario", str(N),
+            "--proxy", addr(C.vm[a]), "--operator", addr(C.oper[a]),
+            "--peer-proxy", addr(C.vm[b]), "--operator2", addr(C.oper[b])]
+    if N == 50:
+        argv += ["--owner-pid", str(C.node_procs[a].pid)]
+    name = "hvsim"
+    p = C.start(name, argv)
+    try:
+        rc = p.wait(timeout=HVSIM_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        C.fail("vspc-hvsim scenario %d: still running after %d s"
+               % (N, HVSIM_TIMEOUT))
+    with open(os.path.join(C.logdir, name + ".log"), errors="replace") as f:
+        out = f.read()
+    sys.stdout.write(out)
+    if rc != 0:
+        C.fail("vspc-hvsim scenario %d: exit %d" % (N, rc))
+    cid = console_id(N)
+    live = [b] if N == 50 else C.nodes
+
+    def owners():
+        got = {}
+        for n in live:
+            got[n] = [c.get("node") for c in C.consoles(n) if c["id"] == cid]
+        return got if all(v == [b] for v in got.values()) else None
+    C.wait_for("the directory names %s as the owner of %s" % (b, cid),
+               owners, 10)
+    if N == 50 and C.node_procs[a].poll() is None:
+        C.fail("node %s (pid %d) still runs after the scenario killed it"
+               % (a, C.node_procs[a].pid))
+    C.stop_all()
+    print("%s: PASS (%s owns %s on %s)" % (C.name, b, cid, ", ".join(live)))
+
+
+if __name__ == "__main__":
+    if N not in (49, 50):
+        print("usage: cluster_scen.py BUILD_DIR BASE_PORT 49|50")
+        sys.exit(2)
+    run(C, main)
