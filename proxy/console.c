@@ -105,6 +105,8 @@ con_free(struct console *c)
         vmo_cancel(c, "console freed");
     if (c->expire_ev)
         event_free(c->expire_ev);
+    if (c->resv_ev)
+        event_free(c->resv_ev);
     hin_free(&c->held);
     strm_fini(&c->out);
     free(c);
@@ -431,6 +433,65 @@ con_op_by_id(struct console *c, uint64_t id)
 
 static const char *const con_mode_names[OP_MODE__COUNT] = {"rw", "ro"};
 
+/* The reserved lock goes to nobody (expired, forced, freed). */
+static void
+con_resv_end(struct console *c, const char *why)
+{
+    if (c->resv_gid[0] == '\0')
+        return;
+    if (c->excl_writer == CON_OP_RESERVED)
+        c->excl_writer = 0;
+    if (c->excl_all == CON_OP_RESERVED)
+        c->excl_all = 0;
+    if (why)
+        con_event(c, "lock kept for operator %s released: %s", c->resv_gid,
+                  why);
+    c->resv_gid[0] = '\0';
+    if (c->resv_ev)
+        evtimer_del(c->resv_ev);
+}
+
+static void
+con_resv_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    con_resv_end(arg, "it did not follow the console here");
+}
+
+void
+con_reserve_lock(struct console *c, const char *gid, bool exclusive,
+                 double secs)
+{
+    struct timeval tv = {(time_t)secs, 0};
+
+    con_resv_end(c, NULL);
+    if (gid == NULL || gid[0] == '\0' || c->excl_writer || c->excl_all)
+        return;
+    if (c->resv_ev == NULL &&
+        (c->resv_ev = evtimer_new(c->px->base, con_resv_cb, c)) == NULL)
+        return; /* no lock kept rather than one kept forever */
+    snprintf(c->resv_gid, sizeof(c->resv_gid), "%s", gid);
+    c->excl_writer = CON_OP_RESERVED;
+    if (exclusive)
+        c->excl_all = CON_OP_RESERVED;
+    evtimer_add(c->resv_ev, &tv);
+}
+
+const char *
+con_lock_holder(const struct console *c, bool excl)
+{
+    uint64_t id = excl ? c->excl_all : c->excl_writer;
+    const struct con_op *op;
+
+    if (id == CON_OP_RESERVED)
+        return c->resv_gid;
+    TAILQ_FOREACH (op, &c->ops, link)
+        if (id != 0 && op->id == id)
+            return op->gid;
+    return "";
+}
+
 int
 con_attach(struct console *c, struct con_op *op, enum con_lock_req req,
            uint64_t *start, const char **err)
@@ -438,6 +499,13 @@ con_attach(struct console *c, struct con_op *op, enum con_lock_req req,
     enum op_mode mode = OP_MODE_RW;
     bool take_write = false, take_all = false;
 
+    if (c->resv_gid[0] && op->gid[0] && strcmp(op->gid, c->resv_gid) == 0) {
+        /* The holder followed the console here: its lock again. */
+        take_write = c->excl_writer == CON_OP_RESERVED;
+        take_all = c->excl_all == CON_OP_RESERVED;
+        con_resv_end(c, NULL);
+        goto attach;
+    }
     if (c->excl_all) {
         *err = "console is held exclusively by another operator";
         return -1;
@@ -482,6 +550,7 @@ con_attach(struct console *c, struct con_op *op, enum con_lock_req req,
         *err = "unknown lock mode";
         return -1;
     }
+attach:
     op->mode = mode;
     if (take_write)
         c->excl_writer = op->id;
@@ -537,8 +606,13 @@ con_op_can_write(const struct console *c, const struct con_op *op)
 void
 con_force_write(struct console *c, struct con_op *op)
 {
-    struct con_op *prev =
-        c->excl_writer ? con_op_by_id(c, c->excl_writer) : NULL;
+    struct con_op *prev;
+
+    if (c->excl_writer == CON_OP_RESERVED) {
+        con_resv_end(c, "write access forced");
+        c->excl_writer = op->id;
+    }
+    prev = c->excl_writer ? con_op_by_id(c, c->excl_writer) : NULL;
 
     if (prev && prev != op) {
         prev->mode = OP_MODE_RO;

@@ -127,6 +127,8 @@ struct con_op {
     char name[64];     /* "addr:port", in events and logs */
     enum op_mode mode; /* set by con_attach and the lock escapes */
     uint64_t in_seq;   /* bytes of input it gave this console so far */
+    char gid[128];     /* the same on every node ("node/id"): the lock
+                          it holds follows it across nodes; "" none */
     struct strm_reader rd;
     TAILQ_ENTRY(con_op) link; /* console.ops */
 };
@@ -154,6 +156,11 @@ struct console {
     bool input_blocked;
     uint64_t excl_writer; /* id of the operator with the write lock, or 0 */
     uint64_t excl_all;    /* id of the operator holding EXCLUSIVE, or 0 */
+    /* A lock handed over by a vMotion, kept (excl_* == CON_OP_RESERVED)
+     * for the operator resv_gid until it follows the console here or
+     * resv_ev fires. */
+    char resv_gid[128];
+    struct event *resv_ev;
     unsigned n_ops;
     TAILQ_HEAD(, con_op) ops;
     struct event *expire_ev;
@@ -245,6 +252,15 @@ void con_update_input_flow(struct console *c);
  */
 int con_attach(struct console *c, struct con_op *op, enum con_lock_req req,
                uint64_t *start, const char **err);
+/* The lock holder of a console handed over from another node (gid of the
+ * write lock, and whether it was EXCLUSIVE) keeps its lock here while it
+ * follows the console, for at most secs. */
+#define CON_OP_RESERVED UINT64_MAX
+void con_reserve_lock(struct console *c, const char *gid, bool exclusive,
+                      double secs);
+/* gid of the operator holding the write lock (or EXCLUSIVE if excl), ""
+ * if none: what a handover names. */
+const char *con_lock_holder(const struct console *c, bool excl);
 /* Unlink; releases its locks; tells the others. */
 void con_detach(struct console *c, struct con_op *op, const char *why);
 /* May this operator's input reach the VM now? */

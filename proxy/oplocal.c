@@ -9,6 +9,7 @@
 #include "operator.h"
 
 #include <stddef.h>
+#include <inttypes.h>
 #include <stdio.h>
 
 #include "vspc/log.h"
@@ -209,6 +210,9 @@ opl_init(struct oper *op)
 {
     op->co.ops = &opl_co_ops;
     op->co.id = op->id;
+    /* As opremote.c names it on other nodes: a lock follows it. */
+    snprintf(op->co.gid, sizeof(op->co.gid), "%s/%" PRIu64, op->px->cfg.node_id,
+             op->id);
     snprintf(op->co.name, sizeof(op->co.name), "%s", op->addr);
     op->co.rd.ops = &opl_rd_ops;
     snprintf(op->co.rd.desc, sizeof(op->co.rd.desc), "operator %s", op->addr);

@@ -335,6 +335,7 @@ rr_subscribe(struct rr_set *set, struct pl_link *l,
     r->co.id = ++set->px->next_session_id;
     r->co.rd.ops = &rr_rd_ops;
     snprintf(r->op_id, sizeof(r->op_id), "%s", s->operator_id);
+    snprintf(r->co.gid, sizeof(r->co.gid), "%s", s->operator_id);
     snprintf(r->co.name, sizeof(r->co.name), "%.40s@%.20s",
              s->operator_name[0] ? s->operator_name : s->operator_id,
              pl_link_node(l));

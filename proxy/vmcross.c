@@ -18,6 +18,8 @@
 
 /* The owner's answer to a forwarded PEER: the host is waiting. */
 #define VXN_VALIDATE_SECS 2.0
+/* A handed-over lock waits this long for its holder to follow. */
+#define VXN_LOCK_KEEP_SECS 10.0
 /* Scrollback accepted in one handover (the old owner sends what its own
  * scrollback setting keeps). */
 #define VXN_SB_MAX (16u * 1024 * 1024)
@@ -145,6 +147,8 @@ struct vxn_in {
     uint64_t epoch, old_epoch, offset, sb_from;
     char vm_name[PW_VM_NAME_MAX + 1];
     char src_host[PW_TEXT_MAX + 1];
+    char lock_gid[PW_OPERATOR_ID_MAX + 1];
+    bool lock_exclusive;
     struct evbuffer *sb;
     struct hin_queue held;
     TAILQ_ENTRY(vxn_in) link;
@@ -263,8 +267,10 @@ vxn_send_record(struct vxn_out *o, struct pl_link *l,
         f->vmotion_seq_len = h->seq_len;
         f->request_id = o->req_id;
         f->record_version = h->version;
-        vxn_op_name(o->x, h->excl_writer, f->write_lock, sizeof(f->write_lock));
-        vxn_op_name(o->x, h->excl_all, f->exclusive, sizeof(f->exclusive));
+        snprintf(f->write_lock, sizeof(f->write_lock), "%.*s",
+                 (int)sizeof(f->write_lock) - 1, h->lock_gid);
+        if (h->lock_exclusive)
+            snprintf(f->exclusive, sizeof(f->exclusive), "%s", f->write_lock);
         snprintf(f->src_host, sizeof(f->src_host), "%s", h->src_addr);
         /* Held input, oldest first. */
         while (f->n_held < PW_HELD_MAX &&
@@ -547,6 +553,10 @@ vxn_install(struct vxn_in *in)
         x->st.handover_bytes += n;
         hin_take(&in->held, n);
     }
+    /* The lock holder keeps its lock while it follows the console here. */
+    if (in->lock_gid[0])
+        con_reserve_lock(c, in->lock_gid, in->lock_exclusive,
+                         VXN_LOCK_KEEP_SECS);
     x->st.in_installed++;
     log_info("console=%s taken over from node %s at offset %" PRIu64
              " (%zu bytes of scrollback, %zu held)",
@@ -712,6 +722,8 @@ vxn_handover(struct vxn *x, struct pl_link *l, const struct pw_handover *h)
         in->sb_from = h->sb_len ? h->sb_from : h->offset;
         snprintf(in->vm_name, sizeof(in->vm_name), "%s", h->vm_name);
         snprintf(in->src_host, sizeof(in->src_host), "%s", h->src_host);
+        snprintf(in->lock_gid, sizeof(in->lock_gid), "%s", h->write_lock);
+        in->lock_exclusive = h->exclusive[0] != '\0';
     }
     if (h->sb_len > 0 &&
         evbuffer_get_length(in->sb) + h->sb_len <= VXN_SB_MAX &&

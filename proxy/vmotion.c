@@ -320,8 +320,8 @@ vmo_record(const struct vmotion *vmo, struct vmo_handover *h)
     h->old_epoch = c->epoch;
     h->offset = strm_end(&c->out);
     h->sb_from = strm_replay_start(&c->out);
-    h->excl_writer = c->excl_writer;
-    h->excl_all = c->excl_all;
+    snprintf(h->lock_gid, sizeof(h->lock_gid), "%s", con_lock_holder(c, false));
+    h->lock_exclusive = h->lock_gid[0] && c->excl_all == c->excl_writer;
     h->held = &c->held;
     memcpy(h->seq, vmo->seq, vmo->seq_len);
     h->seq_len = vmo->seq_len;

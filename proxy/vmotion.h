@@ -103,21 +103,23 @@ struct vmotion;
 /*
  * The handover: everything the destination needs to carry the console on,
  * built once the source delivered its last byte. The new owner continues
- * the stream at `offset` under a higher epoch; the last `sb_len` bytes of
- * scrollback ([offset - sb_len, offset)) replay to operators who attach
- * there; `held` is the operator input held since GOAHEAD, in order, for
- * the new owner's hypervisor connection first; the lock holders are named
- * by operator id (0: none). The record points into the console (held,
- * scrollback): valid during the handover call only.
+ * the stream at `offset` under a higher epoch; the scrollback [sb_from,
+ * offset) replays to operators who attach there; `held` is the operator
+ * input held since GOAHEAD, in order, for the new owner's hypervisor
+ * connection first; the lock holder is named by its gid (the same on every
+ * node), and its lock is kept for it while it follows the console. The record
+ * points into the console (held, scrollback): valid during the handover call
+ * only.
  */
 struct vmo_handover {
     unsigned version; /* VMO_HANDOVER_VERSION */
     struct console *con;
     uint64_t old_epoch;
-    uint64_t offset;  /* the stream offset the new owner continues at */
-    uint64_t sb_from; /* scrollback start (sb_from <= offset) */
-    uint64_t excl_writer, excl_all; /* lock holders' operator ids, or 0 */
-    struct hin_queue *held;         /* taken by a destination elsewhere */
+    uint64_t offset;        /* the stream offset the new owner continues at */
+    uint64_t sb_from;       /* scrollback start (sb_from <= offset) */
+    char lock_gid[128];     /* the write lock's holder (con_op gid), "" none */
+    bool lock_exclusive;    /* ... holding EXCLUSIVE */
+    struct hin_queue *held; /* taken by a destination elsewhere */
     uint8_t seq[VMX_SEQ_MAX];
     size_t seq_len;
     char src_addr[64]; /* the source host */
