@@ -766,6 +766,21 @@ clu_stats(struct clu *cl, struct clu_stats *out)
     }
     out->remote_readers = rr_count(cl->readers);
     out->remote_attachments = opr_count(cl->remote);
+    {
+        struct vxn_stats vs;
+        struct opr_stats os;
+
+        vxn_stats(cl->vmx, &vs);
+        opr_stats(cl->remote, &os);
+        out->vmo_handed_over = vs.out_handovers;
+        out->vmo_taken_over = vs.in_installed;
+        out->vmo_peers_forwarded = vs.in_forwarded;
+        out->vmo_peers_no_owner = vs.in_no_owner;
+        out->vmo_claimed = vs.in_claimed;
+        out->vmo_held_bytes = vs.handover_bytes;
+        out->input_lost = os.input_lost;
+        out->stream_restarts = os.stream_restarts;
+    }
 }
 
 const char *

@@ -25,6 +25,7 @@ struct opr_set {
     TAILQ_HEAD(, opr) waiting; /* input waiting for the link's window */
     TAILQ_HEAD(, opr) orphans; /* waiting for the console's next owner */
     struct event *retry_ev;    /* orphans look again soon (a refusal) */
+    struct opr_stats st;
     unsigned n;
 };
 
@@ -488,6 +489,15 @@ opr_free(struct opr_set **setp)
     *setp = NULL;
 }
 
+void
+opr_stats(const struct opr_set *set, struct opr_stats *out)
+{
+    if (set == NULL)
+        memset(out, 0, sizeof(*out));
+    else
+        *out = set->st;
+}
+
 size_t
 opr_count(const struct opr_set *set)
 {
@@ -599,6 +609,19 @@ opr_on_attached(struct opr *a, const struct pw_sub_state *t)
     bool rejoined = a->state == OPR_ST_REJOINING;
 
     a->epoch = t->epoch;
+    if (rejoined && a->have_next && t->offset < a->next) {
+        char text[PW_NODE_ID_MAX + 200];
+
+        a->set->st.stream_restarts++;
+        snprintf(text, sizeof(text),
+                 "the console's output restarted on node %s at offset %" PRIu64
+                 " (you had it up to %" PRIu64
+                 "): what its previous owner had not sent is lost",
+                 a->node, t->offset, a->next);
+        log_warnx("console=%s operator %s: %s", a->console_id, a->op_id, text);
+        if (op)
+            op_notice(op, text);
+    }
     a->next = t->offset;
     a->have_next = true;
     opr_set_state(a, OPR_ST_ATTACHED);
@@ -713,6 +736,7 @@ opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
     if (a == NULL)
         return false;
     unacked = pl_input_unacked(l, a->console_id, a->op_id);
+    set->st.input_lost += unacked;
     if (unacked > 0)
         snprintf(why, sizeof(why),
                  "the link to node %s went down (%" PRIu64

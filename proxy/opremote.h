@@ -77,6 +77,15 @@ struct opr_set *opr_new(struct proxy *px, struct pl *pl,
 /* Ends every attachment (operators back to command mode). NULL-safe. */
 void opr_free(struct opr_set **setp);
 size_t opr_count(const struct opr_set *set);
+/* What died with owner nodes, as the operators here saw it. */
+struct opr_stats {
+    uint64_t input_lost;      /* bytes sent to an owner whose link went
+                                 down before it confirmed them */
+    uint64_t stream_restarts; /* a new owner's stream began before the
+                                 operator's offset: what the old one had
+                                 not sent is gone */
+};
+void opr_stats(const struct opr_set *set, struct opr_stats *out);
 
 /* Attach op to console_id on node (its owner): 0, op waits for the answer
  * (op_attached or op_attach_failed follow); -1 with *err. */

@@ -22,7 +22,12 @@ tests/hvsim/pattern.h). Checked, each bounded:
      after GOAHEAD and the source FIN 50 ms before COMPLETE; 1-byte
      sequences;
   3. step 1 with the coordinator stopped before the vMotions begin (the
-     console listed and its operators attached first): 20 bounces.
+     console listed and its operators attached first): 20 bounces;
+  4. the write lock follows its holder: an operator on n3 holding it
+     (`excl`) and one on n2 read-only because of it (`rw`), the console
+     moved n1 -> n2 -> n3: both followed it without reattaching, the holder
+     still read-write, the other read-only, and a third operator asking
+     for the lock on n1 is refused.
 
 usage: cluster_vmotion.py BUILD_DIR BASE_PORT   (ports BASE..BASE+15)
 """
@@ -33,7 +38,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterlib import Cluster, run, uuid  # noqa: E402
+from clusterlib import Cluster, Operator, run, uuid  # noqa: E402
 
 C = Cluster(sys.argv[1], int(sys.argv[2]), "cluster_vmotion")
 N = C.nodes
@@ -255,6 +260,43 @@ def step2():
                    s["vmotions_ok"], s["vmotions_aborted"]))
 
 
+def step4():
+    cid = uuid(4, 0)
+    name = "locks"
+    p = C.hvsim(name, "n1", [
+        "--consoles", "1", "--uuid-base", cid, "--name-prefix", "locks",
+        "--text", "--rate", "2000", "--vmotion-dest", vm("n2"),
+        "--vmotion-dest", vm("n3"), "--vmotions", "2", "--vmotion-first",
+        "3000", "--vmotion-interval", "1000"])
+    C.wait_for("4: console listed everywhere",
+               lambda: listed_everywhere(cid), 10)
+    holder = Operator(C.oper["n3"])
+    got = holder.attach(cid, "excl")
+    if " rw " not in got:
+        C.fail("4: the write lock on n3: %r" % got)
+    other = Operator(C.oper["n2"])
+    got = other.attach(cid, "rw")
+    if " ro " not in got:
+        C.fail("4: rw while n3 holds the write lock: %r, want ro" % got)
+    wait_exit(name, p, 30, 2)
+    outs = {"holder": holder.read_idle(1.0), "other": other.read_idle(1.0)}
+    for who, mode in (("holder", "rw"), ("other", "ro")):
+        want = ("console now on node n3 (epoch ").encode()
+        tail = outs[who][outs[who].rfind(want):]
+        if want not in outs[who] or (", %s, " % mode).encode() not in tail:
+            C.fail("4: the %s did not follow to n3 as %s: %r" %
+                   (who, mode, outs[who][-400:]))
+    third = Operator(C.oper["n1"])
+    got = third.attach(cid, "excl")
+    if not got.startswith("error") or "write lock" not in got:
+        C.fail("4: the lock on n3 after two vMotions: %r, want refused" % got)
+    for o in (holder, other, third):
+        o.close()
+    print("cluster_vmotion: 4. the write lock followed its holder n1 -> n2 "
+          "-> n3: the holder (on n3) still rw, the other operator (on n2) "
+          "still ro, both without reattaching; `excl` on n1 refused")
+
+
 def main():
     coord = C.start_coordinator()
     os.makedirs(LOGDIR)
@@ -266,6 +308,7 @@ def main():
         C.metric(n, "vspc_peer_links_up") == len(N) - 1 for n in N), 15)
     step1()
     step2()
+    step4()
     step3(coord)
     C.stop_all()
     print("cluster_vmotion: PASS")
