@@ -37,47 +37,11 @@ struct vxn_out {
 
 /* ---- the destination's side ---------------------------------------------- */
 
-enum vxn_in_state {
-    IN_VALIDATING = 0,
-    IN_ACCEPTED,
-    IN_COMPLETING,
-    IN_END, /* freed by the funnel */
-    IN__COUNT,
-};
-
-enum vxn_in_event {
-    VE_REPLY_OK = 0,
-    VE_REPLY_NO,
-    VE_COMPLETE,
-    VE_HANDOVER,
-    VE_CANCEL,
-    VE_SESSION_GONE,
-    VE_LINK_DOWN,
-    VE_TIMEOUT,
-    VE__COUNT,
-};
-
-enum vxn_in_action {
-    A_NONE = 0,
-    A_ACCEPT,    /* PEER-OK(seq) to the host */
-    A_REJECT,    /* no answer: the host times out and aborts */
-    A_COMPLETE,  /* Splice COMPLETE to the owner, wait for the handover */
-    A_INSTALL,   /* the console is ours now */
-    A_DROP,      /* close the destination connection */
-    A_CLAIM,     /* the owner is gone after COMPLETE: a plain claim */
-    A_DETACH,    /* the connection closed: carry on without it */
-    A_TELL_GONE, /* Splice GONE to the owner */
-};
-
-struct vxn_step {
-    uint8_t next, action;
-};
-
 #define T(n, a)                                                                \
     {                                                                          \
         IN_##n, A_##a                                                          \
     }
-static const struct vxn_step vxn_table[IN__COUNT][VE__COUNT] =
+const struct vxn_step vxn_table[IN__COUNT][VE__COUNT] =
     {
         [IN_VALIDATING] =
             {
@@ -131,6 +95,27 @@ static const char *const vxn_state_names[IN__COUNT] = {"VALIDATING", "ACCEPTED",
 static const char *const vxn_event_names[VE__COUNT] = {
     "REPLY_OK", "REPLY_NO",     "COMPLETE",  "HANDOVER",
     "CANCEL",   "SESSION_GONE", "LINK_DOWN", "TIMEOUT"};
+static const char *const vxn_action_names[A__COUNT] = {
+    "NONE", "ACCEPT", "REJECT", "COMPLETE", "INSTALL",
+    "DROP", "CLAIM",  "DETACH", "TELL_GONE"};
+
+const char *
+vxn_state_str(enum vxn_in_state st)
+{
+    return (unsigned)st < IN__COUNT ? vxn_state_names[st] : "???";
+}
+
+const char *
+vxn_event_str(enum vxn_in_event ev)
+{
+    return (unsigned)ev < VE__COUNT ? vxn_event_names[ev] : "???";
+}
+
+const char *
+vxn_action_str(enum vxn_in_action a)
+{
+    return (unsigned)a < A__COUNT ? vxn_action_names[a] : "???";
+}
 
 struct vxn_in {
     struct vxn *x;
@@ -586,8 +571,10 @@ vxn_in_run(struct vxn_in *in, enum vxn_in_event ev)
     struct timeval tv;
     double t;
 
-    log_debug("vmotion from node %s (request %" PRIu64 "): %s + %s", in->node,
-              in->req_id, vxn_state_names[in->st], vxn_event_names[ev]);
+    log_debug("vmotion from node %s (request %" PRIu64 "): %s + %s -> %s (%s)",
+              in->node, in->req_id, vxn_state_str(in->st), vxn_event_str(ev),
+              vxn_state_str((enum vxn_in_state)step.next),
+              vxn_action_str((enum vxn_in_action)step.action));
     in->st = (enum vxn_in_state)step.next;
     switch ((enum vxn_in_action)step.action) {
     case A_NONE:
@@ -652,6 +639,8 @@ vxn_in_run(struct vxn_in *in, enum vxn_in_event ev)
     case A_TELL_GONE:
         vxn_splice_send(x, in->node, in->req_id, PW_SPLICE_GONE, in->seq,
                         in->seq_len);
+        break;
+    case A__COUNT:
         break;
     }
     if (in->st == IN_END)

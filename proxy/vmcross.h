@@ -53,6 +53,50 @@
 
 struct vxn;
 
+/* The destination side's record (see the table above). */
+enum vxn_in_state {
+    IN_VALIDATING = 0,
+    IN_ACCEPTED,
+    IN_COMPLETING,
+    IN_END, /* freed by the funnel */
+    IN__COUNT,
+};
+
+enum vxn_in_event {
+    VE_REPLY_OK = 0,
+    VE_REPLY_NO,
+    VE_COMPLETE,
+    VE_HANDOVER,
+    VE_CANCEL,
+    VE_SESSION_GONE,
+    VE_LINK_DOWN,
+    VE_TIMEOUT,
+    VE__COUNT,
+};
+
+enum vxn_in_action {
+    A_NONE = 0,
+    A_ACCEPT,    /* PEER-OK(seq) to the host */
+    A_REJECT,    /* no answer: the host times out and aborts */
+    A_COMPLETE,  /* Splice COMPLETE to the owner, wait for the handover */
+    A_INSTALL,   /* the console is ours now */
+    A_DROP,      /* close the destination connection */
+    A_CLAIM,     /* the owner is gone after COMPLETE: a plain claim */
+    A_DETACH,    /* the connection closed: carry on without it */
+    A_TELL_GONE, /* Splice GONE to the owner */
+    A__COUNT,
+};
+
+struct vxn_step {
+    uint8_t next, action;
+};
+
+/* The destination side's whole machine: vxn_table[state][event]. */
+extern const struct vxn_step vxn_table[IN__COUNT][VE__COUNT];
+const char *vxn_state_str(enum vxn_in_state st);
+const char *vxn_event_str(enum vxn_in_event ev);
+const char *vxn_action_str(enum vxn_in_action a);
+
 /* What the cluster learns from a handover. */
 struct vxn_hooks {
     /* This node handed console_id over to node at epoch, its stream
