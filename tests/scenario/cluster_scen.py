@@ -83,6 +83,20 @@ def main():
     if N == 50 and C.node_procs[a].poll() is None:
         C.fail("node %s (pid %d) still runs after the scenario killed it"
                % (a, C.node_procs[a].pid))
+    if N == 50:
+        # The dead node restarted rejoins: it registers again (a new
+        # incarnation), its link to n2 comes back, and its replica names
+        # n2 as the owner of the console it lost.
+        C.start_node(a)
+        C.wait_for("%s back: HTTP" % a, lambda: C.consoles(a) is not None)
+        C.wait_for("%s back: peer link and directory" % a, lambda: (
+            C.metric(a, "vspc_peer_links_up") == 1 and
+            C.metric(b, "vspc_peer_links_up") == 1 and
+            [c.get("node") for c in C.consoles(a) if c["id"] == cid] == [b]),
+            15)
+        live = [a, b]
+        print("%s: restarted %s rejoined; its directory names %s as the "
+              "owner" % (C.name, a, b))
     C.stop_all()
     print("%s: PASS (%s owns %s on %s)" % (C.name, b, cid, ", ".join(live)))
 
