@@ -344,7 +344,11 @@ vmo_handover(struct vmotion *vmo)
     snprintf(dst, sizeof(dst), "%s", vmo->peer_addr);
     c->px->stats.vmotion_complete++;
     vmo_end(vmo, AUD_COMPLETE, NULL);
-    con_event(c, "vMotion complete: %s -> %s", h.src_addr, dst);
+    if (d && d->remote) /* the markers name both nodes */
+        con_event(c, "vMotion complete: node %s (host %s) -> %s",
+                  c->px->cfg.node_id, h.src_addr, dst);
+    else
+        con_event(c, "vMotion complete: %s -> %s", h.src_addr, dst);
     if (d)
         d->ops->handover(d, &h);
 }

@@ -146,6 +146,26 @@ def first_diff(a, b):
     return next((i for i in range(n) if a[i] != b[i]), n)
 
 
+def check_markers(cid):
+    """The log's vMotion markers name both nodes of every move: the old
+    owner's "vMotion complete: node n1 (host ...) -> node n2" (in the
+    stream at the handover offset, where every reader of the old owner gets
+    it), and for the moves to n2 itself n2's own "vMotion from node n1
+    (host ...) complete: ... on node n2"."""
+    with open(os.path.join(LOGDIR, cid + ".log"), "rb") as f:
+        marks = [m.group(0) for m in MARKER.finditer(f.read())]
+    moves = [re.search(rb"vMotion complete: node (n\d) \(host [^)]*\) -> "
+                       rb"node (n\d)", m) for m in marks]
+    moves = [(m.group(1).decode(), m.group(2).decode()) for m in moves if m]
+    took = [m for m in marks if re.search(
+        rb"vMotion from node n\d \(host [^)]*\) complete: .* on node n2", m)]
+    want = {("n1", "n2"), ("n2", "n3"), ("n3", "n1")}
+    if len(moves) != 200 or set(moves) != want or len(took) < 60:
+        C.fail("1: n2's log: %d vMotion markers naming both nodes (want 200: "
+               "%s), %d of n2 taking the console over" %
+               (len(moves), sorted(set(moves)), len(took)))
+
+
 def check_log(cid, sent):
     """n2's log of console 0 of the run: the whole VM stream, once."""
     want = pat_stream(seed_vm(SEED, 0), sent)
@@ -157,6 +177,7 @@ def check_log(cid, sent):
         except OSError:
             got = b""
         if got == want:
+            check_markers(cid)
             return
         if len(got) > len(want) or (got and not want.startswith(got)):
             break
@@ -190,7 +211,8 @@ def step1():
           "vMotion went, on every node")
     check_log(cid, sent)
     print("cluster_vmotion: 1. n2's console log (--log-dir) holds the VM "
-          "stream 0..%d, no gap, no duplicate" % sent)
+          "stream 0..%d, no gap, no duplicate, and a marker naming both "
+          "nodes for each of the 200 vMotions" % sent)
 
 
 FIRST_S = 12  # hvsim --vmotion-first: the coordinator is gone by then
