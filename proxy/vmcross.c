@@ -18,6 +18,9 @@
 
 /* The owner's answer to a forwarded PEER: the host is waiting. */
 #define VXN_VALIDATE_SECS 2.0
+/* Held input accepted in one handover: what this node would hold itself,
+ * and the frames one record may take. */
+#define VXN_HELD_MAX(x) (2 * (x)->px->cfg.held_max + PW_HELD_BYTES_MAX)
 /* A handed-over lock waits this long for its holder to follow. */
 #define VXN_LOCK_KEEP_SECS 10.0
 /* Scrollback accepted in one handover (the old owner sends what its own
@@ -718,12 +721,21 @@ vxn_handover(struct vxn *x, struct pl_link *l, const struct pw_handover *h)
         evbuffer_get_length(in->sb) + h->sb_len <= VXN_SB_MAX &&
         h->sb_from == in->sb_from + evbuffer_get_length(in->sb))
         evbuffer_add(in->sb, h->sb, h->sb_len);
-    for (unsigned i = 0; i < h->n_held; i++)
+    for (unsigned i = 0; i < h->n_held; i++) {
+        /* Bounded like input held here (the old owner held no more). */
+        if (hin_len(&in->held) + h->held[i].len > VXN_HELD_MAX(x)) {
+            log_warnx("console=%s handover from node %s: more held input "
+                      "than %zu bytes: %u bytes dropped",
+                      in->console_id, in->node, VXN_HELD_MAX(x),
+                      h->held[i].len);
+            continue;
+        }
         if (hin_add(&in->held, 0, h->held[i].seq,
                     h->held_bytes + h->held[i].off, h->held[i].len) != 0)
             log_warnx("console=%s handover: %u held bytes lost (out of "
                       "memory)",
                       in->console_id, h->held[i].len);
+    }
     if (!h->more)
         vxn_in_run(in, VE_HANDOVER);
 }

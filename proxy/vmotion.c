@@ -338,8 +338,11 @@ vmo_handover(struct vmotion *vmo)
     struct vmo_handover h;
     char dst[sizeof(vmo->peer_addr)];
 
+    /* The timer: what the source sends from now on is late. Unlinked
+     * first: its drain's end must not run the machine again. */
+    vmo->source = NULL;
     if (src)
-        sess_stop_draining(src); /* the timer: what it sends now is late */
+        sess_stop_draining(src);
     vmo_record(vmo, &h);
     snprintf(dst, sizeof(dst), "%s", vmo->peer_addr);
     c->px->stats.vmotion_complete++;
@@ -409,8 +412,10 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         vmo_handover(vmo);
         return;
     case VMO_ACT_DEST_LOST:
-        if (vmo->source)
-            sess_stop_draining(vmo->source);
+        if ((src = vmo->source) != NULL) {
+            vmo->source = NULL; /* no re-entry from its drain's end */
+            sess_stop_draining(src);
+        }
         snprintf(vmo_src, sizeof(vmo_src), "%s", vmo->src_addr);
         vmo->dest = NULL;
         c->px->stats.vmotion_complete++;
@@ -654,8 +659,12 @@ vmo_cancel(struct console *c, const char *why)
         return;
     log_info("console=%s vmotion cancelled: %s", c->id, why);
     dest = vmo->dest;
-    if (vmo->source && vmo->state == VMO_ST_HANDOVER)
-        sess_stop_draining(vmo->source);
+    if (vmo->source && vmo->state == VMO_ST_HANDOVER) {
+        struct session *src = vmo->source;
+
+        vmo->source = NULL; /* no re-entry from its drain's end */
+        sess_stop_draining(src);
+    }
     c->px->stats.vmotion_expired++;
     vmo_end(vmo, AUD_CANCELLED, why);
     if (dest)
