@@ -200,7 +200,8 @@ vxn_splice_send(struct vxn *x, const char *node, uint64_t req_id,
 
     if (n > sizeof(sp.seq))
         n = sizeof(sp.seq);
-    memcpy(sp.seq, seq, n);
+    if (n > 0)
+        memcpy(sp.seq, seq, n);
     sp.seq_len = n;
     if (l)
         pl_send_splice(l, &sp);

@@ -22,10 +22,14 @@
 #include "scen_ops.h"
 #include "scen_pace.h"
 
-struct scr_conn *
-scen_vm_hs(struct scen *s, const char *name, struct scr_hs *hs)
+/* The address of the last source a BEGIN went out on: with --peer-proxy,
+ * a destination host dials the other node. */
+static const char *scen_src_addr;
+
+static struct scr_conn *
+scen_vm_at(const char *addr, const char *name, struct scr_hs *hs)
 {
-    struct scr_conn *c = scr_connect(s->vm, name, 3000);
+    struct scr_conn *c = scr_connect(addr, name, 3000);
 
     if (!c)
         return NULL;
@@ -34,6 +38,22 @@ scen_vm_hs(struct scen *s, const char *name, struct scr_hs *hs)
         return NULL;
     }
     return c;
+}
+
+struct scr_conn *
+scen_vm_hs(struct scen *s, const char *name, struct scr_hs *hs)
+{
+    return scen_vm_at(s->vm, name, hs);
+}
+
+const char *
+scen_dest_addr(const struct scen *s)
+{
+    if (!s->peer_vm)
+        return s->vm;
+    if (scen_src_addr && strcmp(scen_src_addr, s->peer_vm) == 0)
+        return s->vm;
+    return s->peer_vm;
 }
 
 struct scr_conn *
@@ -82,6 +102,7 @@ scen_begin(struct scr_conn *src, const uint8_t *seq, size_t nseq,
     const uint8_t *p;
     size_t n;
 
+    scen_src_addr = src->addr;
     if (!scr_send_vmx(src, VMX_VMOTION_BEGIN, seq, nseq))
         return false;
     p = scr_expect_vmx(src, VMX_VMOTION_GOAHEAD, &n, 5000);
@@ -126,7 +147,7 @@ scen_peer(struct scen *s, unsigned vmno, const uint8_t *seq, size_t nseq,
     hs.nsecret = nsecret;
     hs.expect_peer_ok = expect_ok;
     hs.no_comport = !expect_ok;
-    return scen_vm_hs(s, name, &hs);
+    return scen_vm_at(scen_dest_addr(s), name, &hs);
 }
 
 bool
@@ -302,7 +323,10 @@ scen_usage(void)
                     "Two nodes of a cluster: node A is --proxy/--operator, "
                     "node B --peer-proxy/--operator2;\n"
                     "50 SIGKILLs node A (--owner-pid) right after GOAHEAD "
-                    "(scen_cluster.c).\n");
+                    "(scen_cluster.c).\n"
+                    "With --peer-proxy, the destination hosts of 26-48 and "
+                    "51 dial the node that does not\n"
+                    "own the console (vMotion across nodes).\n");
 }
 
 int
@@ -381,7 +405,15 @@ scen_main(int argc, char **argv)
         }
         break;
     default:
+        if (s.peer_vm && s.n >= 26 && s.n <= 51)
+            printf("destination hosts dial the node that does not own the "
+                   "console (%s or %s)\n",
+                   s.vm, s.peer_vm);
         break;
+    }
+    if (s.peer_vm && !scr_addr_ok(s.peer_vm)) {
+        fprintf(stderr, "scenario: --peer-proxy must be 127.x.x.x:PORT\n");
+        return 2;
     }
     if (!scr_addr_ok(s.vm) || !scr_addr_ok(s.op)) {
         fprintf(stderr, "scenario: --proxy and --operator must be "

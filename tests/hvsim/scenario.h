@@ -61,8 +61,11 @@ struct scr_conn *scen_op(struct scen *s, const char *id, const char *mode);
  * bytes; the secret is copied out. */
 bool scen_begin(struct scr_conn *src, const uint8_t *seq, size_t nseq,
                 uint8_t secret[VMX_SECRET_LEN]);
-/* A destination host: negotiates, PEER(seq||secret); expect_ok: waits for
- * PEER-OK(seq) exactly. */
+/* Where a destination host dials: the proxy, or with --peer-proxy the
+ * node other than the one the last BEGIN went out on. */
+const char *scen_dest_addr(const struct scen *s);
+/* A destination host (at scen_dest_addr): negotiates, PEER(seq||secret);
+ * expect_ok: waits for PEER-OK(seq) exactly. */
 struct scr_conn *scen_peer(struct scen *s, unsigned vmno, const uint8_t *seq,
                            size_t nseq, const uint8_t *secret, size_t nsecret,
                            bool expect_ok);

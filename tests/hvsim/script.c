@@ -349,6 +349,7 @@ scr_connect(const char *addr, const char *name, int timeout_ms)
     if (!c)
         exit(2);
     snprintf(c->name, sizeof(c->name), "%s", name);
+    c->addr = addr;
     c->fd = fd;
     c->split_gap_us = 200;
     c->t_open = scr_now_ms();

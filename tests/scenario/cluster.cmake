@@ -54,4 +54,12 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
     set_tests_properties(scenario_${num}_${short} PROPERTIES TIMEOUT 60
       LABELS "scenario;cluster;coord")
   endforeach()
+  # Every vMotion scenario (26-47, 51) with the destination hosts on the
+  # node that does not own the console, against one two-node cluster on
+  # ports 25040-25051.
+  add_test(NAME scenario_vmotion_cluster
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cluster_scen.py
+            ${CMAKE_BINARY_DIR} 25040 vmotion)
+  set_tests_properties(scenario_vmotion_cluster PROPERTIES TIMEOUT 400
+    LABELS "scenario;cluster;coord")
 endif()

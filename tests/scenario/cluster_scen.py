@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """cluster_scen.py: PROTOCOL.md section 10 scenarios 49 and 50, which need
 two nodes of a cluster (ctest scenario_49_cluster_peer_other_node,
-scenario_50_cluster_owner_crash).
+scenario_50_cluster_owner_crash), and with N = vmotion every vMotion
+scenario (26-48, 51) with the destination hosts on the other node (ctest
+scenario_vmotion_cluster).
 
 Starts a vspc-coordinator and two vspc-proxy nodes on 127.0.0.1 (n1 =
 node A, node index 1; n2 = node B, index 2), waits until each has its peer
@@ -14,7 +16,7 @@ link to the other, then runs
 started). Afterwards the directory must name n2 as the console's owner.
 Everything started here is stopped (by its PID) on every path.
 
-usage: cluster_scen.py BUILD_DIR BASE_PORT N   (ports BASE..BASE+11)
+usage: cluster_scen.py BUILD_DIR BASE_PORT N|vmotion   (ports BASE..BASE+11)
 """
 import os
 import signal
@@ -24,8 +26,14 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clusterlib import Cluster, run  # noqa: E402
 
-N = int(sys.argv[3])
-C = Cluster(sys.argv[1], int(sys.argv[2]), "scenario_%d" % N, n_nodes=2)
+VMOTION = list(range(26, 48)) + [51]
+CROSS_MIN = 20  # the completed vMotions of 26-47 and 51
+N = sys.argv[3] if len(sys.argv) > 3 else ""
+if N.isdigit():
+    N = int(N)
+C = Cluster(sys.argv[1], int(sys.argv[2]),
+            "scenario_%s" % ("vmotion_cluster" if N == "vmotion" else N),
+            n_nodes=2)
 HVSIM_TIMEOUT = 40
 
 
@@ -42,32 +50,81 @@ def on_term(signum, frame):
     C.fail("signal %d" % signum)
 
 
-def main():
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    C.start_coordinator()
-    for n in C.nodes:
-        C.start_node(n)
-    for n in C.nodes:
-        C.wait_for("node %s HTTP" % n, lambda n=n: C.consoles(n) == [])
-    C.wait_for("peer links up", lambda: all(
-        C.metric(n, "vspc_peer_links_up") == 1 for n in C.nodes), 15)
-    a, b = C.nodes
-    argv = [C.hvsim_bin, "scenario", str(N),
-            "--proxy", addr(C.vm[a]), "--operator", addr(C.oper[a]),
-            "--peer-proxy", addr(C.vm[b]), "--operator2", addr(C.oper[b])]
-    if N == 50:
-        argv += ["--owner-pid", str(C.node_procs[a].pid)]
-    name = "hvsim"
-    p = C.start(name, argv)
+def run_hvsim(n, a, b, extra=()):
+    """vspc-hvsim scenario n, node A = a, node B = b; its exit code."""
+    name = "hvsim-%d" % n
+    p = C.start(name, [C.hvsim_bin, "scenario", str(n),
+                       "--proxy", addr(C.vm[a]),
+                       "--operator", addr(C.oper[a]),
+                       "--peer-proxy", addr(C.vm[b]),
+                       "--operator2", addr(C.oper[b])] + list(extra))
     try:
         rc = p.wait(timeout=HVSIM_TIMEOUT)
     except subprocess.TimeoutExpired:
         C.fail("vspc-hvsim scenario %d: still running after %d s"
-               % (N, HVSIM_TIMEOUT))
+               % (n, HVSIM_TIMEOUT))
     with open(os.path.join(C.logdir, name + ".log"), errors="replace") as f:
-        out = f.read()
-    sys.stdout.write(out)
+        sys.stdout.write(f.read())
+    return rc
+
+
+def start_nodes(extra):
+    for n in C.nodes:
+        C.start_node(n, extra)
+    for n in C.nodes:
+        C.wait_for("node %s HTTP" % n, lambda n=n: C.consoles(n) is not None)
+    C.wait_for("peer links up", lambda: all(
+        C.metric(n, "vspc_peer_links_up") == 1 for n in C.nodes), 15)
+
+
+def vmotion_all(a, b):
+    """Every vMotion scenario of section 10 with its destination hosts on
+    the node that does not own the console (hvsim --peer-proxy), one after
+    the other against the same cluster; each uses its own VM. The nodes run
+    with --vmotion-timeout 2 (scenario 30 waits for an expiry; every other
+    vMotion completes well within it). Then 48 against nodes restarted with
+    --refuse-vmotion."""
+    failed = [n for n in VMOTION if run_hvsim(n, a, b) != 0]
+    # The destinations really were on the other node: every completed
+    # vMotion was handed over by one node and taken over by the other.
+    handed = sum(C.metric(n, "vspc_vmotion_handed_over_total")
+                 for n in C.nodes)
+    taken = sum(C.metric(n, "vspc_vmotion_taken_over_total")
+                for n in C.nodes)
+    print("%s: %d vMotions handed over across nodes, %d taken over; PEERs "
+          "forwarded to the owner: %s" % (C.name, handed, taken, ", ".join(
+              "%s %d" % (n, C.metric(n, "vspc_vmotion_peers_forwarded_total"))
+              for n in C.nodes)))
+    if handed != taken or handed < CROSS_MIN:
+        C.fail("handed over %d, taken over %d: expected the same, at least "
+               "%d" % (handed, taken, CROSS_MIN))
+    for n in C.nodes:
+        if C.node_procs[n].poll() is not None:
+            C.fail("node %s died during the scenarios" % n)
+        C.stop(C.node_procs[n])
+    start_nodes(["--refuse-vmotion"])
+    if run_hvsim(48, a, b) != 0:
+        failed.append(48)
+    if failed:
+        C.fail("scenarios failed across nodes: %s"
+               % ", ".join(str(n) for n in failed))
+    C.stop_all()
+    print("%s: PASS (%d scenarios, destinations on the other node)"
+          % (C.name, len(VMOTION) + 1))
+
+
+def main():
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    C.start_coordinator()
+    a, b = C.nodes
+    if N == "vmotion":
+        start_nodes(["--vmotion-timeout", "2"])
+        vmotion_all(a, b)
+        return
+    start_nodes([])
+    extra = ["--owner-pid", str(C.node_procs[a].pid)] if N == 50 else []
+    rc = run_hvsim(N, a, b, extra)
     if rc != 0:
         C.fail("vspc-hvsim scenario %d: exit %d" % (N, rc))
     cid = console_id(N)
@@ -102,7 +159,7 @@ def main():
 
 
 if __name__ == "__main__":
-    if N not in (49, 50):
-        print("usage: cluster_scen.py BUILD_DIR BASE_PORT 49|50")
+    if N not in (49, 50, "vmotion"):
+        print("usage: cluster_scen.py BUILD_DIR BASE_PORT 49|50|vmotion")
         sys.exit(2)
     run(C, main)
