@@ -195,6 +195,12 @@ s_chk_handover(const struct pw_handover *h, char *err, size_t errlen)
     CHK_STR(h->write_lock, K_OPERATOR, false, "handover.write_lock");
     CHK_STR(h->exclusive, K_OPERATOR, false, "handover.exclusive");
     CHK_STR(h->src_host, K_TEXT, false, "handover.src_host");
+    CHK(h->n_followers <= PW_FOLLOWERS_MAX, "handover.followers: %u (max %d)",
+        h->n_followers, PW_FOLLOWERS_MAX);
+    for (unsigned i = 0; i < h->n_followers; i++)
+        CHK_STR(h->followers[i], K_OPERATOR, true, "handover.followers");
+    CHK(h->n_followers == 0 || (h->n_held == 0 && h->sb_len == 0),
+        "handover.followers: in a frame with held input or scrollback");
     CHK(h->sb_len <= PW_SCROLLBACK_CHUNK,
         "handover.scrollback: %zu bytes (max %d)", h->sb_len,
         PW_SCROLLBACK_CHUNK);
@@ -431,6 +437,13 @@ s_dec_handover(const Vspc__Handover *p, struct pw_handover *h, char *err,
     STR(h->write_lock, p->write_lock, "handover.write_lock");
     STR(h->exclusive, p->exclusive, "handover.exclusive");
     STR(h->src_host, p->src_host, "handover.src_host");
+    if (p->n_followers > PW_FOLLOWERS_MAX)
+        return pw__fail(PW_E_INVALID, err, errlen,
+                        "handover.followers: %zu (max %d)", p->n_followers,
+                        PW_FOLLOWERS_MAX);
+    for (size_t i = 0; i < p->n_followers; i++)
+        STR(h->followers[i], p->followers[i], "handover.followers");
+    h->n_followers = (unsigned)p->n_followers;
     h->sb_from = p->has_scrollback_from ? p->scrollback_from : 0;
     BYTES(h->sb, &h->sb_len, p->has_scrollback, p->scrollback,
           "handover.scrollback");

@@ -68,6 +68,7 @@
 #define PW_HELD_MAX 64         /* held records in one Handover */
 #define PW_HELD_BYTES_MAX (32 * 1024)   /* their bytes, all records */
 #define PW_SCROLLBACK_CHUNK (16 * 1024) /* scrollback in one Handover */
+#define PW_FOLLOWERS_MAX 32             /* followers in one Handover */
 /* Largest credit in one Subscribe or Credit frame, and largest credit a
  * subscription may hold in total (so that sums never wrap). */
 #define PW_CREDIT_MAX (UINT64_C(1) << 30)
@@ -267,6 +268,8 @@ struct pw_handover {
     char src_host[PW_TEXT_MAX + 1];
     uint64_t sb_from; /* offset of sb[0] */
     size_t sb_len;    /* <= PW_SCROLLBACK_CHUNK */
+    unsigned n_followers;
+    char followers[PW_FOLLOWERS_MAX][PW_OPERATOR_ID_MAX + 1];
     unsigned n_held;
     struct pw_held held[PW_HELD_MAX];
     uint8_t held_bytes[PW_HELD_BYTES_MAX];

@@ -52,6 +52,7 @@ struct enc {
     } b;
     Vspc__HeldInput held[PW_HELD_MAX];
     Vspc__HeldInput *heldp[PW_HELD_MAX];
+    char *followersp[PW_FOLLOWERS_MAX];
 };
 
 static void
@@ -100,6 +101,11 @@ s_enc_handover(const struct pw_handover *h, struct enc *x)
     p->write_lock = h->write_lock[0] ? CS(h->write_lock) : NULL;
     p->exclusive = h->exclusive[0] ? CS(h->exclusive) : NULL;
     p->src_host = h->src_host[0] ? CS(h->src_host) : NULL;
+    for (unsigned i = 0; i < h->n_followers && i < PW_FOLLOWERS_MAX; i++)
+        x->followersp[i] = CS(h->followers[i]);
+    p->n_followers =
+        h->n_followers < PW_FOLLOWERS_MAX ? h->n_followers : PW_FOLLOWERS_MAX;
+    p->followers = p->n_followers ? x->followersp : NULL;
     if (h->sb_len > 0) {
         p->has_scrollback_from = 1;
         p->scrollback_from = h->sb_from;

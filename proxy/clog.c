@@ -24,6 +24,7 @@ struct clog {
     struct vmlog *log;
     bool closing; /* clog_free: offer everything, room or not */
     struct con_observer obs;
+    char follow[72]; /* "log:<node>": this log follows a console that moves */
     TAILQ_HEAD(, clog_reader) all;
     TAILQ_HEAD(, clog_reader) waiting;
 };
@@ -147,6 +148,7 @@ clog_created(struct console *c, void *arg)
     lr->cl = cl;
     lr->con = c;
     lr->rd.ops = &clog_ops;
+    lr->rd.follow = cl->follow;
     snprintf(lr->rd.desc, sizeof(lr->rd.desc), "console log");
     TAILQ_INSERT_TAIL(&cl->all, lr, link);
     strm_reader_add(&c->out, &lr->rd, strm_end(&c->out));
@@ -161,6 +163,7 @@ clog_new(struct proxy *px)
         return NULL;
     cl->px = px;
     cl->log = px->vmlog;
+    snprintf(cl->follow, sizeof(cl->follow), "log:%.63s", px->cfg.node_id);
     TAILQ_INIT(&cl->all);
     TAILQ_INIT(&cl->waiting);
     vmlog_set_room_cb(cl->log, clog_room_cb, cl);

@@ -2,6 +2,7 @@
 #include "vspc/compat.h"
 #include "console.h"
 
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "vspc/epoch.h"
 #include "vspc/log.h"
+#include "conhold.h"
 #include "vmotion.h"
 
 #define CON_HASH_MIN 256
@@ -101,12 +103,15 @@ con_registry_unobserve(struct con_registry *reg, const struct con_observer *o)
 static void
 con_free(struct console *c)
 {
+    chold_free(c);
     if (c->vmo)
         vmo_cancel(c, "console freed");
     if (c->expire_ev)
         event_free(c->expire_ev);
     if (c->resv_ev)
         event_free(c->resv_ev);
+    if (c->move_ev)
+        event_free(c->move_ev);
     hin_free(&c->held);
     strm_fini(&c->out);
     free(c);
@@ -293,9 +298,15 @@ con_set_name(struct console *c, const char *name)
     }
 }
 
+static void con_move_finish(struct console *c, bool cut);
+
 void
 con_set_owner(struct console *c, struct con_hv *h)
 {
+    /* Back here: operators still reading the old stream follow the move
+     * they were told of (they come back through it). */
+    con_move_finish(c, true);
+    strm_seal(&c->out, false);
     c->owner = h;
     c->moved_node[0] = '\0';
     /* A new owner: a higher epoch (the cluster may raise it further,
@@ -563,23 +574,98 @@ attach:
     TAILQ_INSERT_TAIL(&c->ops, op, link);
     c->n_ops++;
     *start = strm_reader_add(&c->out, &op->rd, strm_replay_start(&c->out));
+    chold_arrived(c, op->gid); /* one the stream waited for (conhold.h) */
     op->ops->input_blocked(op, c->input_blocked);
     con_check_expire(c);
     return 0;
+}
+
+/* op follows the console to moved_node (it may detach itself). */
+static void
+con_op_follow(struct console *c, struct con_op *op)
+{
+    op->moving = false;
+    if (op->ops->moved)
+        op->ops->moved(op, c->moved_node, c->moved_epoch);
+}
+
+/* The drain after con_moved is over (cut: time is up, or the console
+ * came back): operators still behind follow now; what they did not read
+ * here reaches them as a gap from the new owner. */
+static void
+con_move_finish(struct console *c, bool cut)
+{
+    struct con_op *op, *next;
+
+    if (c->move_ev)
+        event_del(c->move_ev);
+    for (op = TAILQ_FIRST(&c->ops); op; op = next) {
+        next = TAILQ_NEXT(op, link);
+        if (!op->moving)
+            continue;
+        if (cut) {
+            uint64_t left = strm_end(&c->out) - op->rd.next;
+
+            c->px->stats.ops_move_cut++;
+            c->px->stats.ops_move_cut_bytes += left;
+            log_warnx("console=%s operator %s: %" PRIu64 " bytes not read "
+                      "here before it follows the console to node %s",
+                      c->id, op->name, left, c->moved_node);
+        }
+        con_op_follow(c, op);
+    }
+}
+
+static void
+con_move_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    con_move_finish(arg, true);
 }
 
 void
 con_moved(struct console *c, const char *node, uint64_t epoch)
 {
     struct con_op *op, *next;
+    unsigned behind = 0;
 
     snprintf(c->moved_node, sizeof(c->moved_node), "%s", node);
     c->moved_epoch = epoch;
+    strm_seal(&c->out, true);
     for (op = TAILQ_FIRST(&c->ops); op; op = next) {
         next = TAILQ_NEXT(op, link); /* it may detach itself */
-        if (op->ops->moved)
-            op->ops->moved(op, node, epoch);
+        if (op->rd.st != NULL && op->rd.next < strm_end(&c->out)) {
+            op->moving = true; /* con_op_sealed once it has the rest */
+            behind++;
+            if (op->ops->leaving)
+                op->ops->leaving(op);
+            continue;
+        }
+        con_op_follow(c, op);
     }
+    if (behind == 0)
+        return;
+    if (c->move_ev == NULL)
+        c->move_ev = evtimer_new(c->px->base, con_move_cb, c);
+    if (c->move_ev) {
+        struct timeval tv = {CON_MOVE_DRAIN_MS / 1000,
+                             (CON_MOVE_DRAIN_MS % 1000) * 1000};
+
+        evtimer_add(c->move_ev, &tv);
+    }
+}
+
+void
+con_op_sealed(struct con_op *op)
+{
+    struct console *c;
+
+    if (!op->moving || op->rd.st == NULL)
+        return;
+    c = VSPC_CONTAINER_OF(op->rd.st, struct console, out);
+    c->px->stats.ops_move_drained++;
+    con_op_follow(c, op);
 }
 
 void

@@ -92,6 +92,7 @@ int con_lock_from_byte(uint8_t b, enum con_lock_req *out);
  * owner node reached over the peer link. The console never knows which.
  */
 struct con_hv;
+struct chold;
 struct con_hv_ops {
     /* Operator input toward the VM, in order. */
     void (*send)(struct con_hv *h, const uint8_t *p, size_t n);
@@ -120,6 +121,11 @@ struct con_op_ops {
     /* This node lost the console to a newer owner (node, epoch): follow
      * it there. Called with o still attached; it may con_detach itself. */
     void (*moved)(struct con_op *o, const char *node, uint64_t epoch);
+    /* The console moved on while o has not read all this node has of it:
+     * o gives it no more input from now on (keeping its order for the new
+     * owner); moved follows once o has read the rest (con_op_sealed) or
+     * CON_MOVE_DRAIN_MS passed. May be NULL. */
+    void (*leaving)(struct con_op *o);
 };
 struct con_op {
     const struct con_op_ops *ops;
@@ -129,6 +135,7 @@ struct con_op {
     uint64_t in_seq;   /* bytes of input it gave this console so far */
     char gid[128];     /* the same on every node ("node/id"): the lock
                           it holds follows it across nodes; "" none */
+    bool moving;       /* con_moved: reading the rest before it follows */
     struct strm_reader rd;
     TAILQ_ENTRY(con_op) link; /* console.ops */
 };
@@ -164,6 +171,8 @@ struct console {
     unsigned n_ops;
     TAILQ_HEAD(, con_op) ops;
     struct event *expire_ev;
+    struct event *move_ev; /* bounds the readers' drain after con_moved */
+    struct chold *hold;    /* waiting for followers (conhold.h), or NULL */
     struct console *hnext; /* registry hash chain */
     TAILQ_ENTRY(console) link;
 };
@@ -282,9 +291,16 @@ void con_event(struct console *c, const char *fmt, ...) VSPC_PRINTF(2, 3);
 
 /* A newer owner elsewhere holds c (fencing, or a vMotion handed it
  * over): every operator is told (con_op_ops.moved) and may follow it
- * there; c remembers where it went (moved_node) until it has an owner
- * here again. */
+ * there, once it has read what this node has (the stream is sealed; one
+ * behind is told leaving first); c remembers where it went (moved_node)
+ * until it has an owner here again. */
 void con_moved(struct console *c, const char *node, uint64_t epoch);
+/* How long operators that are behind keep reading here after con_moved
+ * before they follow anyway (what they did not read is then a gap). */
+#define CON_MOVE_DRAIN_MS 10000
+/* strm_reader_ops.sealed of an operator's reader: it has read everything
+ * this node has of a console that moved; it follows (ops->moved). */
+void con_op_sealed(struct con_op *op);
 
 /* Arm or disarm the expiry of a disconnected, unwatched console. */
 void con_check_expire(struct console *c);

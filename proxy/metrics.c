@@ -67,6 +67,13 @@ static const struct m_row m_proxy_rows[] = {
      "Slow operators caught up from the scrollback with a gap."},
     {"vspc_operator_gap_bytes_total", M_COUNTER, PXS(ops_gap_bytes),
      "Console bytes those slow operators missed."},
+    {"vspc_operators_move_drained_total", M_COUNTER, PXS(ops_move_drained),
+     "Operators that read the rest of a console here before following it "
+     "to its new node."},
+    {"vspc_operators_move_cut_total", M_COUNTER, PXS(ops_move_cut),
+     "Operators that followed a console before reading the rest here."},
+    {"vspc_operators_move_cut_bytes_total", M_COUNTER, PXS(ops_move_cut_bytes),
+     "Console bytes those operators did not read here."},
     {"vspc_operator_input_refused_bytes_total", M_COUNTER,
      PXS(ops_input_refused), "Input bytes refused from read-only operators."},
     {"vspc_readers_stalled_total", M_COUNTER, PXS(strm.readers_stalled),

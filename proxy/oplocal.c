@@ -8,9 +8,12 @@
 #include "vspc/compat.h"
 #include "operator.h"
 
-#include <stddef.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/buffer.h>
 
 #include "vspc/log.h"
 #include "cluster.h"
@@ -74,6 +77,12 @@ opl_rd_stalled(struct strm_reader *r)
     op_close(op, "reader too slow");
 }
 
+static void
+opl_rd_sealed(struct strm_reader *r)
+{
+    con_op_sealed(&opl_of(r)->co);
+}
+
 static const struct strm_reader_ops opl_rd_ops = {
     .room = opl_rd_room,
     .deliver = opl_rd_deliver,
@@ -82,6 +91,7 @@ static const struct strm_reader_ops opl_rd_ops = {
     .progress = opl_rd_progress,
     .stalled = opl_rd_stalled,
     .release = NULL, /* operators detach before their console goes */
+    .sealed = opl_rd_sealed,
 };
 
 /* ---- the operator as the console sees it (struct con_op) ------------- */
@@ -95,7 +105,8 @@ opl_of_co(struct con_op *co)
 static void
 opl_co_input_blocked(struct con_op *co, bool blocked)
 {
-    op_set_input_blocked(opl_of_co(co), blocked);
+    if (!co->moving) /* a moving one waits for the next owner */
+        op_set_input_blocked(opl_of_co(co), blocked);
 }
 
 static void
@@ -113,6 +124,8 @@ opl_co_moved(struct con_op *co, const char *node, uint64_t epoch)
     struct console *c = op->con;
     uint64_t next = co->rd.next;
     char why[128];
+    uint8_t *tmp;
+    size_t n;
 
     snprintf(why, sizeof(why), "console moved to node %.63s (epoch %llu)", node,
              (unsigned long long)epoch);
@@ -121,14 +134,32 @@ opl_co_moved(struct con_op *co, const char *node, uint64_t epoch)
     con_detach(c, &op->co, why);
     if (op->read_blocked) /* that console's input flow control */
         op_set_input_blocked(op, false);
-    if (clu_follow(op->px->clu, op, c->id, op->req, next, why) != 0)
+    if (clu_follow(op->px->clu, op, c->id, op->req, next, why) != 0) {
         op_ended(op, why);
+        return;
+    }
+    /* What it typed while it read the rest here goes first, in order. */
+    n = evbuffer_get_length(op->stash);
+    if (n > 0 && op->tgt && op->tgt->input && (tmp = malloc(n)) != NULL) {
+        evbuffer_remove(op->stash, tmp, n);
+        op->tgt->input(op, tmp, n);
+        free(tmp);
+    }
+}
+
+/* The console moved while the operator still reads what this node has:
+ * its input waits (stashed, reading paused) for the new owner. */
+static void
+opl_co_leaving(struct con_op *co)
+{
+    op_set_input_blocked(opl_of_co(co), true);
 }
 
 static const struct con_op_ops opl_co_ops = {
     .input_blocked = opl_co_input_blocked,
     .notice = opl_co_notice,
     .moved = opl_co_moved,
+    .leaving = opl_co_leaving,
 };
 
 /* ---- the target --------------------------------------------------------- */
@@ -140,6 +171,12 @@ opl_input(struct oper *op, const uint8_t *p, size_t n)
 
     if (n == 0 || c == NULL)
         return;
+    if (op->co.moving) { /* for the next owner (opl_co_moved) */
+        if (evbuffer_add(op->stash, p, n) != 0)
+            op_close(op, "out of memory");
+        op_set_input_blocked(op, true);
+        return;
+    }
     if (!con_op_can_write(c, &op->co)) {
         /* A spectator's input never reaches the VM. */
         op->px->stats.ops_input_refused += n;
@@ -215,6 +252,7 @@ opl_init(struct oper *op)
              op->id);
     snprintf(op->co.name, sizeof(op->co.name), "%s", op->addr);
     op->co.rd.ops = &opl_rd_ops;
+    op->co.rd.follow = op->co.gid;
     snprintf(op->co.rd.desc, sizeof(op->co.rd.desc), "operator %s", op->addr);
 }
 

@@ -95,14 +95,17 @@ struct proxy_stats {
     uint64_t vmotion_expired;
     uint64_t peer_rejected;
     uint64_t ops_accepted;
-    uint64_t ops_dropped_slow;  /* slow readers disconnected */
-    uint64_t ops_gaps;          /* slow readers caught up from scrollback */
-    uint64_t ops_gap_bytes;     /* bytes those readers missed */
-    uint64_t ops_input_refused; /* bytes from read-only operators */
-    uint64_t log_gaps;          /* console log readers caught up */
-    uint64_t log_gap_bytes;     /* bytes those readers missed */
-    uint64_t pre_paused;        /* unidentified connections paused */
-    struct strm_stats strm;     /* pacing and stalled readers */
+    uint64_t ops_dropped_slow;   /* slow readers disconnected */
+    uint64_t ops_gaps;           /* slow readers caught up from scrollback */
+    uint64_t ops_gap_bytes;      /* bytes those readers missed */
+    uint64_t ops_input_refused;  /* bytes from read-only operators */
+    uint64_t ops_move_drained;   /* operators that read the rest, then moved */
+    uint64_t ops_move_cut;       /* ... that did not within CON_MOVE_DRAIN_MS */
+    uint64_t ops_move_cut_bytes; /* what those did not read here */
+    uint64_t log_gaps;           /* console log readers caught up */
+    uint64_t log_gap_bytes;      /* bytes those readers missed */
+    uint64_t pre_paused;         /* unidentified connections paused */
+    struct strm_stats strm;      /* pacing and stalled readers */
     uint64_t tn_errors[TN_ERR__COUNT]; /* hypervisor parse errors by kind */
     uint64_t hv_denied;                /* sources refused by --allow */
     uint64_t hv_pp_errors;    /* missing, late or malformed PROXY headers */

@@ -9,6 +9,7 @@
 
 #include "vspc/log.h"
 #include "vspc/strmap.h"
+#include "conhold.h"
 #include "console.h"
 
 /* ^Ecr from a remote operator replays this many lines (as oplocal.c). */
@@ -33,6 +34,7 @@ struct rr {
     char op_id[PW_OPERATOR_ID_MAX + 1];
     char sub_key[PL_SUB_KEY_MAX];
     char in_key[PW_NODE_ID_MAX + PW_CONSOLE_ID_MAX + PW_OPERATOR_ID_MAX + 3];
+    char follow[PW_NODE_ID_MAX + 5]; /* a log reader's: "log:<node>" */
     struct smap_node sub_node, in_node;
 };
 
@@ -162,6 +164,15 @@ rr_rd_release(struct strm_reader *sr)
     rr_end(r, PW_SUB_ENDED, "console gone");
 }
 
+static void
+rr_rd_sealed(struct strm_reader *sr)
+{
+    struct rr *r = rr_of(sr);
+
+    if (r->is_op)
+        con_op_sealed(&r->co);
+}
+
 static const struct strm_reader_ops rr_rd_ops = {
     .room = rr_rd_room,
     .deliver = rr_rd_deliver,
@@ -170,6 +181,7 @@ static const struct strm_reader_ops rr_rd_ops = {
     .progress = rr_rd_progress,
     .stalled = rr_rd_stalled,
     .release = rr_rd_release,
+    .sealed = rr_rd_sealed,
 };
 
 /* ---- the operator, as the console sees it -------------------------------- */
@@ -200,9 +212,26 @@ rr_co_notice(struct con_op *co, const char *text)
     pl_send_event(r->l, r->sub_id, r->c ? r->c->epoch : 0, r->co.rd.next, text);
 }
 
+/* Input it sent that this node did not take is voided here and reclaimed
+ * by its node (peerlink.h) after the MOVED, which sends it to the next
+ * owner. */
+static void
+rr_co_leaving(struct con_op *co)
+{
+    struct rr *r = rr_of_co(co);
+
+    if (!r->is_op || r->c == NULL)
+        return;
+    if (r->ack_due) { /* taken into the console's input path */
+        r->ack_due = false;
+        rr_ack(r, r->ack_seq);
+    }
+    if (pl_input_void(r->l, r->c->id, r->op_id) != 0)
+        log_warnx("%s: its input in flight cannot be voided", co->rd.desc);
+}
+
 /* Fenced or handed over: the subscriber follows the console to its new
- * owner. Input it sent that this node did not take is voided here and
- * reclaimed by its node (peerlink.h), which sends it to the next owner. */
+ * owner (after it read what this node has: rr_co_leaving first). */
 static void
 rr_co_moved(struct con_op *co, const char *node, uint64_t epoch)
 {
@@ -210,14 +239,7 @@ rr_co_moved(struct con_op *co, const char *node, uint64_t epoch)
     struct pw_sub_state t = {
         .sub_id = r->sub_id, .status = PW_SUB_MOVED, .epoch = epoch};
 
-    if (r->is_op && r->c) {
-        if (r->ack_due) { /* taken into the console's input path */
-            r->ack_due = false;
-            rr_ack(r, r->ack_seq);
-        }
-        if (pl_input_void(r->l, r->c->id, r->op_id) != 0)
-            log_warnx("%s: its input in flight cannot be voided", co->rd.desc);
-    }
+    rr_co_leaving(co); /* again: idempotent */
     snprintf(t.text, sizeof(t.text), "%s", node);
     pl_send_sub_state(r->l, &t);
     if (r->c && r->is_op)
@@ -232,6 +254,7 @@ static const struct con_op_ops rr_co_ops = {
     .input_blocked = rr_co_input_blocked,
     .notice = rr_co_notice,
     .moved = rr_co_moved,
+    .leaving = rr_co_leaving,
 };
 
 /* ---- the set ------------------------------------------------------------- */
@@ -365,8 +388,11 @@ rr_subscribe(struct rr_set *set, struct pl_link *l,
         rr_refuse(l, s->sub_id, err);
         return;
     }
+    snprintf(r->follow, sizeof(r->follow), "log:%s", pl_link_node(l));
+    r->co.rd.follow = r->is_op ? r->co.gid : r->follow;
     if (!r->is_op) {
         start = strm_reader_add(&c->out, &r->co.rd, s->from_offset);
+        chold_arrived(c, r->follow);
     } else if (s->from_offset > 0) {
         /* An operator following the console here: on from its offset. */
         strm_reader_seek(&r->co.rd, s->from_offset);

@@ -333,6 +333,45 @@ strm_pump(struct strm_reader *r)
     r->in_pump = false;
     strm_prune(st);
     strm_settle(r);
+    if (st->sealed && !r->seal_told && r->ops->sealed &&
+        r->next >= ring_end(&st->ring) && strm_next_event(st, r) == NULL &&
+        st->seal_ev)
+        event_active(st->seal_ev, EV_TIMEOUT, 0);
+}
+
+static void
+strm_seal_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct strm *st = arg;
+    struct strm_reader *r, *next;
+
+    (void)fd;
+    (void)what;
+    for (r = TAILQ_FIRST(&st->readers); r && st->sealed; r = next) {
+        next = TAILQ_NEXT(r, link); /* sealed may unlink r */
+        if (r->seal_told || r->next < ring_end(&st->ring) ||
+            strm_next_event(st, r) != NULL)
+            continue;
+        r->seal_told = true;
+        if (r->ops->sealed)
+            r->ops->sealed(r);
+    }
+}
+
+void
+strm_seal(struct strm *st, bool sealed)
+{
+    struct strm_reader *r;
+
+    st->sealed = sealed;
+    TAILQ_FOREACH (r, &st->readers, link)
+        r->seal_told = false;
+    if (!sealed)
+        return;
+    if (st->seal_ev == NULL &&
+        (st->seal_ev = event_new(st->base, -1, 0, strm_seal_cb, st)) == NULL)
+        return; /* out of memory: readers move when the caller times out */
+    event_active(st->seal_ev, EV_TIMEOUT, 0);
 }
 
 void
@@ -396,6 +435,7 @@ strm_reader_add(struct strm *st, struct strm_reader *r, uint64_t from)
     r->live = true;
     r->blocking = false;
     r->in_pump = false;
+    r->seal_told = false;
     if (r->stall_ev == NULL)
         r->stall_ev = evtimer_new(st->base, strm_stall_cb, r);
     TAILQ_INSERT_TAIL(&st->readers, r, link);
@@ -501,4 +541,7 @@ strm_fini(struct strm *st)
     }
     st->n_events = 0;
     ring_free(&st->ring);
+    if (st->seal_ev)
+        event_free(st->seal_ev);
+    st->seal_ev = NULL;
 }

@@ -107,17 +107,25 @@ struct strm_reader_ops {
     /* The stream is going away (strm_fini); the reader is already
      * unlinked. May be NULL. */
     void (*release)(struct strm_reader *r);
+    /* The stream is sealed (strm_seal) and r has had all of it, events
+     * included: called once, from the loop (never inside another of these
+     * callbacks); may unlink r. May be NULL. */
+    void (*sealed)(struct strm_reader *r);
 };
 
 struct strm_reader {
     const struct strm_reader_ops *ops;
-    struct strm *st;  /* NULL while not linked */
-    char desc[80];    /* "operator 127.0.0.1:4242", for logs */
+    struct strm *st; /* NULL while not linked */
+    char desc[80];   /* "operator 127.0.0.1:4242", for logs */
+    /* Who it is on the console's next node if the console moves there (an
+     * operator's gid, "log:<node>"; conhold.h), NULL: nobody. Borrowed. */
+    const char *follow;
     uint64_t next;    /* stream offset of the next byte it needs */
     uint64_t ev_next; /* sequence number of the next event it needs */
     bool live;        /* paces the stream (policy permitting) */
     bool blocking;    /* live and behind: counted in st->n_blocking */
     bool in_pump;     /* re-entry guard */
+    bool seal_told;   /* ops->sealed ran for the current seal */
     uint64_t stall_mark;
     struct event *stall_ev;
     TAILQ_ENTRY(strm_reader) link;
@@ -152,6 +160,8 @@ struct strm {
     TAILQ_HEAD(, strm_feeder) waiting;
     struct strm_feeder *draining; /* retired vMotion source, or NULL */
     struct timespec paced_since;
+    bool sealed;           /* strm_seal: nothing more will be written */
+    struct event *seal_ev; /* runs ops->sealed of readers at the end */
 };
 
 void strm_init(struct strm *st, struct event_base *base,
@@ -188,6 +198,13 @@ bool strm_paced(const struct strm *st);
  */
 void strm_seed(struct strm *st, uint64_t from, const uint8_t *p, size_t n,
                uint64_t resume);
+/*
+ * The console moved to another node: nothing more is written here. Each
+ * reader gets ops->sealed once it has read everything (at once if it has),
+ * so readers that are behind finish here before they follow the console.
+ * strm_seal(st, false): written again (the console came back).
+ */
+void strm_seal(struct strm *st, bool sealed);
 /* vMotion hand-over (see above). */
 void strm_set_draining(struct strm *st, struct strm_feeder *f);
 void strm_drained(struct strm *st, struct strm_feeder *f);

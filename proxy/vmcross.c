@@ -11,6 +11,7 @@
 
 #include "vspc/epoch.h"
 #include "vspc/log.h"
+#include "conhold.h"
 #include "console.h"
 #include "heldin.h"
 #include "session.h"
@@ -137,6 +138,8 @@ struct vxn_in {
     char src_host[PW_TEXT_MAX + 1];
     char lock_gid[PW_OPERATOR_ID_MAX + 1];
     bool lock_exclusive;
+    size_t n_followers; /* the readers that follow it here (conhold.h) */
+    char followers[PW_FOLLOWERS_MAX][CHOLD_KEY_MAX + 1];
     struct evbuffer *sb;
     struct hin_queue held;
     TAILQ_ENTRY(vxn_in) link;
@@ -236,6 +239,7 @@ vxn_send_record(struct vxn_out *o, struct pl_link *l,
     struct console *c = h->con;
     struct pw_handover *f = calloc(1, sizeof(*f));
     uint64_t sb = h->sb_from;
+    bool first = true;
     int rc = 0;
 
     if (f == NULL)
@@ -261,6 +265,24 @@ vxn_send_record(struct vxn_out *o, struct pl_link *l,
         if (h->lock_exclusive)
             snprintf(f->exclusive, sizeof(f->exclusive), "%s", f->write_lock);
         snprintf(f->src_host, sizeof(f->src_host), "%s", h->src_addr);
+        if (first) { /* a frame of its own first: who follows */
+            struct strm_reader *r;
+
+            first = false;
+            TAILQ_FOREACH (r, &c->out.readers, link)
+                if (r->follow && r->follow[0] &&
+                    f->n_followers < PW_FOLLOWERS_MAX)
+                    snprintf(f->followers[f->n_followers++],
+                             sizeof(f->followers[0]), "%s", r->follow);
+            if (f->n_followers > 0) {
+                f->more = true;
+                if (pl_send_handover(l, f) != 0) {
+                    rc = -1;
+                    break;
+                }
+                continue;
+            }
+        }
         /* Held input, oldest first. */
         while (f->n_held < PW_HELD_MAX &&
                (n = hin_peek(h->held, &p, &op, &seq)) > 0) {
@@ -498,6 +520,7 @@ vxn_install(struct vxn_in *in)
     const char *dot = strchr(in->console_id, '.');
     size_t sb_len = evbuffer_get_length(in->sb);
     uint64_t resume = UINT64_MAX;
+    char self[72];
     struct console *c;
     struct con_hv *old;
     const uint8_t *p;
@@ -529,6 +552,10 @@ vxn_install(struct vxn_in *in)
         sb_len = (size_t)(in->offset - in->sb_from);
     strm_seed(&c->out, in->offset - sb_len,
               evbuffer_pullup(in->sb, (ssize_t)sb_len), sb_len, resume);
+    /* Every byte from here on waits for the readers that follow. */
+    snprintf(self, sizeof(self), "log:%.63s", px->cfg.node_id);
+    chold_start(c, (const char(*)[CHOLD_KEY_MAX + 1]) in->followers,
+                in->n_followers, self);
     /* The owner's epoch counter under this node's index: the claim below
      * (con_set_owner) takes the next one, the epoch the old owner told
      * everyone. */
@@ -712,12 +739,18 @@ vxn_handover(struct vxn *x, struct pl_link *l, const struct pw_handover *h)
         in->epoch = h->epoch;
         in->old_epoch = h->old_epoch;
         in->offset = h->offset;
-        in->sb_from = h->sb_len ? h->sb_from : h->offset;
+        in->sb_from = h->offset; /* until a frame brings scrollback */
         snprintf(in->vm_name, sizeof(in->vm_name), "%s", h->vm_name);
         snprintf(in->src_host, sizeof(in->src_host), "%s", h->src_host);
         snprintf(in->lock_gid, sizeof(in->lock_gid), "%s", h->write_lock);
         in->lock_exclusive = h->exclusive[0] != '\0';
+        for (unsigned i = 0; i < h->n_followers && i < PW_FOLLOWERS_MAX; i++)
+            snprintf(in->followers[in->n_followers++], sizeof(in->followers[0]),
+                     "%s", h->followers[i]);
     }
+    if (h->sb_len > 0 && evbuffer_get_length(in->sb) == 0 &&
+        in->sb_from == in->offset && h->sb_from <= in->offset)
+        in->sb_from = h->sb_from; /* the first chunk */
     if (h->sb_len > 0 &&
         evbuffer_get_length(in->sb) + h->sb_len <= VXN_SB_MAX &&
         h->sb_from == in->sb_from + evbuffer_get_length(in->sb))

@@ -37,6 +37,7 @@ enum {
     OPT_VMOTIONS,
     OPT_VMO_INTERVAL,
     OPT_VMO_FIRST,
+    OPT_VMO_SPREAD,
     OPT_VMO_DEST,
     OPT_VMO_MODE,
     OPT_ABORT_DELAY,
@@ -79,6 +80,7 @@ static const struct option main_opts[] = {
     {"vmotions", required_argument, NULL, OPT_VMOTIONS},
     {"vmotion-interval", required_argument, NULL, OPT_VMO_INTERVAL},
     {"vmotion-first", required_argument, NULL, OPT_VMO_FIRST},
+    {"vmotion-spread", no_argument, NULL, OPT_VMO_SPREAD},
     {"vmotion-dest", required_argument, NULL, OPT_VMO_DEST},
     {"vmotion-mode", required_argument, NULL, OPT_VMO_MODE},
     {"abort-delay", required_argument, NULL, OPT_ABORT_DELAY},
@@ -159,6 +161,10 @@ main_usage(FILE *f)
         "  --vmotion-interval MS    pause before each vMotion (200)\n"
         "  --vmotion-first MS       pause before a console's first vMotion\n"
         "                           (--vmotion-interval)\n"
+        "  --vmotion-spread         console k's first vMotion after\n"
+        "                           interval*(k+1)/consoles: an even rate\n"
+        "                           of consoles/interval vMotions, not one\n"
+        "                           burst per interval\n"
         "  --vmotion-dest ADDR:PORT destination hosts dial this (--proxy);\n"
         "                           repeat (up to 8): each vMotion of a\n"
         "                           console goes to the next one in the list\n"
@@ -349,6 +355,9 @@ main_opt(struct sim_cfg *cfg, int ch, const char *arg, bool *dest_set,
         return main_uint(name, arg, 0, 10000000, &cfg->vmotions);
     case OPT_VMO_INTERVAL:
         return main_uint(name, arg, 0, 3600000, &cfg->vmo_interval_ms);
+    case OPT_VMO_SPREAD:
+        cfg->vmo_spread = true;
+        return 0;
     case OPT_VMO_FIRST:
         cfg->vmo_first_set = true;
         return main_uint(name, arg, 0, 3600000, &cfg->vmo_first_ms);

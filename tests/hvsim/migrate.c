@@ -83,9 +83,13 @@ mig_schedule(struct scon *c)
     if (c->mig != MIG_IDLE || c->failed || c->vmo_done >= cfg->vmotions ||
         c->sim->phase >= SIM_PH_DRAIN)
         return;
-    mig_arm(c, c->vmo_attempts == 0 && cfg->vmo_first_set
-                   ? cfg->vmo_first_ms
-                   : cfg->vmo_interval_ms);
+    if (c->vmo_attempts == 0 && cfg->vmo_spread)
+        mig_arm(c, (unsigned)((uint64_t)cfg->vmo_interval_ms * (c->idx + 1) /
+                              (cfg->consoles ? cfg->consoles : 1)));
+    else
+        mig_arm(c, c->vmo_attempts == 0 && cfg->vmo_first_set
+                       ? cfg->vmo_first_ms
+                       : cfg->vmo_interval_ms);
 }
 
 void
@@ -234,6 +238,7 @@ mig_connect_dest(struct scon *c)
         mig_fail(c, "cannot open the destination connection");
         return;
     }
+    c->t_peer_us = sim_now_us();
     mig_set_state(c, MIG_PEER);
     mig_arm(c, cfg->peer_timeout_ms);
 }
@@ -243,7 +248,7 @@ mig_goahead(struct scon *c, const uint8_t *p, size_t n)
 {
     const struct sim_cfg *cfg = c->sim->cfg;
 
-    sim_lat_add(c->sim, sim_now_us() - c->t_begin_us);
+    sim_lat_add(&c->sim->lat_goahead, sim_now_us() - c->t_begin_us);
     if (n <= c->seq_len || memcmp(p, c->seq, c->seq_len) != 0) {
         mig_fail(c, n <= c->seq_len ? "GOAHEAD without a secret"
                                     : "GOAHEAD does not echo the sequence");
@@ -293,16 +298,51 @@ mig_notnow(struct scon *c, const uint8_t *p, size_t n)
     mig_idle(c);
 }
 
-/* COMPLETE sent: the destination carries the console from now on. */
+/* COMPLETE sent: the destination carries the console from now on. The
+ * switch gap starts: each operator's sample ends when it sees the first
+ * byte the VM writes on the destination, timed from COMPLETE or from that
+ * write if the VM wrote it later (its own pacing is not the gap). An
+ * operator that has not seen it by the next switch gives the time so far. */
 static void
 mig_switch(struct scon *c)
 {
+    uint64_t now = sim_now_us();
+
+    for (unsigned k = 0; k < c->sim->cfg->n_ops; k++) {
+        if (c->ops[k].gap_wait && c->gap_tw_us)
+            sim_lat_add(&c->sim->lat_gap,
+                        now - (c->gap_tw_us > c->gap_t0_us ? c->gap_tw_us
+                                                           : c->gap_t0_us));
+        c->ops[k].gap_wait = c->ops[k].op != NULL;
+    }
+    c->gap_off = c->tx;
+    c->gap_t0_us = now;
+    c->gap_tw_us = 0;
     c->cur = c->dst;
     c->cur_addr = c->dst_addr;
     c->dst = NULL;
     c->sim->vmo_ok++;
     c->vmo_done++;
     mig_idle(c);
+}
+
+void
+mig_first_write(struct scon *c)
+{
+    c->gap_tw_us = sim_now_us();
+}
+
+void
+mig_op_seen(struct scon *c, unsigned k, uint64_t end)
+{
+    struct sop *so = &c->ops[k];
+    uint64_t from;
+
+    if (!so->gap_wait || c->gap_tw_us == 0 || end <= c->gap_off)
+        return;
+    so->gap_wait = false;
+    from = c->gap_tw_us > c->gap_t0_us ? c->gap_tw_us : c->gap_t0_us;
+    sim_lat_add(&c->sim->lat_gap, sim_now_us() - from);
 }
 
 /* PEER-OK: switch the console to the destination. */
@@ -312,6 +352,7 @@ mig_peer_ok(struct scon *c, const uint8_t *p, size_t n)
     const struct sim_cfg *cfg = c->sim->cfg;
     struct hvc *old = c->cur;
 
+    sim_lat_add(&c->sim->lat_peerok, sim_now_us() - c->t_peer_us);
     if (n != c->seq_len || memcmp(p, c->seq, n) != 0) {
         mig_fail(c, "PEER-OK payload is not exactly the sequence");
         return;

@@ -148,6 +148,8 @@ opc_verify(struct opc *o, const uint8_t *p, size_t n)
         }
     }
     o->st.rx += n;
+    if (o->h->data)
+        o->h->data(o->arg, o, o->st.offset + o->st.rx);
 }
 
 /* Parse "ok attached <id> <mode> offset=<N>". */

@@ -32,6 +32,8 @@ struct opc_handlers {
     /* A problem counted as an error: off is the VM stream offset it is
      * about (or UINT64_MAX if none). */
     void (*problem)(void *arg, struct opc *o, uint64_t off, const char *msg);
+    /* VM output checked: the stream offset just past it (may be NULL). */
+    void (*data)(void *arg, struct opc *o, uint64_t end);
     /* The connection ended or attaching gave up; o is freed on return. */
     void (*closed)(void *arg, struct opc *o, const char *why);
 };

@@ -203,21 +203,21 @@ sim_err(struct sim *s, const struct scon *c, uint64_t off, const char *fmt, ...)
 }
 
 void
-sim_lat_add(struct sim *s, uint64_t us)
+sim_lat_add(struct sim_lat *l, uint64_t us)
 {
-    if (s->nlat == s->lat_cap) {
-        size_t ncap = s->lat_cap ? s->lat_cap * 2 : 1024;
+    if (l->n == l->cap) {
+        size_t ncap = l->cap ? l->cap * 2 : 1024;
         uint32_t *n;
 
         if (ncap > SIM_LAT_CAP)
             return;
-        n = realloc(s->lat, ncap * sizeof(*n));
+        n = realloc(l->v, ncap * sizeof(*n));
         if (n == NULL)
             return;
-        s->lat = n;
-        s->lat_cap = ncap;
+        l->v = n;
+        l->cap = ncap;
     }
-    s->lat[s->nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+    l->v[l->n++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
 }
 
 /* ---- VM output ---------------------------------------------------------- */
@@ -254,6 +254,8 @@ sim_send(struct scon *c, uint64_t max)
         else
             pat_fill(c->vm_seed, c->tx, buf, n);
         hvc_send_data(c->cur, buf, n);
+        if (c->gap_tw_us == 0 && c->tx == c->gap_off && c->gap_t0_us)
+            mig_first_write(c);
         c->tx += n;
         max -= n;
     }
@@ -577,6 +579,18 @@ sim_pct(const uint32_t *v, size_t n, unsigned pct)
     return v[rank == 0 ? 0 : rank - 1];
 }
 
+/* " NAME_us_p50=.. NAME_us_p99=.. NAME_us_max=.." of a series (sorted). */
+static void
+sim_print_lat(const char *name, struct sim_lat *l)
+{
+    if (l->n > 0)
+        qsort(l->v, l->n, sizeof(*l->v), sim_cmp_u32);
+    printf(" %s_us_p50=%" PRIu32 " %s_us_p99=%" PRIu32 " %s_us_max=%" PRIu32
+           " %s_n=%zu",
+           name, sim_pct(l->v, l->n, 50), name, sim_pct(l->v, l->n, 99), name,
+           l->n ? l->v[l->n - 1] : 0, name, l->n);
+}
+
 static void
 sim_finish(struct sim *s)
 {
@@ -613,8 +627,6 @@ sim_finish(struct sim *s)
     }
     if (s->nready != cfg->consoles)
         all = false;
-    if (s->nlat > 0)
-        qsort(s->lat, s->nlat, sizeof(*s->lat), sim_cmp_u32);
     s->exit_code = s->errors == 0 && all ? 0 : 1;
     printf(
         "hvsim: result=%s consoles=%u ready=%u failed=%u vm_bytes_sent=%" PRIu64
@@ -622,16 +634,16 @@ sim_finish(struct sim *s)
         " op_bytes_verified_by_vms=%" PRIu64 " vmotions_ok=%" PRIu64
         " vmotions_aborted=%" PRIu64 " vmotions_notnow=%" PRIu64
         " vmotions_refused=%" PRIu64 " vmotions_failed=%" PRIu64
-        " errors=%" PRIu64 " goahead_us_p50=%" PRIu32 " goahead_us_p99=%" PRIu32
-        " goahead_us_max=%" PRIu32 " connect_s=%.3f run_s=%.3f drain_s=%.3f",
+        " errors=%" PRIu64 " connect_s=%.3f run_s=%.3f drain_s=%.3f",
         s->exit_code == 0 ? "PASS" : "FAIL", cfg->consoles, s->nready,
         s->nfailed, vm_sent, vm_ver, op_sent, op_ver, s->vmo_ok, s->vmo_aborted,
         s->vmo_notnow, s->vmo_refused, s->vmo_failed, s->errors,
-        sim_pct(s->lat, s->nlat, 50), sim_pct(s->lat, s->nlat, 99),
-        s->nlat ? s->lat[s->nlat - 1] : 0,
         (double)(s->t_run_us - s->t_start_us) / 1e6,
         (double)(s->t_drain_us - s->t_run_us) / 1e6,
         (double)(now - s->t_drain_us) / 1e6);
+    sim_print_lat("goahead", &s->lat_goahead);
+    sim_print_lat("peerok", &s->lat_peerok);
+    sim_print_lat("gap", &s->lat_gap);
     if (cfg->n_ops > 1) {
         printf(" operators=%u", cfg->n_ops);
         for (unsigned k = 0; k < cfg->n_ops; k++)
@@ -862,6 +874,8 @@ out:
     if (s.base)
         event_base_free(s.base);
     free(s.cons);
-    free(s.lat);
+    free(s.lat_goahead.v);
+    free(s.lat_peerok.v);
+    free(s.lat_gap.v);
     return rc;
 }

@@ -51,6 +51,8 @@ struct sim_cfg {
     unsigned vmo_interval_ms;    /* --vmotion-interval */
     unsigned vmo_first_ms;       /* --vmotion-first: before a console's first */
     bool vmo_first_set;          /* else vmo_interval_ms */
+    bool vmo_spread;             /* --vmotion-spread: console k's first after
+                                    interval * (k + 1) / consoles */
     enum sim_vmo_mode vmo_mode;  /* --vmotion-mode */
     unsigned abort_delay_ms;     /* --abort-delay: GOAHEAD -> ABORT */
     unsigned vmo_window;         /* --vmotion-window: in flight at once */

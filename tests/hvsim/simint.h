@@ -42,6 +42,12 @@ enum mig_state {
 #define SIM_SEQ_MAX 200
 #define SIM_SECRET_MAX 255
 
+/* A latency series, microseconds (bounded: SIM_LAT_CAP samples). */
+struct sim_lat {
+    uint32_t *v;
+    size_t n, cap;
+};
+
 /* One operator of a console (simops.c): operator k of a console attaches
  * through --operator number k and types its own tagged stream (seed.h). */
 struct sop {
@@ -53,6 +59,8 @@ struct sop {
     uint64_t rx;
     uint64_t rx_ok; /* verified prefix */
     bool rx_bad;
+    /* Waiting for the first VM byte written after the last switch. */
+    bool gap_wait;
 };
 
 struct scon {
@@ -101,6 +109,13 @@ struct scon {
     uint8_t seq[SIM_SEQ_MAX];
     uint8_t secret[SIM_SECRET_MAX];
     uint64_t t_begin_us;
+    uint64_t t_peer_us; /* destination connection opened (PEER) */
+    /* The switch gap: COMPLETE sent at gap_t0_us; the VM's first byte on
+     * the destination (stream offset gap_off) written at gap_tw_us (0:
+     * not yet); each operator's first sight of it ends its sample. */
+    uint64_t gap_off;
+    uint64_t gap_t0_us;
+    uint64_t gap_tw_us;
 };
 
 struct sim {
@@ -135,10 +150,12 @@ struct sim {
     uint64_t vmo_refused;  /* given up after NOTNOWs, with --notnow-ok */
     unsigned vmo_inflight; /* consoles not in MIG_IDLE */
 
-    /* BEGIN -> GOAHEAD latencies, microseconds (bounded). */
-    uint32_t *lat;
-    size_t nlat;
-    size_t lat_cap;
+    /* Host-observed vMotion latencies: BEGIN written -> GOAHEAD read,
+     * destination connected -> PEER-OK read, and the switch gap
+     * (migrate.c). */
+    struct sim_lat lat_goahead;
+    struct sim_lat lat_peerok;
+    struct sim_lat lat_gap;
 };
 
 /* sim.c services for migrate.c */
@@ -150,7 +167,7 @@ void sim_stream_resume(struct scon *c);
 void sim_con_fail(struct scon *c, const char *why);
 /* c is identified and every operator attached: start streaming. */
 void sim_con_ready(struct scon *c);
-void sim_lat_add(struct sim *s, uint64_t us);
+void sim_lat_add(struct sim_lat *l, uint64_t us);
 uint64_t sim_rand(struct scon *c);
 extern const struct hvc_handlers sim_hvc_handlers;
 
@@ -177,6 +194,10 @@ const struct opc_stats *sops_stats(const struct scon *c, unsigned k);
 /* migrate.c */
 int mig_init(struct scon *c);
 void mig_cleanup(struct scon *c);
+/* The VM wrote its first byte since the switch (sim.c). */
+void mig_first_write(struct scon *c);
+/* Operator k has seen VM output up to stream offset end (simops.c). */
+void mig_op_seen(struct scon *c, unsigned k, uint64_t end);
 /* Arm the timer for the next vMotion if any is left. */
 void mig_schedule(struct scon *c);
 /* Stop starting new vMotions (drain); in-flight ones go on. */

@@ -80,9 +80,20 @@ sops_closed(void *arg, struct opc *o, const char *why)
     sim_con_fail(c, msg);
 }
 
+static void
+sops_data(void *arg, struct opc *o, uint64_t end)
+{
+    struct scon *c = arg;
+    unsigned k = sops_index(c, o);
+
+    if (k < c->sim->cfg->n_ops)
+        mig_op_seen(c, k, end);
+}
+
 static const struct opc_handlers sops_handlers = {
     .attached = sops_attached,
     .problem = sops_problem,
+    .data = sops_data,
     .closed = sops_closed,
 };
 

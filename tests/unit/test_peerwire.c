@@ -506,6 +506,43 @@ START_TEST(hand_built)
 }
 END_TEST
 
+/* A record's followers travel in a frame of their own (no held input, no
+ * scrollback), so the largest frame of either kind has room to spare. */
+START_TEST(handover_followers)
+{
+    struct pw_handover *h = &F.u.handover;
+    char err[160];
+    size_t n;
+
+    max_frame(&F, PW_HANDOVER, 7);
+    h->n_held = 0;
+    h->sb_len = 0;
+    h->n_followers = PW_FOLLOWERS_MAX;
+    for (unsigned i = 0; i < PW_FOLLOWERS_MAX; i++)
+        fill(h->followers[i], PW_OPERATOR_ID_MAX, (char)('A' + i % 26));
+    strcpy(h->followers[1], "log:n2");
+    n = enc(&F);
+    ck_assert_uint_lt(n, 16 * 1024);
+    ck_assert_msg(dec(BUF, n, err, sizeof(err)) == PW_OK, "%s", err);
+    ck_assert_uint_eq(G.u.handover.n_followers, PW_FOLLOWERS_MAX);
+    for (unsigned i = 0; i < PW_FOLLOWERS_MAX; i++)
+        ck_assert_str_eq(G.u.handover.followers[i], h->followers[i]);
+    /* With held input or scrollback beside them: refused both ways. */
+    h->sb_len = 1;
+    ck_assert_int_eq(pw_encode(&F, BUF, sizeof(BUF), &n, err, sizeof(err)),
+                     PW_E_INVALID);
+    ck_assert_ptr_nonnull(strstr(err, "followers"));
+    h->sb_len = 0;
+    h->n_followers = PW_FOLLOWERS_MAX + 1;
+    ck_assert_int_eq(pw_encode(&F, BUF, sizeof(BUF), &n, err, sizeof(err)),
+                     PW_E_INVALID);
+    h->n_followers = 1;
+    strcpy(h->followers[0], "has space");
+    ck_assert_int_eq(pw_encode(&F, BUF, sizeof(BUF), &n, err, sizeof(err)),
+                     PW_E_INVALID);
+}
+END_TEST
+
 START_TEST(encode_refuses)
 {
     char err[160];
@@ -685,6 +722,7 @@ peerwire_suite(void)
     tcase_set_timeout(tc, 20);
     tcase_add_test(tc, round_trip_bounds);
     tcase_add_test(tc, hand_built);
+    tcase_add_test(tc, handover_followers);
     tcase_add_test(tc, encode_refuses);
     tcase_add_test(tc, truncations_and_flips);
     tcase_add_test(tc, random_garbage);
