@@ -63,3 +63,15 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(scenario_vmotion_cluster PROPERTIES TIMEOUT 400
     LABELS "scenario;cluster;coord")
 endif()
+
+# Migration at full throughput (tests/scenario/cluster_flat.py): ports
+# 24860-24875; one console flat out, operators on two nodes typing, a
+# vMotion across nodes every 100 ms: every byte both ways, no operator
+# following before it read the rest, no hold for followers timing out.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME cluster_migrate_flat
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cluster_flat.py
+            ${CMAKE_BINARY_DIR} 24860)
+  set_tests_properties(cluster_migrate_flat PROPERTIES TIMEOUT 180
+    LABELS "scenario;cluster;coord")
+endif()

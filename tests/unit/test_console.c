@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conhold.h"
 #include "harness.h"
 
 /* The id a console keeps for a lock holder (0: none). */
@@ -736,6 +737,57 @@ START_TEST(paced_console_takes_input)
 }
 END_TEST
 
+/* A console that came here by a vMotion from another node holds its
+ * output for the readers the old owner named (conhold.h): the VM is paced
+ * from the first chunk on until the last of them attached (the node's own
+ * log is not waited for), so the first follower gets every byte. */
+START_TEST(hold_for_followers)
+{
+    enum { TOTAL = 256 << 10 };
+    static const char keys[3][CHOLD_KEY_MAX + 1] = {"n9/1", "log:n8", "log:n7"};
+    struct ep *h, *o;
+    struct console *c;
+    struct bbuf vm = {0}, wire = {0};
+    size_t sent;
+
+    restart(65536, 0, 3600);
+    h = host(UUID_A_TEXT, "vm-00000");
+    c = hw_con(UUID_A);
+    chold_start(c, keys, 3, "log:n7");
+    ck_assert_ptr_nonnull(c->hold);
+    for (size_t i = 0; i < TOTAL; i++)
+        bb_addc(&vm, vpat(i));
+    enc_data(&wire, vm.p, vm.n);
+    sent = try_write(h, wire.p, wire.n);
+    hw_pump();
+    ck_assert_uint_lt(sent, wire.n);
+    ck_assert(strm_paced(&c->out));
+    ck_assert_uint_le(strm_end(&c->out), STRM_FEED_MAX);
+    o = hw_oper();
+    op_attach(o, UUID_A);
+    hw_pump();
+    ck_assert(strm_paced(&c->out)); /* not one of them */
+    chold_arrived(c, "n9/1");
+    chold_arrived(c, "n9/1"); /* once */
+    ck_assert_ptr_nonnull(c->hold);
+    ck_assert(strm_paced(&c->out));
+    chold_arrived(c, "log:n8");
+    ck_assert_ptr_null(c->hold);
+    for (int i = 0; i < 2000 && o->data.n < TOTAL; i++) {
+        sent += try_write(h, wire.p + sent, wire.n - sent);
+        hw_pump();
+    }
+    ck_assert_uint_eq(o->data.n, TOTAL);
+    ck_assert_int_eq(memcmp(o->data.p, vm.p, TOTAL), 0);
+    ck_assert_uint_eq(W.px.stats.ops_gaps, 0);
+    /* A hold the console goes away with is freed with it (ASan). */
+    chold_start(c, keys, 2, "log:n7");
+    ck_assert_ptr_nonnull(c->hold);
+    bb_free(&vm);
+    bb_free(&wire);
+}
+END_TEST
+
 /* ---- expiry ---------------------------------------------------------------
  */
 
@@ -818,6 +870,7 @@ console_suite(void)
                         (int)VSPC_ARRAY_LEN(replay_sizes));
     tcase_add_test(tc, replay_larger_than_queue);
     tcase_add_test(tc, paced_console_takes_input);
+    tcase_add_test(tc, hold_for_followers);
     tcase_add_test(tc, expiry);
     suite_add_tcase(s, tc);
     return s;

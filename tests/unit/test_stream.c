@@ -45,7 +45,7 @@ struct fr {
     size_t n, cap;
     uint64_t prog;   /* what progress() answers */
     bool prog_moves; /* progress() answers a new value each call */
-    unsigned n_prog, n_gap, n_stalled, n_release;
+    unsigned n_prog, n_gap, n_stalled, n_release, n_sealed;
     bool st_null_at_release;
     struct item items[256];
     unsigned n_items;
@@ -138,6 +138,12 @@ fr_release(struct strm_reader *r)
     f->st_null_at_release = r->st == NULL;
 }
 
+static void
+fr_sealed(struct strm_reader *r)
+{
+    fr_of(r)->n_sealed++;
+}
+
 static const struct strm_reader_ops fr_ops = {
     .room = fr_room,
     .deliver = fr_deliver,
@@ -146,6 +152,7 @@ static const struct strm_reader_ops fr_ops = {
     .progress = fr_progress,
     .stalled = fr_stalled,
     .release = fr_release,
+    .sealed = fr_sealed,
 };
 
 /* The same without stalled (cut loose even under STRM_DISCONNECT) and
@@ -875,6 +882,52 @@ START_TEST(fini_releases)
 }
 END_TEST
 
+/* A sealed stream (the console moved on): a reader that has everything,
+ * events included, is told once, from the loop; one behind is told when
+ * it has caught up; unsealing and sealing again tells them again. */
+START_TEST(seal_tells_readers_at_the_end)
+{
+    struct fr a, b, c;
+    struct ff f = FF_INIT;
+
+    st_begin(STRM_PACE, STRM_RING_MIN);
+    fr_add(&a, BIG, 0);
+    fr_add(&b, 0, 0);
+    fr_add(&c, BIG, 0);
+    c.rd.ops = &fr_ops_plain; /* no sealed callback: never called */
+    feed(&f, 100, 100);
+    strm_event(&ST, "vMotion complete");
+    strm_seal(&ST, true);
+    ck_assert_uint_eq(a.n_sealed, 0); /* not inside the caller */
+    event_base_loop(B, EVLOOP_NONBLOCK);
+    ck_assert_uint_eq(a.n_sealed, 1);
+    ck_assert_uint_eq(b.n_sealed, 0);
+    ck_assert_str_eq(fr_str(&a), "D100 E:vMotion complete");
+    event_base_loop(B, EVLOOP_NONBLOCK);
+    ck_assert_uint_eq(a.n_sealed, 1); /* once */
+    b.room = 40;
+    strm_reader_kick(&b.rd);
+    event_base_loop(B, EVLOOP_NONBLOCK);
+    ck_assert_uint_eq(b.n_sealed, 0); /* 60 bytes and the event to go */
+    b.room = BIG;
+    strm_reader_kick(&b.rd);
+    event_base_loop(B, EVLOOP_NONBLOCK);
+    ck_assert_uint_eq(b.n_sealed, 1);
+    fr_is(&b, 0, 100);
+    strm_seal(&ST, false);
+    feed(&f, 10, 10);
+    event_base_loop(B, EVLOOP_NONBLOCK);
+    ck_assert_uint_eq(a.n_sealed, 1);
+    strm_seal(&ST, true);
+    event_base_loop(B, EVLOOP_NONBLOCK);
+    ck_assert_uint_eq(a.n_sealed, 2);
+    ck_assert_uint_eq(b.n_sealed, 2);
+    fr_free(&a);
+    fr_free(&b);
+    fr_free(&c);
+}
+END_TEST
+
 static Suite *
 stream_suite(void)
 {
@@ -896,6 +949,7 @@ stream_suite(void)
     tcase_add_test(tc, add_clamps_and_replay_start);
     tcase_add_test(tc, lines_start_and_rewind);
     tcase_add_test(tc, fini_releases);
+    tcase_add_test(tc, seal_tells_readers_at_the_end);
     suite_add_tcase(s, tc);
     return s;
 }
