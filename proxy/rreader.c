@@ -164,6 +164,10 @@ rr_rd_release(struct strm_reader *sr)
     rr_end(r, PW_SUB_ENDED, "console gone");
 }
 
+static void rr_co_moved(struct con_op *co, const char *node, uint64_t epoch);
+
+/* It read all this node has of a console that moved: an operator follows
+ * (con_op_sealed); a log reader is told MOVED at once (rlog.c follows). */
 static void
 rr_rd_sealed(struct strm_reader *sr)
 {
@@ -171,6 +175,8 @@ rr_rd_sealed(struct strm_reader *sr)
 
     if (r->is_op)
         con_op_sealed(&r->co);
+    else if (r->c && r->c->moved_node[0])
+        rr_co_moved(&r->co, r->c->moved_node, r->c->moved_epoch);
 }
 
 static const struct strm_reader_ops rr_rd_ops = {
