@@ -8,12 +8,12 @@
 
 #include <event2/util.h>
 
-#include "vspc/coordcli.h"
 #include "vspc/log.h"
 #include "vspc/strmap.h"
 #include "console.h"
 #include "operator.h"
 #include "opremote.h"
+#include "ownstore.h"
 #include "peerlink.h"
 #include "rlog.h"
 #include "rreader.h"
@@ -36,7 +36,7 @@ struct clu_hint {
 
 struct clu {
     struct proxy *px;
-    struct cc *cc;
+    struct own_store *own;  /* the ownership directory (ownstore.h) */
     struct pl *pl;          /* the peer link to the other nodes */
     struct rr_set *readers; /* other nodes reading our consoles */
     struct opr_set *remote; /* our operators on other nodes' consoles */
@@ -72,10 +72,10 @@ clu_changed(struct console *c, void *arg)
 
     if (c->epoch == 0)
         return; /* never had a hypervisor on this node */
-    known = cc_console(cl->cc, c->id);
+    known = own_console(cl->own, c->id);
     if (c->owner && known && known->epoch >= c->epoch &&
         strcmp(known->owner, cl->px->cfg.node_id) != 0) {
-        uint64_t next = cc_next_epoch(cl->cc, c->id);
+        uint64_t next = own_next_epoch(cl->own, c->id);
 
         log_info("console=%s claimed from node %s (epoch %llu -> %llu)", c->id,
                  known->owner, (unsigned long long)known->epoch,
@@ -83,7 +83,7 @@ clu_changed(struct console *c, void *arg)
         c->epoch = next;
     }
     clu_entry(c, &w);
-    if (cc_announce(cl->cc, &w) != 0)
+    if (own_announce(cl->own, &w) != 0)
         log_warnx("console=%s not announced to the cluster (limit or bad "
                   "entry)",
                   c->id);
@@ -95,7 +95,7 @@ clu_freed(struct console *c, void *arg)
     struct clu *cl = arg;
 
     if (c->epoch != 0)
-        cc_withdraw(cl->cc, c->id, c->epoch);
+        own_withdraw(cl->own, c->id, c->epoch);
 }
 
 static void
@@ -147,7 +147,7 @@ clu_hint_set(void *arg, const char *id, const char *node, uint64_t epoch)
 {
     struct clu *cl = arg;
     struct clu_hint *h = clu_hint_get(cl, id);
-    const struct wire_console *w = cc_console(cl->cc, id);
+    const struct wire_console *w = own_console(cl->own, id);
 
     if ((w && w->epoch >= epoch) || (h && h->epoch >= epoch))
         return; /* the directory (or an earlier hint) knows better */
@@ -170,7 +170,7 @@ clu_hint_set(void *arg, const char *id, const char *node, uint64_t epoch)
 static const char *
 clu_where(struct clu *cl, const char *id, uint64_t *epoch)
 {
-    const struct wire_console *w = cc_console(cl->cc, id);
+    const struct wire_console *w = own_console(cl->own, id);
     struct clu_hint *h = clu_hint_get(cl, id);
 
     if (h && (w == NULL || h->epoch > w->epoch)) {
@@ -201,7 +201,7 @@ clu_vx_moved(void *arg, const char *id, const char *node, uint64_t epoch,
     rlog_follow(cl->rlog, id, node, epoch, offset);
     /* Not ours any more (no fencing of a copy we let go ourselves). */
     if (c && c->epoch != 0)
-        cc_handed_over(cl->cc, id, c->epoch);
+        own_handed_over(cl->own, id, c->epoch);
 }
 
 static uint64_t
@@ -234,7 +234,7 @@ clu_dial_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    cc_foreach_node(cl->cc, clu_dial_one, cl);
+    own_foreach_node(cl->own, clu_dial_one, cl);
     rlog_tick(cl->rlog);
     opr_tick(cl->remote);
     evtimer_add(cl->dial_ev, &tv);
@@ -512,18 +512,18 @@ clu_console_cb(void *arg, const struct wire_console *now,
 }
 
 static void
-clu_state_cb(void *arg, enum cc_state st, bool away, const char *detail)
+clu_state_cb(void *arg, enum own_state st, bool away, const char *detail)
 {
     struct clu *cl = arg;
 
-    if (st == CC_ST_REFUSED)
-        log_errorx("cluster: node %s (index %u) refused by the coordinator: "
-                   "%s",
+    if (st == OWN_ST_REFUSED)
+        log_errorx("cluster: node %s (index %u) refused by the %s: %s",
                    cl->px->cfg.node_id, cl->px->cfg.node_index,
+                   cl->own ? cl->own->kind : "ownership store",
                    detail ? detail : "?");
     else
-        log_info("cluster: %s%s%s%s", cc_state_str(st),
-                 away ? " (coordinator away)" : "", detail ? ": " : "",
+        log_info("cluster: %s%s%s%s", own_state_str(st),
+                 away ? " (ownership store away)" : "", detail ? ": " : "",
                  detail ? detail : "");
 }
 
@@ -531,8 +531,9 @@ struct clu *
 clu_new(struct proxy *px, char *err, size_t errlen)
 {
     struct clu *cl;
-    struct cc_config cfg;
-    struct cc_callbacks cbs;
+    const char *eps[PROXY_MAX_COORDINATORS];
+    struct own_config cfg;
+    struct own_callbacks cbs;
 
     err[0] = '\0';
     if (px->cfg.n_coordinators == 0)
@@ -563,7 +564,10 @@ clu_new(struct proxy *px, char *err, size_t errlen)
         free(cl);
         return NULL;
     }
-    cfg.endpoint = px->cfg.coordinators[0];
+    for (size_t i = 0; i < px->cfg.n_coordinators; i++)
+        eps[i] = px->cfg.coordinators[i];
+    cfg.endpoints = eps;
+    cfg.n_endpoints = px->cfg.n_coordinators;
     cfg.node_id = px->cfg.node_id;
     cfg.node_index = px->cfg.node_index;
     cfg.peer_addr = cl->peer_addr;
@@ -572,8 +576,8 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     cbs.state = clu_state_cb;
     cbs.node = clu_node_cb;
     cbs.console = clu_console_cb;
-    cl->cc = cc_new(px->base, NULL, &cfg, &cbs, cl, err, errlen);
-    if (cl->cc == NULL) {
+    cl->own = own_coord_new(px->base, &cfg, &cbs, cl, err, errlen);
+    if (cl->own == NULL) {
         clu_peer_free(cl);
         free(cl);
         return NULL;
@@ -583,14 +587,17 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     cl->obs.arg = cl;
     if (con_registry_observe(px->consoles, &cl->obs) != 0) {
         snprintf(err, errlen, "too many console observers");
-        cc_free(&cl->cc);
+        own_free(&cl->own);
         clu_peer_free(cl);
         free(cl);
         return NULL;
     }
     clu_dial_cb(-1, 0, cl);
-    log_info("cluster: node %s (index %u) joining through %s, peer link %s",
-             px->cfg.node_id, px->cfg.node_index, cfg.endpoint, cl->peer_addr);
+    log_info("cluster: node %s (index %u) joining through %s%s%s, peer link "
+             "%s",
+             px->cfg.node_id, px->cfg.node_index, eps[0],
+             cfg.n_endpoints > 1 ? " or " : "",
+             cfg.n_endpoints > 1 ? eps[1] : "", cl->peer_addr);
     return cl;
 }
 
@@ -603,7 +610,7 @@ clu_free(struct clu **clp)
         return;
     con_registry_unobserve(cl->px->consoles, &cl->obs);
     clu_peer_free(cl);
-    cc_free(&cl->cc);
+    own_free(&cl->own);
     smap_foreach(&cl->hints, clu_hints_free_one, cl);
     smap_fini(&cl->hints);
     free(cl);
@@ -644,7 +651,7 @@ clu_foreach_remote(struct clu *cl,
 {
     struct clu_each e = {cl, fn, arg};
 
-    cc_foreach_console(cl->cc, clu_each_cb, &e);
+    own_foreach_console(cl->own, clu_each_cb, &e);
 }
 
 bool
@@ -679,7 +686,7 @@ clu_find_remote(struct clu *cl, const char *key)
 {
     struct clu_find f = {key, cl->px->cfg.node_id, NULL};
 
-    cc_foreach_console(cl->cc, clu_find_cb, &f);
+    own_foreach_console(cl->own, clu_find_cb, &f);
     return f.w;
 }
 
@@ -747,9 +754,9 @@ clu_json_remotes(struct clu *cl, json_t *arr)
 void
 clu_stats(struct clu *cl, struct clu_stats *out)
 {
-    struct cc_status st;
+    struct own_status st;
 
-    cc_status(cl->cc, &st);
+    own_status(cl->own, &st);
     memset(out, 0, sizeof(*out));
     out->state = (int)st.state;
     out->away = st.away;
@@ -786,5 +793,5 @@ clu_stats(struct clu *cl, struct clu_stats *out)
 const char *
 clu_state_str(int state)
 {
-    return cc_state_str((enum cc_state)state);
+    return own_state_str((enum own_state)state);
 }

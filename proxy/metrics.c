@@ -267,7 +267,7 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
 
         clu_stats(px->clu, &cs);
         m_family(b, "vspc_cluster_state", M_GAUGE,
-                 "This node's membership: 1 for its state (coordcli.h).");
+                 "This node's membership: 1 for its state (ownstore.h).");
         evbuffer_add_printf(b, "vspc_cluster_state{state=\"%s\"} 1\n",
                             clu_state_str(cs.state));
         const struct {
