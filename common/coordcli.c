@@ -36,6 +36,7 @@
 #include "vspc/ratelog.h"
 #include "vspc/strmap.h"
 #include "vspc/zev.h"
+#include "ccint.h"
 #include "ccreplica.h"
 
 #define CC_FLUSH_BUDGET 256 /* announces/withdraws per loop turn */
@@ -43,58 +44,6 @@
 #define CC_SUB_HWM 100000   /* updates queued while a snapshot is read */
 #define CC_DEALER_HWM 10000
 #define CC_GRACE_WAIT 5 /* grace periods a sweep waits for the stream */
-
-/* ---- what this node announces ------------------------------------------ */
-
-struct cc_owned {
-    struct smap_node hn;
-    struct wire_console c;
-    bool dirty; /* on the dirty queue: to be (re-)announced */
-    TAILQ_ENTRY(cc_owned) dq;
-};
-
-struct cc_wd {
-    struct smap_node hn;
-    char id[WIRE_CONSOLE_ID_MAX + 1];
-    uint64_t epoch;
-    TAILQ_ENTRY(cc_wd) q;
-};
-
-struct cc {
-    struct event_base *base;
-    void *zctx;
-    bool own_ctx;
-    char endpoint[300], pub_endpoint[300];
-    char node_id[WIRE_NODE_ID_MAX + 1];
-    char peer_addr[WIRE_PEER_ADDR_MAX + 1];
-    uint8_t index;
-    double hb_ivl, silence, grace;
-    size_t max_owned, max_replica;
-    struct cc_callbacks cbs;
-    void *arg;
-
-    struct zev *dealer, *sub;
-    struct event *tick, *flush_ev, *sweep_ev;
-
-    enum cc_state state;
-    bool away;
-    uint64_t inc;        /* ours */
-    uint64_t coord_inc;  /* the coordinator's we registered with */
-    uint64_t synced_inc; /* the incarnation of the last complete sync */
-    uint64_t last_seq;
-    uint64_t snap_req; /* request id of the snapshot being received */
-    bool snap_unsent;  /* the SnapshotRequest hit EAGAIN */
-    double last_reply, last_register, snap_progress;
-    double wait_since; /* first unanswered Register, 0 if none */
-    char refused[WIRE_REASON_MAX + 1];
-
-    struct ccr rep; /* the directory replica */
-    struct smap owned, wds;
-    TAILQ_HEAD(, cc_owned) dirty;
-    TAILQ_HEAD(, cc_wd) wdq;
-    struct rlog rl;
-    struct cc_status st; /* counters */
-};
 
 static const char *const cc_state_names[CC_ST__COUNT] = {
     [CC_ST_REGISTER] = "register",
@@ -183,16 +132,16 @@ s_send_snapshot_request(struct cc *cc)
         zev_want_writable(cc->dealer, s_writable_cb);
 }
 
-static bool
-s_registered(const struct cc *cc)
+bool
+cc__registered(const struct cc *cc)
 {
     return cc->state == CC_ST_SYNC || cc->state == CC_ST_ACTIVE;
 }
 
 /* Flush on the next loop turn: after the timers and the other sockets
  * (a zero timeout, not event_active, which would run in this pass). */
-static void
-s_flush_later(struct cc *cc)
+void
+cc__flush_later(struct cc *cc)
 {
     static const struct timeval zero = {0, 0};
 
@@ -207,7 +156,7 @@ s_flush(struct cc *cc)
     struct cc_owned *o;
     struct cc_wd *w;
 
-    if (!s_registered(cc))
+    if (!cc__registered(cc))
         return; /* sent after the next registration */
     for (unsigned n = 0; n < CC_FLUSH_BUDGET; n++) {
         memset(&m, 0, sizeof(m));
@@ -234,7 +183,7 @@ s_flush(struct cc *cc)
         }
         return; /* all sent */
     }
-    s_flush_later(cc); /* more: next loop turn */
+    cc__flush_later(cc); /* more: next loop turn */
     return;
 blocked:
     /* Queue full or no connection: when writable again (or next tick). */
@@ -261,8 +210,8 @@ s_writable_cb(struct zev *z, void *arg)
 
 /* ---- the replica -------------------------------------------------------- */
 
-static void
-s_owned_drop(struct cc *cc, struct cc_owned *o)
+void
+cc__owned_drop(struct cc *cc, struct cc_owned *o)
 {
     if (o->dirty)
         TAILQ_REMOVE(&cc->dirty, o, dq);
@@ -285,7 +234,7 @@ s_check_fenced(struct cc *cc, const struct wire_console *c)
     if (o->c.epoch >= c->epoch)
         return;
     mine = o->c;
-    s_owned_drop(cc, o);
+    cc__owned_drop(cc, o);
     log_warnx("console=%s node %s: fenced: node %s holds it with epoch "
               "%016" PRIx64 " > ours %016" PRIx64,
               c->id, cc->node_id, c->owner, c->epoch, mine.epoch);
@@ -351,11 +300,13 @@ enum cc_event {
     CC_EV_LOST,       /* HeartbeatReply: other incarnation or unregistered */
     CC_EV_SNAP_END,   /* the snapshot we asked for is complete */
     CC_EV_GAP,        /* an update was lost */
+    CC_EV_SWITCH,     /* turned to the other coordinator of the pair */
     CC_EV__COUNT
 };
 
 static const char *const cc_event_names[CC_EV__COUNT] = {
-    "tick", "register-ok", "register-refused", "lost", "snapshot-end", "gap",
+    "tick",         "register-ok", "register-refused", "lost",
+    "snapshot-end", "gap",         "switch",
 };
 
 struct cc_ev {
@@ -373,6 +324,7 @@ static void a_synced(struct cc *cc, const struct cc_ev *ev);
 static void a_active_tick(struct cc *cc, const struct cc_ev *ev);
 static void a_lost(struct cc *cc, const struct cc_ev *ev);
 static void a_gap(struct cc *cc, const struct cc_ev *ev);
+static void a_switch(struct cc *cc, const struct cc_ev *ev);
 
 /*
  * The transitions. A missing cell (ok = false) is an event that does not
@@ -387,6 +339,7 @@ static void a_gap(struct cc *cc, const struct cc_ev *ev);
  *             register-ok (a new incarnation) -> SYNC
  *   ACTIVE    tick -> ACTIVE (heartbeat); gap -> SYNC; lost -> REGISTER;
  *             register-ok (a new incarnation) -> SYNC
+ *   any       switch -> REGISTER (the pair's other coordinator: Register)
  */
 static const struct cc_trans {
     bool ok;
@@ -398,12 +351,14 @@ static const struct cc_trans {
             [CC_EV_TICK] = {true, CC_ST_REGISTER, a_register_tick},
             [CC_EV_REG_OK] = {true, CC_ST_SYNC, a_registered},
             [CC_EV_REG_REFUSE] = {true, CC_ST_REFUSED, a_refused},
+            [CC_EV_SWITCH] = {true, CC_ST_REGISTER, a_switch},
         },
     [CC_ST_REFUSED] =
         {
             [CC_EV_TICK] = {true, CC_ST_REFUSED, a_register_tick},
             [CC_EV_REG_OK] = {true, CC_ST_SYNC, a_registered},
             [CC_EV_REG_REFUSE] = {true, CC_ST_REFUSED, a_refused},
+            [CC_EV_SWITCH] = {true, CC_ST_REGISTER, a_switch},
         },
     [CC_ST_SYNC] =
         {
@@ -411,6 +366,7 @@ static const struct cc_trans {
             [CC_EV_REG_OK] = {true, CC_ST_SYNC, a_registered},
             [CC_EV_LOST] = {true, CC_ST_REGISTER, a_lost},
             [CC_EV_SNAP_END] = {true, CC_ST_ACTIVE, a_synced},
+            [CC_EV_SWITCH] = {true, CC_ST_REGISTER, a_switch},
         },
     [CC_ST_ACTIVE] =
         {
@@ -418,6 +374,7 @@ static const struct cc_trans {
             [CC_EV_REG_OK] = {true, CC_ST_SYNC, a_registered},
             [CC_EV_LOST] = {true, CC_ST_REGISTER, a_lost},
             [CC_EV_GAP] = {true, CC_ST_SYNC, a_gap},
+            [CC_EV_SWITCH] = {true, CC_ST_REGISTER, a_switch},
         },
 };
 
@@ -459,11 +416,58 @@ s_set_away(struct cc *cc, bool away, double now, const char *why)
         cc->cbs.state(cc->arg, cc->state, away, why);
 }
 
+static int s_open_socks(struct cc *cc, char *err, size_t errlen);
+
+/* Turn to the pair's other coordinator: new sockets there, Register. */
+static void
+s_switch(struct cc *cc, double now, const char *why)
+{
+    struct cc_ev ev = {.now = now};
+    char tmp[300], err[256];
+
+    if (cc->alt[0] == '\0')
+        return;
+    log_warnx("node %s: coordinator %s %s: turning to %s", cc->node_id,
+              cc->endpoint, why, cc->alt);
+    snprintf(tmp, sizeof(tmp), "%s", cc->endpoint);
+    snprintf(cc->endpoint, sizeof(cc->endpoint), "%s", cc->alt);
+    snprintf(cc->alt, sizeof(cc->alt), "%s", tmp);
+    snprintf(tmp, sizeof(tmp), "%s", cc->pub_endpoint);
+    snprintf(cc->pub_endpoint, sizeof(cc->pub_endpoint), "%s", cc->alt_pub);
+    snprintf(cc->alt_pub, sizeof(cc->alt_pub), "%s", tmp);
+    zev_free(&cc->dealer); /* safe inside its own callback (zev.h) */
+    zev_free(&cc->sub);
+    if (s_open_socks(cc, err, sizeof(err)) != 0) /* no fds or memory */
+        fatalx("node %s: coordinator %s: %s", cc->node_id, cc->endpoint, err);
+    cc->st.switches++;
+    cc->last_switch = now;
+    s_fsm(cc, CC_EV_SWITCH, &ev);
+}
+
+/* No answer for `silence`: away; one of a pair turns to the other. */
+static void
+s_silent(struct cc *cc, double now, const char *why)
+{
+    s_set_away(cc, true, now, why);
+    if (cc->alt[0] && now - cc->last_switch > cc->silence)
+        s_switch(cc, now, why);
+}
+
 static void
 s_check_silence(struct cc *cc, double now)
 {
     if (now - cc->last_reply > cc->silence)
-        s_set_away(cc, true, now, "silent");
+        s_silent(cc, now, "silent");
+}
+
+static void
+a_switch(struct cc *cc, const struct cc_ev *ev)
+{
+    cc->last_reply = ev->now; /* the new one gets `silence` to answer */
+    cc->wait_since = 0;
+    s_send_register(cc, ev->now);
+    if (cc->cbs.state)
+        cc->cbs.state(cc->arg, cc->state, cc->away, "turned to the other");
 }
 
 static void
@@ -472,8 +476,11 @@ a_register_tick(struct cc *cc, const struct cc_ev *ev)
     double every =
         cc->hb_ivl * (cc->state == CC_ST_REFUSED ? CC_REFUSED_RETRY : 1);
 
-    if (cc->wait_since > 0 && ev->now - cc->wait_since > cc->silence)
-        s_set_away(cc, true, ev->now, "not answering Register");
+    if (cc->wait_since > 0 && ev->now - cc->wait_since > cc->silence) {
+        s_silent(cc, ev->now, "not answering Register");
+        if (cc->state != CC_ST_REGISTER && cc->state != CC_ST_REFUSED)
+            return; /* switched */
+    }
     /* 0.9: a tick that comes a little early still sends. */
     if (ev->now - cc->last_register >= every * 0.9)
         s_send_register(cc, ev->now);
@@ -691,7 +698,7 @@ s_dealer_msg(struct zev *z, const struct zev_msg *zm, void *arg)
     case WIRE_REGISTER_REPLY:
         if (!m.u.reg_reply.ok) {
             s_fsm(cc, CC_EV_REG_REFUSE, &ev);
-        } else if (s_registered(cc) &&
+        } else if (cc__registered(cc) &&
                    m.u.reg_reply.incarnation == cc->coord_inc) {
             cc->last_reply = ev.now; /* a reply to a Register sent twice */
         } else {
@@ -699,7 +706,7 @@ s_dealer_msg(struct zev *z, const struct zev_msg *zm, void *arg)
         }
         break;
     case WIRE_HEARTBEAT_REPLY:
-        if (!s_registered(cc))
+        if (!cc__registered(cc))
             break;
         if (!m.u.heartbeat_reply.registered ||
             m.u.heartbeat_reply.incarnation != cc->coord_inc) {
@@ -708,6 +715,15 @@ s_dealer_msg(struct zev *z, const struct zev_msg *zm, void *arg)
             cc->last_reply = ev.now;
             s_set_away(cc, false, ev.now, "");
         }
+        break;
+    case WIRE_NOT_ACTIVE:
+        /* The passive one of a pair: the other is (or becomes) active. */
+        if (cc->alt[0] && ev.now - cc->last_switch >= cc->hb_ivl)
+            s_switch(cc, ev.now, "is not active");
+        else if (!cc->alt[0])
+            s_bad(cc, "request",
+                  "NotActive from a coordinator of a pair: give this node "
+                  "both (--coordinator twice)");
         break;
     case WIRE_SNAPSHOT_NODE:
     case WIRE_SNAPSHOT_ENTRY:
@@ -823,13 +839,34 @@ s_socket(struct cc *cc, int type, const char *ep, char *err, size_t errlen)
     return s;
 }
 
+/* The DEALER and the SUB to the current coordinator (SUB paused). */
+static int
+s_open_socks(struct cc *cc, char *err, size_t errlen)
+{
+    void *s;
+
+    if ((s = s_socket(cc, ZMQ_SUB, cc->pub_endpoint, err, errlen)) == NULL)
+        return -1;
+    if ((cc->sub = zev_new(cc->base, s, s_sub_msg, cc)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    zev_pause(cc->sub); /* read once in sync */
+    if ((s = s_socket(cc, ZMQ_DEALER, cc->endpoint, err, errlen)) == NULL)
+        return -1;
+    if ((cc->dealer = zev_new(cc->base, s, s_dealer_msg, cc)) == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 struct cc *
 cc_new(struct event_base *base, void *zctx, const struct cc_config *cfg,
        const struct cc_callbacks *cbs, void *arg, char *err, size_t errlen)
 {
     struct cc *cc;
     struct timeval tv;
-    void *s;
 
     if (cfg->endpoint == NULL || cfg->node_id == NULL ||
         !wire_valid_node_id(cfg->node_id) || cfg->peer_addr == NULL ||
@@ -855,6 +892,14 @@ cc_new(struct event_base *base, void *zctx, const struct cc_config *cfg,
                  "bad coordinator endpoint %s (want "
                  "tcp://HOST:PORT)",
                  cfg->endpoint);
+        free(cc);
+        return NULL;
+    }
+    if (cfg->endpoint2 &&
+        (snprintf(cc->alt, sizeof(cc->alt), "%s", cfg->endpoint2) < 0 ||
+         zev_endpoint_port_add(cfg->endpoint2, 1, cc->alt_pub,
+                               sizeof(cc->alt_pub)) != 0)) {
+        snprintf(err, errlen, "bad coordinator endpoint %s", cfg->endpoint2);
         free(cc);
         return NULL;
     }
@@ -886,15 +931,8 @@ cc_new(struct event_base *base, void *zctx, const struct cc_config *cfg,
         }
         cc->own_ctx = true;
     }
-    if ((s = s_socket(cc, ZMQ_SUB, cc->pub_endpoint, err, errlen)) == NULL)
+    if (s_open_socks(cc, err, errlen) != 0)
         goto fail;
-    if ((cc->sub = zev_new(base, s, s_sub_msg, cc)) == NULL)
-        goto nomem;
-    zev_pause(cc->sub); /* read once in sync */
-    if ((s = s_socket(cc, ZMQ_DEALER, cc->endpoint, err, errlen)) == NULL)
-        goto fail;
-    if ((cc->dealer = zev_new(base, s, s_dealer_msg, cc)) == NULL)
-        goto nomem;
     tv.tv_sec = (time_t)cc->hb_ivl;
     tv.tv_usec = (suseconds_t)((cc->hb_ivl - (double)tv.tv_sec) * 1e6);
     if ((cc->tick = event_new(base, -1, EV_PERSIST, s_tick_cb, cc)) == NULL ||
@@ -951,182 +989,4 @@ cc_free(struct cc **ccp)
         smap_fini(&cc->wds);
     }
     free(cc);
-}
-
-int
-cc_announce(struct cc *cc, const struct wire_console *c)
-{
-    struct wire_msg m;
-    struct smap_node *hn;
-    struct cc_owned *o;
-    uint8_t *buf;
-    size_t len;
-    char err[256];
-
-    memset(&m, 0, sizeof(m));
-    m.type = WIRE_ANNOUNCE;
-    m.u.announce = *c;
-    snprintf(m.u.announce.owner, sizeof(m.u.announce.owner), "%s", cc->node_id);
-    m.u.announce.owner_index = cc->index;
-    if (epoch_index(c->epoch) != cc->index) {
-        log_warnx("node %s: announce of %s with epoch %016" PRIx64
-                  " whose low byte is not this node's index %u: refused",
-                  cc->node_id, c->id, c->epoch, (unsigned)cc->index);
-        return -1;
-    }
-    /* The wire's rules, checked now rather than at the flush. */
-    if (wire_encode(&m, &buf, &len, err, sizeof(err)) != WIRE_OK) {
-        log_warnx("node %s: announce refused: %s", cc->node_id, err);
-        return -1;
-    }
-    free(buf);
-    if ((hn = smap_get(&cc->owned, c->id)) != NULL) {
-        o = smap_entry(hn, struct cc_owned, hn);
-    } else {
-        if (smap_count(&cc->owned) >= cc->max_owned) {
-            log_warnx("node %s: %zu consoles announced already (the limit): "
-                      "%s not announced",
-                      cc->node_id, cc->max_owned, c->id);
-            return -1;
-        }
-        if ((o = calloc(1, sizeof(*o))) == NULL)
-            return -1;
-        memcpy(o->c.id, m.u.announce.id, sizeof(o->c.id));
-        smap_put(&cc->owned, &o->hn, o->c.id);
-    }
-    o->c = m.u.announce;
-    if (!o->dirty) {
-        o->dirty = true;
-        TAILQ_INSERT_TAIL(&cc->dirty, o, dq);
-    }
-    /* A withdraw of an older claim is superseded by this announce. */
-    if ((hn = smap_get(&cc->wds, c->id)) != NULL) {
-        struct cc_wd *w = smap_entry(hn, struct cc_wd, hn);
-
-        if (w->epoch <= c->epoch) {
-            TAILQ_REMOVE(&cc->wdq, w, q);
-            smap_del(&cc->wds, hn);
-            free(w);
-        }
-    }
-    if (s_registered(cc))
-        s_flush_later(cc);
-    return 0;
-}
-
-void
-cc_handed_over(struct cc *cc, const char *id, uint64_t epoch)
-{
-    struct smap_node *hn = smap_get(&cc->owned, id);
-
-    if (hn && smap_entry(hn, struct cc_owned, hn)->c.epoch <= epoch)
-        s_owned_drop(cc, smap_entry(hn, struct cc_owned, hn));
-}
-
-int
-cc_withdraw(struct cc *cc, const char *id, uint64_t epoch)
-{
-    struct smap_node *hn;
-    struct cc_wd *w;
-
-    if (!wire_valid_console_id(id))
-        return -1;
-    if ((hn = smap_get(&cc->owned, id)) != NULL) {
-        struct cc_owned *o = smap_entry(hn, struct cc_owned, hn);
-
-        if (o->c.epoch <= epoch)
-            s_owned_drop(cc, o);
-    }
-    if ((hn = smap_get(&cc->wds, id)) != NULL) {
-        w = smap_entry(hn, struct cc_wd, hn);
-        if (epoch > w->epoch)
-            w->epoch = epoch;
-    } else {
-        if (smap_count(&cc->wds) >= cc->max_owned) {
-            /* Bounded while the coordinator is away: the oldest goes. Its
-             * entry stays listed until claimed elsewhere. */
-            struct cc_wd *old = TAILQ_FIRST(&cc->wdq);
-
-            log_warnx("node %s: %zu withdraws queued: the one of %s dropped",
-                      cc->node_id, cc->max_owned, old->id);
-            TAILQ_REMOVE(&cc->wdq, old, q);
-            smap_del(&cc->wds, &old->hn);
-            free(old);
-        }
-        if ((w = calloc(1, sizeof(*w))) == NULL)
-            return -1;
-        snprintf(w->id, sizeof(w->id), "%s", id);
-        w->epoch = epoch;
-        smap_put(&cc->wds, &w->hn, w->id);
-        TAILQ_INSERT_TAIL(&cc->wdq, w, q);
-    }
-    if (s_registered(cc))
-        s_flush_later(cc);
-    return 0;
-}
-
-uint64_t
-cc_next_epoch(const struct cc *cc, const char *id)
-{
-    uint64_t hi = 0;
-    struct smap_node *hn;
-
-    if (ccr_get_console(&cc->rep, id) != NULL)
-        hi = ccr_get_console(&cc->rep, id)->epoch;
-    if ((hn = smap_get(&cc->owned, id)) != NULL) {
-        uint64_t e = smap_entry(hn, struct cc_owned, hn)->c.epoch;
-
-        hi = e > hi ? e : hi;
-    }
-    if ((hn = smap_get(&cc->wds, id)) != NULL) {
-        uint64_t e = smap_entry(hn, struct cc_wd, hn)->epoch;
-
-        hi = e > hi ? e : hi;
-    }
-    return epoch_next(hi, cc->index);
-}
-
-const struct wire_console *
-cc_console(const struct cc *cc, const char *id)
-{
-    return ccr_get_console(&cc->rep, id);
-}
-
-const struct wire_node *
-cc_node(const struct cc *cc, const char *node_id)
-{
-    return ccr_get_node(&cc->rep, node_id);
-}
-
-void
-cc_foreach_console(const struct cc *cc,
-                   void (*fn)(const struct wire_console *c, void *arg),
-                   void *arg)
-{
-    ccr_foreach_console(&cc->rep, fn, arg);
-}
-
-void
-cc_foreach_node(const struct cc *cc,
-                void (*fn)(const struct wire_node *n, void *arg), void *arg)
-{
-    ccr_foreach_node(&cc->rep, fn, arg);
-}
-
-void
-cc_status(const struct cc *cc, struct cc_status *st)
-{
-    *st = cc->st;
-    st->state = cc->state;
-    st->away = cc->away;
-    st->incarnation = cc->inc;
-    st->coordinator_inc = cc->coord_inc;
-    st->seq = cc->last_seq;
-    st->consoles = smap_count(&cc->rep.consoles);
-    st->nodes = smap_count(&cc->rep.nodes);
-    st->owned = smap_count(&cc->owned);
-    st->pending_withdraws = smap_count(&cc->wds);
-    st->updates_in = zev_stats(cc->sub)->msgs_in;
-    st->updates_paused = zev_paused(cc->sub);
-    st->updates_waiting = zev_readable(cc->sub);
 }

@@ -24,6 +24,14 @@ const struct opt_def ccfg_opts[] = {
      "1 to 100000000"},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, "info",
      "error, warn, info or debug"},
+    {"peer", CCFG_ENDPOINT, F(peer), 0, 0, NULL,
+     "the other coordinator of the pair's --bind, tcp://ADDR:PORT"},
+    {"primary", OPT_BOOL, F(primary), 0, 0, "no", "yes or no"},
+    {"backup", OPT_BOOL, F(backup), 0, 0, "no", "yes or no"},
+    {"ha-bind", CCFG_ENDPOINT, F(ha_bind), 0, 0, NULL,
+     "tcp://ADDR:PORT (default: --bind's port + 2)"},
+    {"ha-peer", CCFG_ENDPOINT, F(ha_peer), 0, 0, NULL,
+     "tcp://ADDR:PORT (default: --peer's port + 2)"},
 };
 const size_t ccfg_n_opts = VSPC_ARRAY_LEN(ccfg_opts);
 
@@ -92,6 +100,19 @@ const struct opt_table ccfg_table = {
     .n_opts = VSPC_ARRAY_LEN(ccfg_opts),
     .parse = ccfg_parse,
 };
+
+const char *
+ccfg_check(const struct coord_cfg *cfg)
+{
+    if (cfg->peer[0] && cfg->primary == cfg->backup)
+        return "--peer: say which one this is, --primary or --backup";
+    if (!cfg->peer[0] &&
+        (cfg->primary || cfg->backup || cfg->ha_bind[0] || cfg->ha_peer[0]))
+        return "--primary, --backup, --ha-bind and --ha-peer need --peer";
+    if (cfg->peer[0] && strcmp(cfg->peer, cfg->bind) == 0)
+        return "--peer: the other coordinator's endpoint, not our --bind";
+    return NULL;
+}
 
 void
 ccfg_defaults(struct coord_cfg *cfg)

@@ -27,7 +27,17 @@ struct coord_cfg {
     size_t max_per_node;
     size_t max_consoles;
     int log_level;
+    /* A Binary Star pair (bstar.h): the other coordinator's bind endpoint
+     * ("" alone), which one this is, and the HA ports if not the
+     * defaults (each bind's port + 2). */
+    char peer[CCFG_ENDPOINT_MAX + 1];
+    bool primary, backup;
+    char ha_bind[CCFG_ENDPOINT_MAX + 1];
+    char ha_peer[CCFG_ENDPOINT_MAX + 1];
 };
+
+/* The options that cross each other (the pair's); NULL or a message. */
+const char *ccfg_check(const struct coord_cfg *cfg);
 
 /* The coordinator's own type (the generic ones: vspc/opttab.h). */
 enum ccfg_type {

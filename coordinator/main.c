@@ -31,8 +31,14 @@ usage(FILE *f)
                "  --bind tcp://ADDR:PORT          requests (default "
                "tcp://127.0.0.1:13380);\n"
                "                                  PORT+1: directory updates, "
-               "PORT+2: reserved\n"
-               "                                  for the HA peer\n"
+               "PORT+2: the HA\n"
+               "                                  port of a pair\n"
+               "  --peer tcp://ADDR:PORT          the other coordinator of a "
+               "pair (its --bind)\n"
+               "  --primary | --backup            which one of the pair this "
+               "is\n"
+               "  --ha-bind, --ha-peer tcp://...  the pair's HA ports if not "
+               "PORT+2 of each\n"
                "  --heartbeat-timeout SECS        a node silent this long is "
                "dead (default 3)\n"
                "  --max-nodes N                   distinct node ids (1-256, "
@@ -61,10 +67,20 @@ parse_args(int argc, char **argv, struct coord_cfg *cfg)
 {
     struct opt_loader ld;
 
+    const char *bad;
+
     ccfg_loader_init(&ld, cfg);
     if (opt_cmdline(&ld, "vspc-coordinator", usage, argc, argv)) {
+        if ((bad = ccfg_check(cfg)) != NULL) {
+            fprintf(stderr, "vspc-coordinator: %s\n", bad);
+            exit(1);
+        }
         printf("config ok\n");
         exit(0);
+    }
+    if ((bad = ccfg_check(cfg)) != NULL) {
+        fprintf(stderr, "vspc-coordinator: %s\n", bad);
+        exit(2);
     }
     log_verbosity = cfg->log_level;
 }
@@ -91,7 +107,7 @@ main(int argc, char **argv)
     struct coord co = {0};
     struct srv_cfg sc;
     struct srv *srv;
-    char err[512], ha[300];
+    char err[512], ha[300], pair[700];
     void *zctx;
 
     log_init("vspc-coordinator", LOG_LVL_INFO);
@@ -114,15 +130,26 @@ main(int argc, char **argv)
     sc.lim.max_per_node = cfg.max_per_node;
     sc.lim.max_consoles = cfg.max_consoles;
     sc.lim.heartbeat_timeout = cfg.heartbeat_timeout;
+    if (cfg.peer[0]) {
+        sc.peer = cfg.peer;
+        sc.primary = cfg.primary;
+        sc.ha_bind = cfg.ha_bind[0] ? cfg.ha_bind : NULL;
+        sc.ha_peer = cfg.ha_peer[0] ? cfg.ha_peer : NULL;
+    }
     if ((srv = srv_new(co.base, zctx, &sc, err, sizeof(err))) == NULL)
         fatalx("%s", err);
     if (zev_endpoint_port_add(cfg.bind, 2, ha, sizeof(ha)) != 0)
         snprintf(ha, sizeof(ha), "(none)");
+    if (cfg.peer[0])
+        snprintf(pair, sizeof(pair), "HA port %s, %s of a pair with %s",
+                 cfg.ha_bind[0] ? cfg.ha_bind : ha,
+                 cfg.primary ? "primary" : "backup", cfg.peer);
+    else
+        snprintf(pair, sizeof(pair), "%s reserved for the HA peer", ha);
     log_info("coordinator incarnation %016" PRIx64
-             ": requests on %s, updates on %s (%s reserved for the HA "
-             "peer); heartbeat timeout %.3g s; limits: %u nodes, %zu "
-             "consoles per node, %zu in all",
-             srv_dir(srv)->incarnation, cfg.bind, srv_pub_endpoint(srv), ha,
+             ": requests on %s, updates on %s (%s); heartbeat timeout %.3g "
+             "s; limits: %u nodes, %zu consoles per node, %zu in all",
+             srv_dir(srv)->incarnation, cfg.bind, srv_pub_endpoint(srv), pair,
              cfg.heartbeat_timeout, cfg.max_nodes, cfg.max_per_node,
              cfg.max_consoles);
     /* systemd (Type=notify): the ports are bound. No-op elsewhere. */

@@ -20,6 +20,7 @@
 #include "vspc/random.h"
 #include "vspc/ratelog.h"
 #include "vspc/zev.h"
+#include "bstar.h"
 #include "snapshot.h"
 #include "wire.h"
 
@@ -56,6 +57,7 @@ struct srv {
     struct snap *snap;
     struct event *tick;
     double hugz_ivl, last_hugz;
+    struct bstar *bs;   /* one of a pair, or NULL */
     struct rlog rl_bad; /* per peer */
     struct srv_stats stats;
 };
@@ -230,6 +232,20 @@ s_on_heartbeat(struct srv *s, const struct zev_frame *rid,
     s_reply(s, rid, &reply);
 }
 
+/* Not the active one of the pair: the node turns to the other. */
+static void
+s_not_active(struct srv *s, const struct zev_frame *rid)
+{
+    struct wire_msg reply;
+
+    memset(&reply, 0, sizeof(reply));
+    reply.type = WIRE_NOT_ACTIVE;
+    reply.u.not_active.term = bs_term(s->bs);
+    snprintf(reply.u.not_active.reason, sizeof(reply.u.not_active.reason),
+             "this coordinator is %s", bs_state_str(bs_state(s->bs)));
+    s_reply(s, rid, &reply);
+}
+
 static void
 s_req_msg(struct zev *z, const struct zev_msg *zm, void *arg)
 {
@@ -260,6 +276,10 @@ s_req_msg(struct zev *z, const struct zev_msg *zm, void *arg)
         return;
     }
     s->stats.in[m.type]++;
+    if (s->bs && m.type <= WIRE_SNAPSHOT_REQUEST && !bs_serving(s->bs, now)) {
+        s_not_active(s, rid);
+        return;
+    }
     switch (m.type) {
     case WIRE_REGISTER:
         s_on_register(s, rid, &m.u.reg, now);
@@ -418,6 +438,8 @@ s_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct srv *s = arg;
     double now = clock_now();
 
+    if (s->bs && bs_state(s->bs) != BS_ACTIVE && bs_state(s->bs) != BS_PRIMARY)
+        return; /* not serving: no directory to keep or publish */
     /* Requests still unread may hold the heartbeats: behind, we give the
      * nodes one more timeout rather than blame them for our delay. */
     dir_expire(&s->dir, now,
@@ -425,6 +447,59 @@ s_tick_cb(evutil_socket_t fd, short what, void *arg)
                                                : 0);
     if (now - s->last_hugz >= s->hugz_ivl)
         s_hugz(s, now);
+}
+
+/* ---- the pair ------------------------------------------------------------ */
+
+/* A fresh, empty directory with a new incarnation: nodes that talk to us
+ * register again and re-announce what they hold (directory.h). */
+static int
+s_reset_dir(struct srv *s, const char *why)
+{
+    struct dir_limits lim = s->dir.lim;
+
+    snap_free(&s->snap);
+    if (s->dir_ok)
+        dir_fini(&s->dir);
+    s->dir_ok = false;
+    if (dir_init(&s->dir, &lim, random_u64(), s_publish_cb, s) != 0)
+        return -1;
+    s->dir_ok = true;
+    if ((s->snap = snap_new(s->base, &s->dir, s->dir.lim.max_nodes + 16,
+                            s_snap_send, s)) == NULL)
+        return -1;
+    log_info("directory: a fresh one, incarnation %016" PRIx64 " (%s)",
+             s->dir.incarnation, why);
+    return 0;
+}
+
+static void
+s_bs_activated(void *arg, uint64_t term, bool fresh)
+{
+    struct srv *s = arg;
+
+    (void)term;
+    if (fresh && s_reset_dir(s, "now active: the nodes re-announce") != 0)
+        fatalx("out of memory");
+}
+
+static void
+s_bs_deactivated(void *arg, const char *why)
+{
+    if (s_reset_dir(arg, why) != 0)
+        fatalx("out of memory");
+}
+
+static uint64_t
+s_bs_incarnation(void *arg)
+{
+    return ((struct srv *)arg)->dir.incarnation;
+}
+
+const char *
+srv_ha_state(const struct srv *s)
+{
+    return s->bs ? bs_state_str(bs_state(s->bs)) : "alone";
 }
 
 /* ---- setup --------------------------------------------------------------- */
@@ -504,6 +579,27 @@ srv_new(struct event_base *base, void *zctx, const struct srv_cfg *cfg,
     if (s_open(s, PORT_REQ, ZMQ_ROUTER, s_req_msg, err, errlen) != 0 ||
         s_open(s, PORT_PUB, ZMQ_XPUB, s_pub_msg, err, errlen) != 0)
         goto fail;
+    if (cfg->peer) {
+        char ha[300], pha[300];
+        struct bs_cfg bc = {.primary = cfg->primary};
+        struct bs_hooks bh = {.activated = s_bs_activated,
+                              .deactivated = s_bs_deactivated,
+                              .incarnation = s_bs_incarnation,
+                              .arg = s};
+
+        if ((cfg->ha_bind == NULL &&
+             zev_endpoint_port_add(cfg->bind, 2, ha, sizeof(ha)) != 0) ||
+            (cfg->ha_peer == NULL &&
+             zev_endpoint_port_add(cfg->peer, 2, pha, sizeof(pha)) != 0)) {
+            snprintf(err, errlen, "bad endpoint %s or %s", cfg->bind,
+                     cfg->peer);
+            goto fail;
+        }
+        bc.ha_bind = cfg->ha_bind ? cfg->ha_bind : ha;
+        bc.peer_ha = cfg->ha_peer ? cfg->ha_peer : pha;
+        if ((s->bs = bs_new(base, zctx, &bc, &bh, err, errlen)) == NULL)
+            goto fail;
+    }
     /* Dead nodes are found within a quarter of the timeout; Hugz go out
      * often enough for nodes to notice a lost last update quickly. */
     tick = s_clamp(cfg->lim.heartbeat_timeout / 4, 0.02, 0.25);
@@ -531,6 +627,7 @@ srv_free(struct srv **sp)
     *sp = NULL;
     if (s->tick)
         event_free(s->tick);
+    bs_free(&s->bs);
     snap_free(&s->snap);
     for (int p = 0; p < PORT__COUNT; p++) {
         /* Stop monitoring first (the monitor's own socket must not be

@@ -8,8 +8,10 @@
  *         rather than a PUB so that a peer sending anything but a
  *         subscription there is seen and logged instead of silently
  *         ignored.
- *   P+2   reserved for the HA peer (Binary Star, a later issue): not
- *         bound yet.
+ *   P+2   the HA port when one of a pair (bstar.h): our state, PUB; the
+ *         peer's is its own P+2 (or what ha_peer says). A coordinator
+ *         that is not active answers every request NotActive, publishes
+ *         nothing, and keeps no directory.
  *
  * Every received message is size-checked and decoded through wire_; a bad
  * one is logged (at most once per peer per second, with the count of
@@ -34,6 +36,11 @@ struct srv_cfg {
     const char *bind; /* tcp://ADDR:PORT */
     struct dir_limits lim;
     uint64_t incarnation; /* 0: random */
+    /* One of a pair (NULL peer: alone). */
+    const char *peer;    /* the other's bind endpoint */
+    bool primary;        /* else the backup */
+    const char *ha_bind; /* NULL: bind's port + 2 */
+    const char *ha_peer; /* NULL: peer's port + 2 */
 };
 
 /* NULL on failure, with the reason in err. */
@@ -43,6 +50,8 @@ void srv_free(struct srv **sp);
 
 const struct dir *srv_dir(const struct srv *s);
 const char *srv_pub_endpoint(const struct srv *s);
+/* "active", "passive", ...; "alone" without a peer. */
+const char *srv_ha_state(const struct srv *s);
 /* One log line of counters (messages, rejects by reason, directory). */
 void srv_log_stats(const struct srv *s);
 

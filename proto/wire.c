@@ -31,6 +31,8 @@ static const char *const wire_type_names[WIRE_TYPE__COUNT] = {
     [WIRE_SNAPSHOT_END] = "snapshot-end",
     [WIRE_UPDATE] = "update",
     [WIRE_HUGZ] = "hugz",
+    [WIRE_BSTAR] = "bstar-state",
+    [WIRE_NOT_ACTIVE] = "not-active",
 };
 
 const char *
@@ -426,6 +428,25 @@ s_dec_body(const Vspc__Envelope *e, struct wire_msg *m, char *err,
         m->u.hugz.seq = e->hugz->seq;
         m->u.hugz.incarnation = e->hugz->incarnation;
         return WIRE_OK;
+    case VSPC__ENVELOPE__BODY_BSTAR:
+        m->type = WIRE_BSTAR;
+        NEED(e->bstar->has_state, "bstar.state");
+        NEED(e->bstar->has_term, "bstar.term");
+        if (e->bstar->state < VSPC__BSTAR_STATE__STATE__PRIMARY ||
+            e->bstar->state > VSPC__BSTAR_STATE__STATE__PASSIVE)
+            return s_fail(WIRE_E_INVALID, err, errlen,
+                          "bstar.state: %d is not a state",
+                          (int)e->bstar->state);
+        m->u.bstar.state = (enum wire_bstar_state)e->bstar->state;
+        m->u.bstar.term = e->bstar->term;
+        m->u.bstar.incarnation = e->bstar->incarnation;
+        return WIRE_OK;
+    case VSPC__ENVELOPE__BODY_NOT_ACTIVE:
+        m->type = WIRE_NOT_ACTIVE;
+        m->u.not_active.term = e->not_active->term;
+        STR(m->u.not_active.reason, e->not_active->reason, K_TEXT, false,
+            "not-active.reason");
+        return WIRE_OK;
     default:
         return s_fail(WIRE_E_NOBODY, err, errlen,
                       "no message body (unknown type, or a peer-link frame "
@@ -520,6 +541,8 @@ struct enc {
         Vspc__SnapshotEnd snapshot_end;
         Vspc__Update update;
         Vspc__Hugz hugz;
+        Vspc__BstarState bstar;
+        Vspc__NotActive not_active;
     } b;
     Vspc__ConsoleEntry console;
     Vspc__NodeEntry node;
@@ -540,6 +563,8 @@ s_terminated(const struct wire_msg *m)
         return T(m->u.reg.node_id) && T(m->u.reg.peer_addr);
     case WIRE_REGISTER_REPLY:
         return T(m->u.reg_reply.reason);
+    case WIRE_NOT_ACTIVE:
+        return T(m->u.not_active.reason);
     case WIRE_HEARTBEAT:
         return T(m->u.heartbeat.node_id);
     case WIRE_WITHDRAW:
@@ -717,6 +742,25 @@ s_enc_build(const struct wire_msg *m, struct enc *x, char *err, size_t errlen)
         x->b.hugz.incarnation = m->u.hugz.incarnation;
         e->body_case = VSPC__ENVELOPE__BODY_HUGZ;
         e->hugz = &x->b.hugz;
+        return WIRE_OK;
+    case WIRE_BSTAR:
+        vspc__bstar_state__init(&x->b.bstar);
+        x->b.bstar.has_state = 1;
+        x->b.bstar.state = (Vspc__BstarState__State)m->u.bstar.state;
+        x->b.bstar.has_term = 1;
+        x->b.bstar.term = m->u.bstar.term;
+        x->b.bstar.has_incarnation = 1;
+        x->b.bstar.incarnation = m->u.bstar.incarnation;
+        e->body_case = VSPC__ENVELOPE__BODY_BSTAR;
+        e->bstar = &x->b.bstar;
+        return WIRE_OK;
+    case WIRE_NOT_ACTIVE:
+        vspc__not_active__init(&x->b.not_active);
+        x->b.not_active.has_term = 1;
+        x->b.not_active.term = m->u.not_active.term;
+        x->b.not_active.reason = CS(m->u.not_active.reason);
+        e->body_case = VSPC__ENVELOPE__BODY_NOT_ACTIVE;
+        e->not_active = &x->b.not_active;
         return WIRE_OK;
     default:
         return s_fail(WIRE_E_INVALID, err, errlen, "unknown message type %d",

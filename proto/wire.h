@@ -60,6 +60,8 @@ enum wire_type {
     WIRE_SNAPSHOT_END,
     WIRE_UPDATE,
     WIRE_HUGZ,
+    WIRE_BSTAR,
+    WIRE_NOT_ACTIVE,
     WIRE_TYPE__COUNT
 };
 
@@ -160,6 +162,25 @@ struct wire_hugz {
     uint64_t incarnation;
 };
 
+/* Binary Star (BstarState.State). */
+enum wire_bstar_state {
+    WIRE_BS_PRIMARY = 1,
+    WIRE_BS_BACKUP,
+    WIRE_BS_ACTIVE,
+    WIRE_BS_PASSIVE,
+};
+
+struct wire_bstar {
+    enum wire_bstar_state state;
+    uint64_t term;
+    uint64_t incarnation;
+};
+
+struct wire_not_active {
+    uint64_t term;
+    char reason[WIRE_REASON_MAX + 1];
+};
+
 /* One message of the coordinator link. Plain value: no heap, no free. */
 struct wire_msg {
     enum wire_type type;
@@ -176,6 +197,8 @@ struct wire_msg {
         struct wire_snapshot_end snapshot_end;
         struct wire_update update;
         struct wire_hugz hugz;
+        struct wire_bstar bstar;
+        struct wire_not_active not_active;
     } u;
 };
 

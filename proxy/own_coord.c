@@ -219,6 +219,7 @@ own_coord_new(struct event_base *base, const struct own_config *cfg,
     o->arg = arg;
     memset(&cc, 0, sizeof(cc));
     cc.endpoint = cfg->endpoints[0];
+    cc.endpoint2 = cfg->n_endpoints > 1 ? cfg->endpoints[1] : NULL;
     cc.node_id = cfg->node_id;
     cc.node_index = cfg->node_index;
     cc.peer_addr = cfg->peer_addr;

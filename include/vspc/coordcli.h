@@ -20,6 +20,11 @@
  * re-snapshots. A sequence gap (an update lost at the publisher's
  * high-water mark) sends it back to SYNC.
  *
+ * A pair (cc_config.endpoint2): NotActive from the one it talks to, or
+ * its silence, turns the client to the other (at most once per heartbeat
+ * interval for NotActive, once per `silence` for silence): it registers
+ * there, re-announces everything and re-snapshots, as after a restart.
+ *
  * The coordinator away (no reply for `silence` seconds): logged once, the
  * state callback is told, and everything keeps working from the replica;
  * announces and withdraws made meanwhile are kept and sent once a
@@ -68,7 +73,12 @@ enum cc_state {
 struct cc_config {
     const char *endpoint;     /* tcp://HOST:PORT, the coordinator's requests */
     const char *pub_endpoint; /* NULL: endpoint's PORT + 1 */
-    const char *node_id;      /* 1-63 printable characters, no spaces */
+    /* The other coordinator of a Binary Star pair (NULL: alone; its
+     * updates on PORT + 1). The client talks to one at a time and turns
+     * to the other when the one it talks to answers NotActive or stays
+     * silent for `silence`. */
+    const char *endpoint2;
+    const char *node_id; /* 1-63 printable characters, no spaces */
     uint8_t node_index;
     const char *peer_addr; /* this node's peer link, host:port */
     double heartbeat_ivl;  /* seconds; 0: 1 */
@@ -103,6 +113,7 @@ struct cc_status {
     uint64_t seq;             /* last update applied */
     size_t consoles, nodes, owned, pending_withdraws;
     uint64_t registrations, snapshots, gaps, bad_messages;
+    uint64_t switches; /* turned to the other coordinator of the pair */
     /* The update stream: messages received, read paused (while syncing),
      * a message waiting to be read. */
     uint64_t updates_in;

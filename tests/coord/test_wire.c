@@ -74,7 +74,7 @@ max_node(struct wire_node *n, bool alive)
 }
 
 /* Samples: every type, several at their bounds. */
-#define NSAMPLES 20
+#define NSAMPLES 22
 static void
 sample(int i, struct wire_msg *m)
 {
@@ -178,6 +178,17 @@ sample(int i, struct wire_msg *m)
         m->type = WIRE_HUGZ;
         m->u.hugz.seq = 77;
         m->u.hugz.incarnation = 88;
+        break;
+    case 19:
+        m->type = WIRE_BSTAR;
+        m->u.bstar.state = WIRE_BS_PASSIVE;
+        m->u.bstar.term = UINT64_MAX;
+        m->u.bstar.incarnation = 5;
+        break;
+    case 20:
+        m->type = WIRE_NOT_ACTIVE;
+        m->u.not_active.term = 3;
+        memset(m->u.not_active.reason, 'r', WIRE_REASON_MAX);
         break;
     default:
         m->type = WIRE_HUGZ;
