@@ -763,6 +763,7 @@ clu_stats(struct clu *cl, struct clu_stats *out)
     out->consoles = st.consoles;
     out->nodes = st.nodes;
     out->registrations = st.registrations;
+    out->store_switches = st.switches;
     out->snapshots = st.snapshots;
     out->fenced = cl->fenced;
     if (cl->pl) {

@@ -87,6 +87,7 @@ struct clu_stats {
     int state; /* enum cc_state */
     bool away;
     uint64_t consoles, nodes, registrations, snapshots, fenced;
+    uint64_t store_switches; /* turned to the other coordinator */
     uint64_t links_up, peer_errors, remote_readers, remote_attachments;
     /* vMotions across nodes (vmcross.c) and what died with owner nodes */
     uint64_t vmo_handed_over, vmo_taken_over, vmo_peers_forwarded;

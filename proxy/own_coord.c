@@ -168,6 +168,7 @@ oc_status(const struct own_store *s, struct own_status *st)
     st->nodes = cs.nodes;
     st->owned = cs.owned;
     st->registrations = cs.registrations;
+    st->switches = cs.switches;
     st->snapshots = cs.snapshots;
 }
 

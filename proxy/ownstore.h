@@ -61,6 +61,7 @@ struct own_status {
     bool away;
     size_t consoles, nodes, owned;
     uint64_t registrations, snapshots;
+    uint64_t switches; /* turned to another server of the store */
 };
 
 struct own_store;

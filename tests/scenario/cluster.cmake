@@ -75,3 +75,16 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(cluster_migrate_flat PROPERTIES TIMEOUT 180
     LABELS "scenario;cluster;coord")
 endif()
+
+# The coordinator pair under faults (tests/scenario/coord_ha.py): ports
+# 25100-25124; the HA link cut (no failover without a node's vote, no
+# console listed twice), then the active killed with SIGKILL during a
+# vMotion storm across three nodes (no vMotion fails, every byte both
+# ways, every node on the backup within a bound).
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME coord_ha
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/coord_ha.py
+            ${CMAKE_BINARY_DIR} 25100)
+  set_tests_properties(coord_ha PROPERTIES TIMEOUT 240
+    LABELS "scenario;cluster;coord")
+endif()

@@ -28,6 +28,7 @@ class Cluster:
         self.procs = []
         self.logdir = tempfile.mkdtemp(prefix=name + ".")
         self.coord_ep = "tcp://127.0.0.1:%d" % base
+        self.coord_eps = [self.coord_ep]  # a pair: both, in the order given
         self.nodes = ["n%d" % (i + 1) for i in range(n_nodes)]
         self.vm = {n: base + 4 + i * 4 for i, n in enumerate(self.nodes)}
         self.oper = {n: self.vm[n] + 1 for n in self.nodes}
@@ -92,8 +93,9 @@ class Cluster:
                            "--operator-listen", "127.0.0.1:%d" % self.oper[n],
                            "--http-listen",
                            "127.0.0.1:%d" % self.http_port[n],
-                           "--peer-listen", "127.0.0.1:%d" % self.peer[n],
-                           "--coordinator", self.coord_ep] + list(extra))
+                           "--peer-listen", "127.0.0.1:%d" % self.peer[n]] +
+                          [x for ep in self.coord_eps
+                           for x in ("--coordinator", ep)] + list(extra))
         self.node_procs[n] = p
         return p
 
