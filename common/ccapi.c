@@ -183,6 +183,9 @@ cc_status(const struct cc *cc, struct cc_status *st)
     st->away = cc->away;
     st->incarnation = cc->inc;
     st->coordinator_inc = cc->coord_inc;
+    st->coordinator_term = cc->coord_term;
+    st->endpoint = cc->endpoint;
+    st->other = cc->alt;
     st->seq = cc->last_seq;
     st->consoles = smap_count(&cc->rep.consoles);
     st->nodes = smap_count(&cc->rep.nodes);

@@ -42,6 +42,7 @@ struct cc {
     char endpoint[300], pub_endpoint[300]; /* the one we talk to */
     char alt[300], alt_pub[300];           /* the pair's other, or "" */
     double last_switch;
+    uint64_t coord_term; /* from its last reply */
     char node_id[WIRE_NODE_ID_MAX + 1];
     char peer_addr[WIRE_PEER_ADDR_MAX + 1];
     uint8_t index;

@@ -539,6 +539,7 @@ a_registered(struct cc *cc, const struct cc_ev *ev)
     if (inc != cc->coord_inc)
         s_drop_withdraws(cc);
     cc->coord_inc = inc;
+    cc->coord_term = ev->m->u.reg_reply.term;
     cc->last_reply = ev->now;
     cc->wait_since = 0;
     cc->refused[0] = '\0';
@@ -713,6 +714,7 @@ s_dealer_msg(struct zev *z, const struct zev_msg *zm, void *arg)
             s_fsm(cc, CC_EV_LOST, &ev);
         } else {
             cc->last_reply = ev.now;
+            cc->coord_term = m.u.heartbeat_reply.term;
             s_set_away(cc, false, ev.now, "");
         }
         break;

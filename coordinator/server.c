@@ -216,6 +216,7 @@ s_on_register(struct srv *s, const struct zev_frame *rid,
                        sizeof(reply.u.reg_reply.reason));
     reply.u.reg_reply.ok = res == DIR_APPLIED;
     reply.u.reg_reply.incarnation = s->dir.incarnation;
+    reply.u.reg_reply.term = s->bs ? bs_term(s->bs) : 0;
     s_reply(s, rid, &reply);
 }
 
@@ -229,6 +230,7 @@ s_on_heartbeat(struct srv *s, const struct zev_frame *rid,
     reply.type = WIRE_HEARTBEAT_REPLY;
     reply.u.heartbeat_reply.incarnation = s->dir.incarnation;
     reply.u.heartbeat_reply.registered = dir_heartbeat(&s->dir, h, now);
+    reply.u.heartbeat_reply.term = s->bs ? bs_term(s->bs) : 0;
     s_reply(s, rid, &reply);
 }
 

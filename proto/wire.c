@@ -365,6 +365,7 @@ s_dec_body(const Vspc__Envelope *e, struct wire_msg *m, char *err,
             "register-reply.reason");
         NEED(e->reg_reply->has_incarnation, "register-reply.incarnation");
         r->incarnation = e->reg_reply->incarnation;
+        r->term = e->reg_reply->term;
         return WIRE_OK;
     }
     case VSPC__ENVELOPE__BODY_HEARTBEAT:
@@ -381,6 +382,7 @@ s_dec_body(const Vspc__Envelope *e, struct wire_msg *m, char *err,
         NEED(e->heartbeat_reply->has_registered, "heartbeat-reply.registered");
         m->u.heartbeat_reply.incarnation = e->heartbeat_reply->incarnation;
         m->u.heartbeat_reply.registered = e->heartbeat_reply->registered;
+        m->u.heartbeat_reply.term = e->heartbeat_reply->term;
         return WIRE_OK;
     case VSPC__ENVELOPE__BODY_ANNOUNCE:
         m->type = WIRE_ANNOUNCE;
@@ -630,6 +632,8 @@ s_enc_build(const struct wire_msg *m, struct enc *x, char *err, size_t errlen)
         x->b.reg_reply.reason = CS(m->u.reg_reply.reason);
         x->b.reg_reply.has_incarnation = 1;
         x->b.reg_reply.incarnation = m->u.reg_reply.incarnation;
+        x->b.reg_reply.has_term = m->u.reg_reply.term != 0;
+        x->b.reg_reply.term = m->u.reg_reply.term;
         e->body_case = VSPC__ENVELOPE__BODY_REG_REPLY;
         e->reg_reply = &x->b.reg_reply;
         return WIRE_OK;
@@ -647,6 +651,8 @@ s_enc_build(const struct wire_msg *m, struct enc *x, char *err, size_t errlen)
         x->b.heartbeat_reply.incarnation = m->u.heartbeat_reply.incarnation;
         x->b.heartbeat_reply.has_registered = 1;
         x->b.heartbeat_reply.registered = m->u.heartbeat_reply.registered;
+        x->b.heartbeat_reply.has_term = m->u.heartbeat_reply.term != 0;
+        x->b.heartbeat_reply.term = m->u.heartbeat_reply.term;
         e->body_case = VSPC__ENVELOPE__BODY_HEARTBEAT_REPLY;
         e->heartbeat_reply = &x->b.heartbeat_reply;
         return WIRE_OK;

@@ -107,6 +107,7 @@ struct wire_register_reply {
     bool ok;
     char reason[WIRE_REASON_MAX + 1]; /* "" when ok */
     uint64_t incarnation;             /* the coordinator's */
+    uint64_t term;                    /* of a pair; 0 alone */
 };
 
 struct wire_heartbeat {
@@ -117,6 +118,7 @@ struct wire_heartbeat {
 struct wire_heartbeat_reply {
     uint64_t incarnation; /* the coordinator's */
     bool registered;
+    uint64_t term; /* of a pair; 0 alone */
 };
 
 struct wire_withdraw {

@@ -751,6 +751,72 @@ clu_json_remotes(struct clu *cl, json_t *arr)
         clu_foreach_remote(cl, clu_json_remote_cb, arr);
 }
 
+struct clu_census {
+    struct clu *cl;
+    json_t *nodes, *orphans;
+};
+
+static void
+clu_census_node(const struct wire_node *n, void *arg)
+{
+    struct clu_census *k = arg;
+
+    json_object_set_new(k->nodes, n->node_id,
+                        json_pack("{s:i, s:b, s:s, s:i}", "index",
+                                  (int)n->node_index, "alive", n->alive, "peer",
+                                  n->peer_addr, "consoles", 0));
+}
+
+static void
+clu_census_console(const struct wire_console *w, void *arg)
+{
+    struct clu_census *k = arg;
+    json_t *n = json_object_get(k->nodes, w->owner);
+
+    if (n) {
+        json_t *c = json_object_get(n, "consoles");
+
+        json_integer_set(c, json_integer_value(c) + 1);
+    }
+    if (n == NULL || !json_is_true(json_object_get(n, "alive")))
+        json_array_append_new(k->orphans,
+                              json_pack("{s:s, s:s, s:s, s:I}", "id", w->id,
+                                        "name", w->vm_name, "owner", w->owner,
+                                        "epoch", (json_int_t)w->epoch));
+}
+
+void
+clu_json_cluster(struct clu *cl, json_t *o)
+{
+    struct clu_census k = {cl, json_object(), json_array()};
+    struct own_status st;
+    json_t *nodes;
+    const char *id;
+    json_t *v;
+
+    own_status(cl->own, &st);
+    json_object_set_new(
+        o, "store",
+        json_pack("{s:s, s:s, s:b, s:s, s:s, s:I, s:I, s:I}", "kind",
+                  cl->own->kind, "state", own_state_str(st.state), "away",
+                  st.away, "server", st.server ? st.server : "", "other",
+                  st.other ? st.other : "", "term", (json_int_t)st.term,
+                  "switches", (json_int_t)st.switches, "registrations",
+                  (json_int_t)st.registrations));
+    own_foreach_node(cl->own, clu_census_node, &k);
+    own_foreach_console(cl->own, clu_census_console, &k);
+    /* As a list. */
+    nodes = json_array();
+    json_object_foreach(k.nodes, id, v)
+    {
+        json_object_set_new(v, "id", json_string(id));
+        json_array_append(nodes, v);
+    }
+    json_decref(k.nodes);
+    json_object_set_new(o, "nodes", nodes);
+    json_object_set_new(o, "orphans", k.orphans);
+}
+
 void
 clu_stats(struct clu *cl, struct clu_stats *out)
 {

@@ -82,9 +82,14 @@ int clu_follow(struct clu *cl, struct oper *op, const char *console_id,
  */
 void clu_json_local(struct clu *cl, json_t *o, const struct console *c);
 void clu_json_remotes(struct clu *cl, json_t *arr);
+/* /api/v1/cluster's cluster part into o: "store" (kind, state, the server
+ * talked to and its term, the other, away, switches), "nodes" (each with
+ * alive, peer address, consoles it owns) and "orphans" (consoles whose
+ * owner is dead or unknown). */
+void clu_json_cluster(struct clu *cl, json_t *o);
 /* {state, coordinator_away, consoles, nodes, ...} for /metrics. */
 struct clu_stats {
-    int state; /* enum cc_state */
+    int state; /* enum own_state */
     bool away;
     uint64_t consoles, nodes, registrations, snapshots, fenced;
     uint64_t store_switches; /* turned to the other coordinator */

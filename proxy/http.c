@@ -165,6 +165,34 @@ http_get_consoles(struct http *h, struct evhttp_request *req)
     http_reply_json(req, arr);
 }
 
+/* ---- /api/v1/cluster ---------------------------------------------------- */
+
+/* This node (id, index, ready or why not, draining, consoles it holds)
+ * and, in a cluster, the ownership store, the nodes and the consoles
+ * without a live owner (clu_json_cluster). */
+static void
+http_get_cluster(struct http *h, struct evhttp_request *req)
+{
+    const char *why = node_not_ready(h->px);
+    size_t held = 0;
+    struct console *c;
+    json_t *o;
+
+    for (c = con_first(h->px->consoles); c; c = con_next(c))
+        if (c->epoch != 0 && c->moved_node[0] == '\0' &&
+            !clu_shadowed(h->px->clu, c))
+            held++; /* this node's copy is the console's newest */
+    o = json_pack("{s:{s:s, s:i, s:b, s:s?, s:b, s:I}}", "node", "id",
+                  h->px->cfg.node_id, "index", (int)h->px->cfg.node_index,
+                  "ready", why == NULL, "not_ready", why, "draining",
+                  h->px->draining, "consoles", (json_int_t)held);
+    if (o && h->px->clu)
+        clu_json_cluster(h->px->clu, o);
+    else if (o)
+        json_object_set_new(o, "store", json_null());
+    http_reply_json(req, o);
+}
+
 /* ---- /readyz, /api/v1/vmotions ------------------------------------------ */
 
 /* Ready for new work: the hypervisor port listens and no drain. A load
@@ -587,6 +615,8 @@ http_gen_cb(struct evhttp_request *req, void *arg)
         http_get_readyz(h, req);
     else if (strcmp(path, HTTP_VMOTIONS) == 0)
         http_get_vmotions(h, req, query);
+    else if (strcmp(path, "/api/v1/cluster") == 0)
+        http_get_cluster(h, req);
     else if (strcmp(path, HTTP_API_PREFIX) == 0)
         http_get_consoles(h, req);
     else if (strncmp(path, HTTP_API_PREFIX "/", plen + 1) == 0)

@@ -169,6 +169,9 @@ oc_status(const struct own_store *s, struct own_status *st)
     st->owned = cs.owned;
     st->registrations = cs.registrations;
     st->switches = cs.switches;
+    st->term = cs.coordinator_term;
+    st->server = cs.endpoint;
+    st->other = cs.other;
     st->snapshots = cs.snapshots;
 }
 

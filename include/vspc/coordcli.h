@@ -114,6 +114,9 @@ struct cc_status {
     size_t consoles, nodes, owned, pending_withdraws;
     uint64_t registrations, snapshots, gaps, bad_messages;
     uint64_t switches; /* turned to the other coordinator of the pair */
+    uint64_t coordinator_term; /* its term in the pair (0 alone) */
+    const char *endpoint;      /* the coordinator talked to */
+    const char *other;         /* the pair's other one, "" alone */
     /* The update stream: messages received, read paused (while syncing),
      * a message waiting to be read. */
     uint64_t updates_in;

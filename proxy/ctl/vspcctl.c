@@ -5,6 +5,7 @@
  *     list [--json]            consoles (HTTP /api/v1/consoles)
  *     console <key> [--ro]     attach through the operator port
  *     log <key> [--follow]     a console's log (HTTP), like tail -f
+ *     status [--json]          the node and its cluster (/api/v1/cluster)
  *
  * <key> is a console id, a VM name or a unique id prefix (as the operator
  * port's attach). Defaults: operator port 127.0.0.1:13371, HTTP
@@ -40,6 +41,9 @@ usage(int status)
             "^Ec? helps)\n"
             "  log <key> [--follow]      print a console's log, then follow "
             "it\n"
+            "  status [--json]           the node, the coordinators, the "
+            "nodes, consoles\n"
+            "                            without a live owner\n"
             "\n"
             "<key>: console id, VM name or unique id prefix.\n"
             "  --operator ADDR:PORT      operator port (default %s, or "
@@ -178,6 +182,83 @@ resolve_key(const char *key)
         ctl_warnx("no such console \"%s\"", key);
     json_decref(arr);
     return id;
+}
+
+/* ---- status ---------------------------------------------------------------
+ */
+
+/* The node, the ownership store, the nodes and the consoles without a
+ * live owner, as /api/v1/cluster tells them. */
+static int
+cmd_status(bool as_json)
+{
+    struct membuf b;
+    json_error_t jerr;
+    json_t *o, *node, *store, *a, *e;
+    int status = get_mem("/api/v1/cluster", &b);
+    size_t i;
+
+    if (status != 200) {
+        if (status != -1)
+            ctl_warnx("%s: HTTP %d: %s", opt_http, status, b.p);
+        free(b.p);
+        return 1;
+    }
+    if (as_json) {
+        fputs(b.p, stdout);
+        putchar('\n');
+        free(b.p);
+        return 0;
+    }
+    o = json_loads(b.p, 0, &jerr);
+    free(b.p);
+    if (!json_is_object(o)) {
+        ctl_warnx("%s: bad reply: %s", opt_http,
+                  o ? "not an object" : jerr.text);
+        json_decref(o);
+        return 1;
+    }
+    node = json_object_get(o, "node");
+    printf("node %s (index %llu): %s%s, %llu consoles held\n", jstr(node, "id"),
+           jnum(node, "index"),
+           json_is_true(json_object_get(node, "ready")) ? "ready"
+                                                        : "not ready: ",
+           json_is_true(json_object_get(node, "ready"))
+               ? (json_is_true(json_object_get(node, "draining")) ? ", draining"
+                                                                  : "")
+               : jstr(node, "not_ready"),
+           jnum(node, "consoles"));
+    store = json_object_get(o, "store");
+    if (!json_is_object(store)) {
+        printf("not in a cluster\n");
+        json_decref(o);
+        return 0;
+    }
+    printf("%s %s: %s%s, term %llu; %s%s; switched %llu times, "
+           "registered %llu times\n",
+           jstr(store, "kind"), jstr(store, "server"), jstr(store, "state"),
+           json_is_true(json_object_get(store, "away")) ? " (away)" : "",
+           jnum(store, "term"), jstr(store, "other")[0] ? "other " : "alone",
+           jstr(store, "other"), jnum(store, "switches"),
+           jnum(store, "registrations"));
+    a = json_object_get(o, "nodes");
+    printf("nodes: %zu\n", json_array_size(a));
+    json_array_foreach(a, i, e)
+    {
+        printf("  %-20s index %-3llu %-5s peer %-24s %llu consoles\n",
+               jstr(e, "id"), jnum(e, "index"),
+               json_is_true(json_object_get(e, "alive")) ? "alive" : "dead",
+               jstr(e, "peer"), jnum(e, "consoles"));
+    }
+    a = json_object_get(o, "orphans");
+    printf("consoles without a live owner: %zu\n", json_array_size(a));
+    json_array_foreach(a, i, e)
+    {
+        printf("  %s %s (last owner %s)\n", jstr(e, "id"), jstr(e, "name"),
+               jstr(e, "owner"));
+    }
+    json_decref(o);
+    return 0;
 }
 
 /* ---- list -----------------------------------------------------------------
@@ -400,6 +481,8 @@ main(int argc, char **argv)
         }
         return cmd_log(key, follow);
     }
+    if (strcmp(cmd, "status") == 0 && key == NULL && !ro && !follow)
+        return cmd_status(as_json);
     if (strcmp(cmd, "help") == 0)
         usage(0);
     ctl_warnx("bad command line for \"%s\"", cmd);

@@ -101,6 +101,7 @@ sample(int i, struct wire_msg *m)
     case 3:
         m->type = WIRE_REGISTER_REPLY;
         m->u.reg_reply.ok = true;
+        m->u.reg_reply.term = UINT64_MAX;
         break;
     case 4:
         m->type = WIRE_HEARTBEAT;
@@ -111,6 +112,7 @@ sample(int i, struct wire_msg *m)
         m->type = WIRE_HEARTBEAT_REPLY;
         m->u.heartbeat_reply.incarnation = 7;
         m->u.heartbeat_reply.registered = true;
+        m->u.heartbeat_reply.term = 9;
         break;
     case 6:
         m->type = WIRE_HEARTBEAT_REPLY;

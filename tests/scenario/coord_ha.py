@@ -239,6 +239,21 @@ def main():
                        "0123456789abcdeffedcba98007")]) == N_CONS, 15)
     if took > FAILOVER_BOUND:
         C.fail("failover took %.1f s (bound %.0f s)" % (took, FAILOVER_BOUND))
+    # What vspcctl status shows now: the backup active, a higher term.
+    ctl = os.path.join(C.build, "vspcctl")
+    st = subprocess.run([ctl, "--http", "127.0.0.1:%d" % C.http_port["n3"],
+                         "status"], capture_output=True, text=True,
+                        timeout=20)
+    sys.stdout.write(st.stdout)
+    want = "coordinator %s: active, term " % C2
+    if st.returncode != 0 or want not in st.stdout or \
+            "other %s" % C1 not in st.stdout or \
+            "consoles without a live owner: 0" not in st.stdout:
+        C.fail("vspcctl status: exit %d, want \"%s...\" in:\n%s%s"
+               % (st.returncode, want, st.stdout, st.stderr))
+    term = int(re.search(r"active, term (\d+)", st.stdout).group(1))
+    if term < 2:
+        C.fail("the backup's term is %d after a failover (want >= 2)" % term)
     C.stop_all()
     r1.cut()
     r2.cut()
