@@ -58,6 +58,8 @@ const struct opt_def cfg_opts[] = {
      "a positive number of seconds"},
     {"operator-queue", OPT_UINT, F(op_queue_max), 4096, GIB, "262144",
      "4096 to 1073741824 (1 GiB)"},
+    {"agent-listen", OPT_ADDR_OFF, F(agent_listen), 0, 0, "none",
+     "ADDR:PORT or none"},
     {"http-listen", OPT_ADDR_OFF, F(http_listen), 0, 0, "127.0.0.1:13372",
      "ADDR:PORT or none"},
     {"log-dir", OPT_PATH, F(log_dir), 0, 0, NULL, "a directory"},

@@ -20,6 +20,7 @@
 #include "config.h"
 #include "console.h"
 #include "edge.h"
+#include "node.h"
 #include "operator.h"
 #include "proxy.h"
 #include "session.h"
@@ -93,6 +94,10 @@ usage(FILE *f)
             "262144)\n"
             "  --http-listen ADDR:PORT|none metrics and API (default "
             "127.0.0.1:13372)\n"
+            "  --agent-listen ADDR:PORT|none HAProxy agent-check port: "
+            "ready, drain or\n"
+            "                               maint per connection (default "
+            "none)\n"
             "  --log-dir DIR                write one log file per console "
             "there\n"
             "  --log-timestamps             time stamp every logged line\n"
@@ -328,6 +333,9 @@ main(int argc, char **argv)
                  px.cfg.n_allow ? "" : " (any source)");
     px.op_listener = listen_on(&px, px.cfg.operator_listen, op_accept_cb,
                                "--operator-listen");
+    if (px.cfg.agent_listen[0] && (px.agent_listener = node_agent_listen(
+                                       &px, px.cfg.agent_listen)) == NULL)
+        fatal("--agent-listen: cannot listen on %s", px.cfg.agent_listen);
     log_info("node %s listening: hypervisors on %s, operators on %s, "
              "HTTP on %s, service URIs: %s%s, console logs: %s",
              px.cfg.node_id, px.cfg.vm_listen, px.cfg.operator_listen,
@@ -343,6 +351,10 @@ main(int argc, char **argv)
     if (px.tls_listener)
         evconnlistener_free(px.tls_listener);
     evconnlistener_free(px.op_listener);
+    if (px.agent_listener)
+        evconnlistener_free(px.agent_listener);
+    if (px.drain_close_ev)
+        event_free(px.drain_close_ev);
     edge_fini(&px);
     event_free(px.sig_term);
     event_free(px.sig_int);

@@ -24,7 +24,20 @@
  * operators), or "node no longer draining". Returns false if px was
  * already in that state (nothing done).
  */
-bool node_set_draining(struct proxy *px, bool on, const char *by);
+bool node_set_draining(struct proxy *px, bool on, const char *by,
+                       double close_after);
+/* With close_after > 0 (seconds), when that time is up the consoles whose
+ * hypervisors are still connected here are let go (their hosts reconnect,
+ * through the load balancer, to another node, which claims them); counted
+ * in px->stats.drain_closed. undrain first cancels it. In a cluster a
+ * draining node accepts BEGIN (its VMs may move away to other nodes). */
+
+/* The HAProxy agent-check word for this node: "ready", "drain" (draining:
+ * no new connections, the current ones stay), "maint" (not listening). */
+const char *node_agent_word(const struct proxy *px);
+/* --agent-listen: a TCP port answering each connection with
+ * node_agent_word and a newline, then closing (HAProxy `agent-check`). */
+struct evconnlistener *node_agent_listen(struct proxy *px, const char *addr);
 /*
  * Ready for new hypervisor connections? NULL when ready, else the reason
  * (/readyz answers 503 with it): "draining" or "not listening".

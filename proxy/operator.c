@@ -364,10 +364,13 @@ op_cmd_help(struct oper *op)
               "watches,\r\n"
               "                       excl takes the write lock; raw: no "
               "escapes\r\n"
-              "  drain [status]       drain the node for an upgrade: new "
-              "vMotions\r\n"
-              "                       get NOTNOW, operators are told, "
-              "/readyz 503\r\n"
+              "  drain [status]       drain the node for an upgrade: "
+              "operators are told,\r\n"
+              "                       /readyz 503, agent check \"drain\" "
+              "(alone: new vMotions\r\n"
+              "                       get NOTNOW)\r\n"
+              "  drain --close-after S   the same; after S seconds its "
+              "hypervisors are let go\r\n"
               "  undrain              end the drain\r\n"
               "  help                 this text\r\n"
               "  quit                 leave\r\n"
@@ -423,16 +426,28 @@ op_cmd_drain(struct oper *op, bool on, const char *args)
 
     while (*args == ' ' || *args == '\t')
         args++;
+    double close_after = 0;
+
     if (on && strcmp(args, "status") == 0) {
         op_printf(op, "ok %s\r\n", px->draining ? "draining" : "not draining");
         return;
     }
+    if (on && strncmp(args, "--close-after ", 14) == 0) {
+        char *end = NULL;
+
+        close_after = strtod(args + 14, &end);
+        if (end == args + 14 || *end != '\0' || !(close_after > 0) ||
+            close_after > 86400)
+            close_after = -1;
+        args = close_after > 0 ? end : args;
+    }
     if (*args != '\0') {
-        op_puts(op, on ? "error usage: drain [status]\r\n"
+        op_puts(op, on ? "error usage: drain [status | --close-after SECONDS]"
+                         "\r\n"
                        : "error usage: undrain\r\n");
         return;
     }
-    if (!node_set_draining(px, on, op->addr))
+    if (!node_set_draining(px, on, op->addr, close_after))
         op_printf(op, "ok already %s\r\n", on ? "draining" : "not draining");
     else
         op_printf(op, "ok %s\r\n", on ? "draining" : "not draining");

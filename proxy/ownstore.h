@@ -61,8 +61,8 @@ struct own_status {
     bool away;
     size_t consoles, nodes, owned;
     uint64_t registrations, snapshots;
-    uint64_t switches; /* turned to another server of the store */
-    uint64_t term;     /* the server's term (a pair's), 0 if none */
+    uint64_t switches;  /* turned to another server of the store */
+    uint64_t term;      /* the server's term (a pair's), 0 if none */
     const char *server; /* the one talked to (valid until it is called) */
     const char *other;  /* another one, "" if none */
 };

@@ -55,6 +55,7 @@ struct proxy_cfg {
     enum strm_policy slow_reader; /* pace, catchup or disconnect */
     double stall_timeout;         /* s: a reader without progress is cut */
     char http_listen[128];        /* "" = no HTTP */
+    char agent_listen[128];       /* HAProxy agent-check port, "" = off */
     const char *log_dir;          /* NULL = no console logs */
     bool log_timestamps;
     size_t log_rotate_bytes;
@@ -99,6 +100,8 @@ struct proxy_stats {
     uint64_t ops_gaps;           /* slow readers caught up from scrollback */
     uint64_t ops_gap_bytes;      /* bytes those readers missed */
     uint64_t ops_input_refused;  /* bytes from read-only operators */
+    uint64_t drain_closed;       /* hypervisors let go by drain --close-after */
+    uint64_t agent_checks;       /* load-balancer agent checks answered */
     uint64_t ops_move_drained;   /* operators that read the rest, then moved */
     uint64_t ops_move_cut;       /* ... that did not within CON_MOVE_DRAIN_MS */
     uint64_t ops_move_cut_bytes; /* what those did not read here */
@@ -157,8 +160,10 @@ struct proxy {
     struct vmlog *vmlog; /* NULL without --log-dir */
     struct http *http;   /* NULL without HTTP */
     struct event *sig_hup;
-    struct evconnlistener *tls_listener; /* NULL without TLS */
-    struct tls_ctx *tls;                 /* NULL without --tls-cert */
+    struct evconnlistener *tls_listener;   /* NULL without TLS */
+    struct evconnlistener *agent_listener; /* NULL without --agent-listen */
+    struct event *drain_close_ev;          /* drain --close-after, or NULL */
+    struct tls_ctx *tls;                   /* NULL without --tls-cert */
     struct aud_ring *audit; /* the last cfg.audit_max vMotion records */
     bool draining; /* operator `drain`: BEGIN gets NOTNOW (node_set_draining) */
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */

@@ -483,7 +483,7 @@ vmo_on_begin(struct session *s, const uint8_t *seq, size_t n)
         vmo_notnow(s, seq, n, "node refuses vMotion (maintenance)");
         return;
     }
-    if (s->px->draining) {
+    if (s->px->draining && s->px->clu == NULL) { /* in a cluster: may leave */
         vmo_notnow(s, seq, n, "node draining");
         return;
     }

@@ -113,7 +113,7 @@ struct cc_status {
     uint64_t seq;             /* last update applied */
     size_t consoles, nodes, owned, pending_withdraws;
     uint64_t registrations, snapshots, gaps, bad_messages;
-    uint64_t switches; /* turned to the other coordinator of the pair */
+    uint64_t switches;         /* turned to the other coordinator of the pair */
     uint64_t coordinator_term; /* its term in the pair (0 alone) */
     const char *endpoint;      /* the coordinator talked to */
     const char *other;         /* the pair's other one, "" alone */

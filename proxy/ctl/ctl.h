@@ -6,6 +6,7 @@
  *   ctl_net.c      ctl_*: blocking TCP with poll() deadlines, a small
  *                  HTTP/1.1 GET client (Content-Length, chunked, or EOF)
  *   ctl_console.c  `console`: the operator port, a raw terminal, escapes
+ *   ctl_drain.c    `drain`, `undrain`: the operator port's drain command
  *
  * vspcctl is a client, not the daemon: it blocks, resolves host names and
  * exits on errors. Exit status: 0 success, 1 failure, 2 bad usage.
@@ -52,6 +53,14 @@ typedef int (*ctl_body_cb)(void *arg, int status, const char *p, size_t n);
  */
 int ctl_http_get(const char *addr, const char *path, int idle_ms,
                  ctl_body_cb sink, void *arg);
+
+/*
+ * `vspcctl drain NODE [--close-after S]` (on) and `vspcctl undrain NODE`:
+ * checks through the HTTP API at http_addr that the node is NODE, then
+ * sends the command on its operator port. Returns the exit status.
+ */
+int ctl_drain(const char *op_addr, const char *http_addr, const char *node,
+              bool on, const char *close_after);
 
 /*
  * `vspcctl console`: attach to key (id, VM name or unique id prefix)

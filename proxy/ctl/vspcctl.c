@@ -6,6 +6,7 @@
  *     console <key> [--ro]     attach through the operator port
  *     log <key> [--follow]     a console's log (HTTP), like tail -f
  *     status [--json]          the node and its cluster (/api/v1/cluster)
+ *     drain NODE [--close-after S], undrain NODE   (the operator port)
  *
  * <key> is a console id, a VM name or a unique id prefix (as the operator
  * port's attach). Defaults: operator port 127.0.0.1:13371, HTTP
@@ -44,6 +45,12 @@ usage(int status)
             "  status [--json]           the node, the coordinators, the "
             "nodes, consoles\n"
             "                            without a live owner\n"
+            "  drain NODE [--close-after SECONDS]\n"
+            "                            drain node NODE (the one at "
+            "--operator/--http) for\n"
+            "                            an upgrade; after SECONDS its "
+            "hypervisors are let go\n"
+            "  undrain NODE              end it\n"
             "\n"
             "<key>: console id, VM name or unique id prefix.\n"
             "  --operator ADDR:PORT      operator port (default %s, or "
@@ -396,13 +403,14 @@ main(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"ro", no_argument, NULL, 'r'},
         {"follow", no_argument, NULL, 'f'},
+        {"close-after", required_argument, NULL, 'c'},
         {"operator", required_argument, NULL, 'o'},
         {"http", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     bool as_json = false, ro = false, follow = false;
-    const char *cmd, *key = NULL, *env;
+    const char *cmd, *key = NULL, *env, *close_after = NULL;
     int c;
 
     signal(SIGPIPE, SIG_IGN);
@@ -446,6 +454,9 @@ main(int argc, char **argv)
         case 'f':
             follow = true;
             break;
+        case 'c':
+            close_after = optarg;
+            break;
         case 'o':
             opt_operator = optarg;
             break;
@@ -480,6 +491,15 @@ main(int argc, char **argv)
             return 2;
         }
         return cmd_log(key, follow);
+    }
+    if ((strcmp(cmd, "drain") == 0 ||
+         (strcmp(cmd, "undrain") == 0 && close_after == NULL)) &&
+        key && !as_json && !ro && !follow)
+        return ctl_drain(opt_operator, opt_http, key, cmd[0] == 'd',
+                         close_after);
+    if (close_after) {
+        ctl_warnx("--close-after goes with drain");
+        usage(2);
     }
     if (strcmp(cmd, "status") == 0 && key == NULL && !ro && !follow)
         return cmd_status(as_json);

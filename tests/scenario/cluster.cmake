@@ -88,3 +88,15 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(coord_ha PROPERTIES TIMEOUT 240
     LABELS "scenario;cluster;coord")
 endif()
+
+# Draining a node as a load balancer sees it (tests/scenario/node_drain.py):
+# ports 25160-25173; the agent-check port (ready, drain, ready),
+# `vspcctl drain NODE --close-after 1` (refused for another node), the
+# hypervisors let go after the grace, `vspcctl undrain`.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME node_drain
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/node_drain.py
+            ${CMAKE_BINARY_DIR} 25160)
+  set_tests_properties(node_drain PROPERTIES TIMEOUT 120
+    LABELS "scenario;cluster")
+endif()

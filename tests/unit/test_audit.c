@@ -422,7 +422,12 @@ START_TEST(drain_refuses_and_tells)
     out = op_say(admin, "drain status\r\n");
     ck_assert_ptr_nonnull(strstr(out, "ok draining\r\n"));
     out = op_say(admin, "drain now\r\n");
-    ck_assert_ptr_nonnull(strstr(out, "error usage: drain [status]\r\n"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "error usage: drain [status | --close-after SECONDS]\r\n"));
+    out = op_say(admin, "drain --close-after 0\r\n");
+    ck_assert_ptr_nonnull(strstr(out, "error usage: drain"));
+    out = op_say(admin, "drain --close-after 1x\r\n");
+    ck_assert_ptr_nonnull(strstr(out, "error usage: drain"));
 
     /* BEGIN gets exactly NOTNOW(seq); the console keeps working. */
     ep_clear(src);

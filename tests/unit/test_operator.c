@@ -36,8 +36,13 @@
     "                       console: id, VM name or unique id prefix;\r\n"     \
     "                       rw shares the console (default), ro watches,\r\n"  \
     "                       excl takes the write lock; raw: no escapes\r\n"    \
-    "  drain [status]       drain the node for an upgrade: new vMotions\r\n"   \
-    "                       get NOTNOW, operators are told, /readyz 503\r\n"   \
+    "  drain [status]       drain the node for an upgrade: operators are "     \
+    "told,\r\n"                                                                \
+    "                       /readyz 503, agent check \"drain\" (alone: new "   \
+    "vMotions\r\n"                                                             \
+    "                       get NOTNOW)\r\n"                                   \
+    "  drain --close-after S   the same; after S seconds its hypervisors "     \
+    "are let go\r\n"                                                           \
     "  undrain              end the drain\r\n"                                 \
     "  help                 this text\r\n"                                     \
     "  quit                 leave\r\n"                                         \
