@@ -11,8 +11,9 @@ pkgs=(build-essential cmake pkg-config git
 if [ "${1:-}" = "--test" ]; then
     # python3: the pty test of vspcctl; prometheus: promtool checks
     # /metrics; clang-format: the format check; openssl: throwaway
-    # certificates for the telnets tests; curl: the benchmarks read /metrics.
-    pkgs+=(python3 prometheus clang-format openssl curl)
+    # certificates for the telnets tests; curl: the benchmarks read /metrics;
+    # haproxy: the HA recipe's test (deploy/ha).
+    pkgs+=(python3 prometheus clang-format openssl curl haproxy)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -38,6 +38,7 @@ enum {
     OPT_VMO_INTERVAL,
     OPT_VMO_FIRST,
     OPT_VMO_SPREAD,
+    OPT_RECONNECT,
     OPT_VMO_DEST,
     OPT_VMO_MODE,
     OPT_ABORT_DELAY,
@@ -81,6 +82,7 @@ static const struct option main_opts[] = {
     {"vmotion-interval", required_argument, NULL, OPT_VMO_INTERVAL},
     {"vmotion-first", required_argument, NULL, OPT_VMO_FIRST},
     {"vmotion-spread", no_argument, NULL, OPT_VMO_SPREAD},
+    {"reconnect", no_argument, NULL, OPT_RECONNECT},
     {"vmotion-dest", required_argument, NULL, OPT_VMO_DEST},
     {"vmotion-mode", required_argument, NULL, OPT_VMO_MODE},
     {"abort-delay", required_argument, NULL, OPT_ABORT_DELAY},
@@ -185,6 +187,13 @@ main_usage(FILE *f)
         "  --operator-bytes N       stop typing after N bytes, 0 = at the end\n"
         "  --drain-timeout SECS     wait for verification at the end (15)\n"
         "  --connect-only           identify the consoles, then stay idle\n"
+        "  --reconnect              a console whose connection is lost "
+        "dials --proxy\n"
+        "                           again, as ESXi does (back-off 100 ms "
+        "doubling to\n"
+        "                           2 s); reports reconnect_ms_p50/p99/max "
+        "(loss to\n"
+        "                           identified again)\n"
         "  --connect-window N       consoles connecting at once (256)\n"
         "  --connect-timeout SECS   all consoles ready within (60)\n"
         "  --handshake-timeout SECS one connection's handshake (15)\n"
@@ -357,6 +366,9 @@ main_opt(struct sim_cfg *cfg, int ch, const char *arg, bool *dest_set,
         return main_uint(name, arg, 0, 3600000, &cfg->vmo_interval_ms);
     case OPT_VMO_SPREAD:
         cfg->vmo_spread = true;
+        return 0;
+    case OPT_RECONNECT:
+        cfg->reconnect = true;
         return 0;
     case OPT_VMO_FIRST:
         cfg->vmo_first_set = true;

@@ -425,6 +425,15 @@ sim_hvc_ready(void *arg, struct hvc *h)
     struct scon *c = arg;
     struct sim *s = c->sim;
 
+    if (h == c->cur && c->reconnecting) { /* back after a loss */
+        c->reconnecting = false;
+        c->rc_backoff_ms = 0;
+        s->reconnected++;
+        sim_lat_add(&s->lat_reconnect, sim_now_us() - c->t_lost_us);
+        sim_stream_resume(c);
+        mig_schedule(c);
+        return;
+    }
     if (h != c->cur || c->identified)
         return;
     c->identified = true;
@@ -482,6 +491,53 @@ sim_hvc_problem(void *arg, struct hvc *h, const char *msg)
 }
 
 static void
+sim_rc_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct scon *c = arg;
+    struct sim *s = c->sim;
+
+    (void)fd;
+    (void)what;
+    if (c->failed || c->cur || s->phase >= SIM_PH_DONE)
+        return;
+    c->cur_addr = s->cfg->proxy;
+    c->cur = hvc_new(s->base, &s->cfg->proxy, HVC_SOURCE, &c->ident, NULL, 0,
+                     s->cfg->handshake_timeout_ms, &sim_hvc_handlers, c);
+    if (c->cur == NULL)
+        sim_con_fail(c, "cannot start the connection");
+}
+
+/* --reconnect: the connection carrying the console was lost (its node
+ * died, or it was let go): dial the same address again after a back-off,
+ * as ESXi does; a redial that fails waits twice as long (2 s at most). */
+static bool
+sim_reconnect(struct scon *c)
+{
+    struct sim *s = c->sim;
+    struct timeval tv;
+
+    if (!s->cfg->reconnect || c->failed || !c->identified ||
+        s->phase >= SIM_PH_DONE)
+        return false;
+    if (!c->reconnecting) {
+        c->reconnecting = true;
+        c->t_lost_us = sim_now_us();
+        s->lost++;
+        c->streaming = false;
+    }
+    c->rc_backoff_ms = c->rc_backoff_ms ? c->rc_backoff_ms * 2 : 100;
+    if (c->rc_backoff_ms > 2000)
+        c->rc_backoff_ms = 2000;
+    if (c->rc_timer == NULL &&
+        (c->rc_timer = evtimer_new(s->base, sim_rc_cb, c)) == NULL)
+        return false;
+    tv.tv_sec = c->rc_backoff_ms / 1000;
+    tv.tv_usec = (suseconds_t)(c->rc_backoff_ms % 1000) * 1000;
+    evtimer_add(c->rc_timer, &tv);
+    return true;
+}
+
+static void
 sim_hvc_closed(void *arg, struct hvc *h, bool error, const char *why)
 {
     struct scon *c = arg;
@@ -489,7 +545,9 @@ sim_hvc_closed(void *arg, struct hvc *h, bool error, const char *why)
     bool was_dst = h == c->dst;
 
     mig_on_closed(c, h, error, why);
-    if (was_cur) {
+    if (was_cur && sim_reconnect(c)) {
+        log_info("console %u: connection lost (%s): reconnecting", c->idx, why);
+    } else if (was_cur) {
         sim_con_fail(c, why);
     } else if (!was_dst && error) {
         sim_err(c->sim, c, UINT64_MAX, "old source connection: %s", why);
@@ -644,6 +702,11 @@ sim_finish(struct sim *s)
     sim_print_lat("goahead", &s->lat_goahead);
     sim_print_lat("peerok", &s->lat_peerok);
     sim_print_lat("gap", &s->lat_gap);
+    if (cfg->reconnect) {
+        printf(" lost=%" PRIu64 " reconnected=%" PRIu64, s->lost,
+               s->reconnected);
+        sim_print_lat("reconnect", &s->lat_reconnect);
+    }
     if (cfg->n_ops > 1) {
         printf(" operators=%u", cfg->n_ops);
         for (unsigned k = 0; k < cfg->n_ops; k++)
@@ -863,8 +926,11 @@ out:
     hvc_close_all();
     opc_close_all();
     if (s.cons)
-        for (unsigned i = 0; i < cfg->consoles; i++)
+        for (unsigned i = 0; i < cfg->consoles; i++) {
             mig_cleanup(&s.cons[i]);
+            if (s.cons[i].rc_timer)
+                event_free(s.cons[i].rc_timer);
+        }
     if (s.tick)
         event_free(s.tick);
     if (s.sig_int)
@@ -877,5 +943,6 @@ out:
     free(s.lat_goahead.v);
     free(s.lat_peerok.v);
     free(s.lat_gap.v);
+    free(s.lat_reconnect.v);
     return rc;
 }

@@ -72,6 +72,8 @@ struct sim_cfg {
     unsigned max_notnow;           /* --max-notnow in a row per vMotion */
     bool notnow_ok;    /* --notnow-ok: giving up after NOTNOWs is no error */
     bool connect_only; /* --connect-only */
+    bool reconnect;    /* --reconnect: a lost connection is redialed, as
+                          ESXi does (same address, back-off) */
     bool text;         /* --text: readable lines (textpat.h), no operators */
     unsigned error_print_max; /* errors printed before going quiet */
 };

@@ -116,6 +116,12 @@ struct scon {
     uint64_t gap_off;
     uint64_t gap_t0_us;
     uint64_t gap_tw_us;
+
+    /* --reconnect */
+    struct event *rc_timer;
+    unsigned rc_backoff_ms; /* next delay; 0: none yet */
+    bool reconnecting;      /* cur is a redial not yet identified */
+    uint64_t t_lost_us;     /* when the connection was lost */
 };
 
 struct sim {
@@ -156,6 +162,10 @@ struct sim {
     struct sim_lat lat_goahead;
     struct sim_lat lat_peerok;
     struct sim_lat lat_gap;
+    /* --reconnect: connections lost and redialed, and the time from the
+     * loss to the console identified again. */
+    uint64_t lost, reconnected;
+    struct sim_lat lat_reconnect;
 };
 
 /* sim.c services for migrate.c */
