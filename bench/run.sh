@@ -477,10 +477,13 @@ memory_run
 throughput_run
 stall_run
 fanout_run
-# The cluster: cross-node throughput, directory convergence (bench/cluster.sh).
+# The cluster: cross-node throughput, directory convergence, vMotion across
+# nodes (bench/cluster.sh); high availability (bench/ha.sh).
 if [ "$quick" = 1 ]; then
     bash "$root/bench/cluster.sh" "$build" --quick
+    bash "$root/bench/ha.sh" "$build" --quick
 else
     bash "$root/bench/cluster.sh" "$build"
+    bash "$root/bench/ha.sh" "$build"
 fi
 report "bench_seconds=$(($(date +%s) - start))"
