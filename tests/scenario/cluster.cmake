@@ -114,3 +114,14 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(ha_lb PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77
     LABELS "scenario;cluster;coord")
 endif()
+
+# Two active coordinators, and how they end (tests/scenario/coord_dual.py):
+# ports 25240-25264; the pair's HA link cut, a node voting on each side;
+# healed: the lower term yields, every node agrees, no epoch goes back.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME coord_dual_active
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/coord_dual.py
+            ${CMAKE_BINARY_DIR} 25240)
+  set_tests_properties(coord_dual_active PROPERTIES TIMEOUT 120
+    LABELS "scenario;cluster;coord")
+endif()

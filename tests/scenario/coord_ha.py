@@ -26,14 +26,12 @@ usage: coord_ha.py BUILD_DIR BASE_PORT   (ports BASE..BASE+24)
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterlib import Cluster, run  # noqa: E402
+from clusterlib import Cluster, Relay, run  # noqa: E402
 
 BASE = int(sys.argv[2])
 C = Cluster(sys.argv[1], BASE, "coord_ha")
@@ -43,74 +41,6 @@ R1, R2 = BASE + 23, BASE + 24  # relays: R1 -> primary's HA, R2 -> backup's
 C.coord_eps = [C1, C2]
 FAILOVER_BOUND = 15.0
 N_CONS = 30
-
-
-class Relay:
-    """A TCP relay on 127.0.0.1:port to target that can be cut and healed."""
-
-    def __init__(self, port, target):
-        self.port, self.target = port, target
-        self.lock = threading.Lock()
-        self.socks = []
-        self.lsock = None
-        self.up = False
-
-    def _pump(self, a, b):
-        try:
-            while True:
-                d = a.recv(65536)
-                if not d:
-                    break
-                b.sendall(d)
-        except OSError:
-            pass
-        for s in (a, b):
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def _accept(self, lsock):
-        while True:
-            try:
-                c, _ = lsock.accept()
-            except OSError:
-                return
-            try:
-                t = socket.create_connection(("127.0.0.1", self.target), 2)
-            except OSError:
-                c.close()
-                continue
-            with self.lock:
-                if not self.up:
-                    c.close()
-                    t.close()
-                    return
-                self.socks += [c, t]
-            for x, y in ((c, t), (t, c)):
-                threading.Thread(target=self._pump, args=(x, y),
-                                 daemon=True).start()
-
-    def heal(self):
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind(("127.0.0.1", self.port))
-        s.listen(8)
-        with self.lock:
-            self.lsock, self.up = s, True
-        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
-
-    def cut(self):
-        with self.lock:
-            self.up = False
-            socks, self.socks = self.socks, []
-            ls, self.lsock = self.lsock, None
-        for s in socks + ([ls] if ls else []):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            s.close()
 
 
 def coord_log(name):
