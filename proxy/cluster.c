@@ -10,6 +10,7 @@
 
 #include "vspc/log.h"
 #include "vspc/strmap.h"
+#include "conhold.h"
 #include "console.h"
 #include "operator.h"
 #include "opremote.h"
@@ -267,8 +268,14 @@ clu_link_up(struct pl_link *l, void *arg)
 static void
 clu_link_down(struct pl_link *l, const char *reason, void *arg)
 {
+    struct clu *cl = arg;
+    struct console *c;
+
     log_info("cluster: peer link to node %s down: %s", pl_link_node(l), reason);
-    vxn_link_down(((struct clu *)arg)->vmx, l);
+    vxn_link_down(cl->vmx, l);
+    for (c = con_first(cl->px->consoles); c; c = con_next(c))
+        if (c->hold)
+            chold_node_gone(c, pl_link_node(l));
 }
 
 static void

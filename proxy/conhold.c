@@ -149,6 +149,31 @@ chold_arrived(struct console *c, const char *key)
 }
 
 void
+chold_node_gone(struct console *c, const char *node)
+{
+    struct chold *h = c->hold;
+    size_t nl = strlen(node);
+
+    for (size_t i = 0; h && i < h->n;) {
+        const char *k = h->keys[i];
+
+        if ((strncmp(k, "log:", 4) == 0 && strcmp(k + 4, node) == 0) ||
+            (strncmp(k, node, nl) == 0 && k[nl] == '/')) {
+            log_info("console=%s no longer waits for %s (node %s is "
+                     "unreachable)",
+                     c->id, k, node);
+            memmove(h->keys[i], h->keys[h->n - 1], sizeof(h->keys[0]));
+            if (--h->n == 0) {
+                chold_free(c);
+                return;
+            }
+            continue;
+        }
+        i++;
+    }
+}
+
+void
 chold_free(struct console *c)
 {
     struct chold *h = c->hold;

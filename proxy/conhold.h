@@ -34,6 +34,10 @@ void chold_start(struct console *c, const char (*keys)[CHOLD_KEY_MAX + 1],
                  size_t n, const char *self);
 /* The follower `key` is here (a no-op for other keys). */
 void chold_arrived(struct console *c, const char *key);
+/* The link to node went down: its followers (its log, "log:<node>", and
+ * its operators, "<node>/...") will not come soon; the hold stops waiting
+ * for them. */
+void chold_node_gone(struct console *c, const char *node);
 /* Ends the hold (the console goes, or a newer handover). */
 void chold_free(struct console *c);
 

@@ -780,6 +780,19 @@ START_TEST(hold_for_followers)
     ck_assert_uint_eq(o->data.n, TOTAL);
     ck_assert_int_eq(memcmp(o->data.p, vm.p, TOTAL), 0);
     ck_assert_uint_eq(W.px.stats.ops_gaps, 0);
+    /* Followers on a node whose link went down are not waited for. */
+    {
+        static const char k2[3][CHOLD_KEY_MAX + 1] = {"n9/1", "log:n9",
+                                                      "log:n8"};
+
+        chold_start(c, k2, 3, "log:n7");
+        ck_assert_ptr_nonnull(c->hold);
+        chold_node_gone(c, "n");  /* a prefix of n9: not it */
+        chold_node_gone(c, "n9"); /* "n9/1" and "log:n9" */
+        ck_assert_ptr_nonnull(c->hold);
+        chold_node_gone(c, "n8");
+        ck_assert_ptr_null(c->hold);
+    }
     /* A hold the console goes away with is freed with it (ASan). */
     chold_start(c, keys, 2, "log:n7");
     ck_assert_ptr_nonnull(c->hold);
