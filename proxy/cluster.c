@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/util.h>
 
+#include "vspc/epoch.h"
 #include "vspc/log.h"
 #include "vspc/strmap.h"
 #include "conhold.h"
@@ -73,6 +75,20 @@ clu_changed(struct console *c, void *arg)
 
     if (c->epoch == 0)
         return; /* never had a hypervisor on this node */
+    if (c->owner && epoch_counter(c->epoch) == 1) {
+        /* This process's first claim of a console it knew nothing of (not
+         * a handover, not a reclaim): its counter starts at the wall
+         * clock in milliseconds, so that a restarted node never claims
+         * again with an epoch its previous life used (followers wait for a
+         * higher one), whatever its replica knows yet. */
+        struct timespec ts;
+        uint64_t ms;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+        if (ms > 1 && ms < EPOCH_COUNTER_MAX)
+            c->epoch = epoch_make(ms, cl->px->cfg.node_index);
+    }
     known = own_console(cl->own, c->id);
     if (c->owner && known && known->epoch >= c->epoch &&
         strcmp(known->owner, cl->px->cfg.node_id) != 0) {

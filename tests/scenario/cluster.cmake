@@ -125,3 +125,16 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(coord_dual_active PROPERTIES TIMEOUT 120
     LABELS "scenario;cluster;coord")
 endif()
+
+# A rolling restart of every node and both coordinators in turn
+# (tests/scenario/rolling.py): ports 25280-25304; hosts redial their node
+# (--reconnect) and are claimed again with a higher epoch; operators
+# through the nodes that stay up keep their sessions; every node ends
+# registered and in sync.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME rolling_restart
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/rolling.py
+            ${CMAKE_BINARY_DIR} 25280)
+  set_tests_properties(rolling_restart PROPERTIES TIMEOUT 240
+    LABELS "scenario;cluster;coord")
+endif()
