@@ -437,8 +437,13 @@ s_switch(struct cc *cc, double now, const char *why)
     snprintf(cc->alt_pub, sizeof(cc->alt_pub), "%s", tmp);
     zev_free(&cc->dealer); /* safe inside its own callback (zev.h) */
     zev_free(&cc->sub);
-    if (s_open_socks(cc, err, sizeof(err)) != 0) /* no fds or memory */
-        fatalx("node %s: coordinator %s: %s", cc->node_id, cc->endpoint, err);
+    if (s_open_socks(cc, err, sizeof(err)) != 0) { /* no fds or memory */
+        log_errorx("node %s: coordinator %s: %s (trying again every "
+                   "heartbeat)",
+                   cc->node_id, cc->endpoint, err);
+        zev_free(&cc->dealer);
+        zev_free(&cc->sub);
+    }
     cc->st.switches++;
     cc->last_switch = now;
     s_fsm(cc, CC_EV_SWITCH, &ev);
@@ -659,6 +664,20 @@ s_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct cc *cc = arg;
     struct cc_ev ev = {.now = clock_now()};
+
+    if (cc->dealer == NULL || cc->sub == NULL) { /* a failed switch */
+        char err[256];
+
+        zev_free(&cc->dealer);
+        zev_free(&cc->sub);
+        if (s_open_socks(cc, err, sizeof(err)) != 0) {
+            zev_free(&cc->dealer);
+            zev_free(&cc->sub);
+            return;
+        }
+        log_info("node %s: sockets to coordinator %s made", cc->node_id,
+                 cc->endpoint);
+    }
 
     s_fsm(cc, CC_EV_TICK, &ev);
 }

@@ -256,6 +256,10 @@ zev_send(struct zev *z, const struct zev_frame *f, size_t n)
 {
     int saved;
 
+    if (z == NULL) { /* a socket that could not be made (yet) */
+        errno = ENOTCONN;
+        return -1;
+    }
     if (n == 0 || z->closing) {
         errno = EINVAL;
         return -1;
@@ -285,12 +289,16 @@ zev_send(struct zev *z, const struct zev_frame *f, size_t n)
 void
 zev_pause(struct zev *z)
 {
+    if (z == NULL)
+        return;
     z->paused = true;
 }
 
 void
 zev_resume(struct zev *z)
 {
+    if (z == NULL)
+        return;
     z->paused = false;
     s_check(z);
 }
@@ -298,13 +306,17 @@ zev_resume(struct zev *z)
 bool
 zev_paused(const struct zev *z)
 {
-    return z->paused;
+    return z == NULL || z->paused;
 }
 
 bool
 zev_readable(struct zev *z)
 {
-    int events = s_events(z);
+    int events;
+
+    if (z == NULL)
+        return false;
+    events = s_events(z);
 
     /* Reading ZMQ_EVENTS processes the socket's commands and may consume
      * the fd's edge: whoever reads it must arm the loop (the rule). */
@@ -315,6 +327,8 @@ zev_readable(struct zev *z)
 void
 zev_want_writable(struct zev *z, zev_writable_fn fn)
 {
+    if (z == NULL)
+        return;
     z->on_writable = fn;
     if (fn)
         s_check(z);
@@ -323,7 +337,9 @@ zev_want_writable(struct zev *z, zev_writable_fn fn)
 const struct zev_stats *
 zev_stats(const struct zev *z)
 {
-    return &z->stats;
+    static const struct zev_stats none;
+
+    return z ? &z->stats : &none;
 }
 
 int

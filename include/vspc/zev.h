@@ -82,6 +82,10 @@ struct zev *zev_new(struct event_base *base, void *sock, zev_msg_fn on_msg,
 /* Close the socket and free; *zp = NULL. NULL-safe, idempotent. */
 void zev_free(struct zev **zp);
 
+/* zev_send, zev_pause/resume/paused, zev_readable, zev_want_writable and
+ * zev_stats accept NULL (a socket that could not be made): nothing is
+ * sent (ENOTCONN), nothing is readable, the counters are zero. */
+
 /* The socket, for options, bind and connect only. */
 void *zev_socket(const struct zev *z);
 
