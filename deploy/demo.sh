@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh: install what is needed, build, and run a local cluster on the
-# embedded defaults: a vspc-coordinator (tcp://127.0.0.1:13380) and three
+# embedded defaults: a vspc-coordinator pair (primary tcp://127.0.0.1:13380,
+# backup tcp://127.0.0.1:13480) and three
 # vspc-proxy nodes (node 1 on the default ports: hypervisors 13370,
 # operators 127.0.0.1:13371, HTTP 13372, peer link 13390; nodes 2 and 3 on
 # 13470-13472/13490 and 13570-13572/13590), with simulated ESXi hosts
@@ -32,8 +33,13 @@ wait_port() {
         sleep 0.05
     done
 }
-./build/coordinator/vspc-coordinator --bind tcp://127.0.0.1:13380 \
-    2>build/demo/coordinator.log &
+# A coordinator pair (Binary Star): the primary on 13380, the backup on
+# 13480; kill the primary and the nodes turn to the backup.
+./build/coordinator/vspc-coordinator --bind tcp://127.0.0.1:13380 --primary \
+    --peer tcp://127.0.0.1:13480 2>build/demo/coordinator.log &
+pids+=($!)
+./build/coordinator/vspc-coordinator --bind tcp://127.0.0.1:13480 --backup \
+    --peer tcp://127.0.0.1:13380 2>build/demo/coordinator-backup.log &
 pids+=($!)
 n=${VSPC_DEMO_CONSOLES:-2}
 secs=${VSPC_DEMO_SECONDS:-0}
@@ -49,7 +55,8 @@ for i in 1 2 3; do
         --vm-listen "0.0.0.0:$base" --operator-listen "127.0.0.1:$((base + 1))" \
         --http-listen "127.0.0.1:$((base + 2))" \
         --peer-listen "127.0.0.1:$((base + 20))" \
-        --coordinator tcp://127.0.0.1:13380 2>"build/demo/node$i.log" &
+        --coordinator tcp://127.0.0.1:13380 --coordinator tcp://127.0.0.1:13480 \
+        2>"build/demo/node$i.log" &
     pids+=($!)
     wait_port "$base"
     ./build/vspc-hvsim run --proxy "127.0.0.1:$base" --consoles "$n" --text \
@@ -62,7 +69,7 @@ done
 
 cat <<MSG
 
-  vspc demo: a coordinator and three nodes; $n simulated VMs per node (node1-vm00000,
+  vspc demo: a coordinator pair and three nodes; $n simulated VMs per node (node1-vm00000,
   node2-vm00000, ...) printing a line a second, each moving with vMotion every 10 s to
   the next node (node1 -> node2 -> node3 -> node1 ...; list shows node= its owner);
   attached anywhere, watch the line numbers stay consecutive while it changes nodes.
