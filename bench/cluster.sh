@@ -38,18 +38,9 @@ base=$((28000 + ($$ % 100) * 40))
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 if [ "$quick" = 1 ]; then TP_BYTES=256M N_CONS=1500; else TP_BYTES=1G N_CONS=10000; fi
 
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_track
 now_ms() { date +%s%3N; }
-metric() { # node name
-    curl -s --max-time 5 "http://127.0.0.1:$(($1 + 2))/metrics" |
-        awk -v m="$2" '$1 == m { print $2; f = 1 } END { if (!f) print -1 }'
-}
+metric() { metric_at $(($1 + 2)) "$2"; } # node-port name
 
 cport=$base
 start_coord() {

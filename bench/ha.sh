@@ -30,18 +30,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/vspc-bench-ha.XXXXXX")
 base=$((30000 + ($$ % 4) * 600)) # up.sh uses BASE..BASE+504
 if [ "$quick" = 1 ]; then STORM_S=6; else STORM_S=20; fi
 
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
-metric() { # http-port name
-    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
-        awk -v m="$2" '$1 == m { print $2; f = 1 } END { if (!f) print -1 }'
-}
+bench_track
 
 # 1. Node kill behind HAProxy ------------------------------------------------------
 if command -v haproxy >/dev/null; then
@@ -58,13 +47,13 @@ if command -v haproxy >/dev/null; then
     for _ in $(seq 1 300); do
         n=0
         for k in 1 2 3; do
-            c=$(metric $((base + 100 * k + 2)) 'vspc_consoles{state="connected"}')
+            c=$(metric_at $((base + 100 * k + 2)) 'vspc_consoles{state="connected"}')
             n=$((n + ${c%.*}))
         done
         [ "$n" -ge 100 ] && break
         sleep 0.1
     done
-    held=$(metric $((base + 102)) 'vspc_consoles{state="connected"}')
+    held=$(metric_at $((base + 102)) 'vspc_consoles{state="connected"}')
     kill -KILL "$(awk '$1 == "n1" { print $2 }' "$work/ha/pids")"
     wait "$hv" || { tail -n 5 "$work/kill.out" >&2; fail "node_kill: hvsim failed"; }
     line=$(grep '^hvsim: result=' "$work/kill.out")
@@ -101,7 +90,7 @@ for k in 1 2 3; do
     wait_port $((p + 2))
 done
 for _ in $(seq 1 300); do
-    [ "$(metric $((base + 102)) vspc_peer_links_up)" = 2 ] && break
+    [ "$(metric_at $((base + 102)) vspc_peer_links_up)" = 2 ] && break
     sleep 0.05
 done
 storm() { # label uuid-base -> summary line
@@ -120,6 +109,8 @@ killer=$!
 fo=$(storm failover 0123456789abcdeffedcba9800900000)
 wait "$killer" 2>/dev/null || true
 for l in "$calm" "$fo"; do # a failed vMotion is reported; a lost byte fails
+    [ "$(field "$l" ready)" = 30 ] && [ "$(field "$l" failed)" = 0 ] ||
+        fail "coord_failover: consoles did not all run: $l"
     [ "$(field "$l" vm_bytes_sent)" = "$(field "$l" vm_bytes_verified_by_operators)" ] &&
         [ "$(field "$l" op_bytes_sent)" = "$(field "$l" op_bytes_verified_by_vms)" ] ||
         fail "coord_failover: bytes lost: $l"

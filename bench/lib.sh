@@ -1,6 +1,6 @@
-# bench/lib.sh: what bench/run.sh and bench/cluster.sh share (sourced, not
+# bench/lib.sh: what bench/run.sh, cluster.sh and ha.sh share (sourced, not
 # run). The caller sets `me` (its name in messages) and `out` (the report
-# file) before using say/fail/report.
+# file) before using say/fail/report, and `work` before bench_track.
 
 # bench_args HELP_LAST_LINE ARGS...: sets `build` (absolute) and `quick`;
 # -h prints the caller's header comment (lines 2..HELP_LAST_LINE).
@@ -33,4 +33,23 @@ wait_port() {
         sleep 0.025
     done
     fail "nothing listens on 127.0.0.1:$1"
+}
+
+# bench_track: from here on every PID added to `pids` is signalled (only
+# those, by PID) and $work removed when the script exits, however it ends.
+bench_cleanup() {
+    local p
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+bench_track() {
+    pids=()
+    trap bench_cleanup EXIT
+}
+
+# metric_at HTTP_PORT NAME: a node's /metrics value (-1 if absent).
+metric_at() {
+    curl -s --max-time 5 "http://127.0.0.1:$1/metrics" |
+        awk -v m="$2" '$1 == m { print $2; f = 1 } END { if (!f) print -1 }'
 }

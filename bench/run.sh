@@ -71,14 +71,7 @@ if [ ! -x "$pump" ]; then
     fi
 fi
 
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_track
 : >"$out"
 
 next_port() { port=$((port + 2)); }

@@ -234,6 +234,23 @@ s_on_heartbeat(struct srv *s, const struct zev_frame *rid,
     s_reply(s, rid, &reply);
 }
 
+/* What a node sends on the request port (a passive one answers NotActive;
+ * anything else is dropped below as unexpected). */
+static bool
+s_is_request(enum wire_type t)
+{
+    switch (t) {
+    case WIRE_REGISTER:
+    case WIRE_HEARTBEAT:
+    case WIRE_ANNOUNCE:
+    case WIRE_WITHDRAW:
+    case WIRE_SNAPSHOT_REQUEST:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Not the active one of the pair: the node turns to the other. */
 static void
 s_not_active(struct srv *s, const struct zev_frame *rid)
@@ -278,7 +295,7 @@ s_req_msg(struct zev *z, const struct zev_msg *zm, void *arg)
         return;
     }
     s->stats.in[m.type]++;
-    if (s->bs && m.type <= WIRE_SNAPSHOT_REQUEST && !bs_serving(s->bs, now)) {
+    if (s->bs && s_is_request(m.type) && !bs_serving(s->bs, now)) {
         s_not_active(s, rid);
         return;
     }

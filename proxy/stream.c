@@ -358,6 +358,18 @@ strm_seal_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+size_t
+strm_followers(const struct strm *st, const char **out, size_t max)
+{
+    const struct strm_reader *r;
+    size_t n = 0;
+
+    TAILQ_FOREACH (r, &st->readers, link)
+        if (r->follow && r->follow[0] && n < max)
+            out[n++] = r->follow;
+    return n;
+}
+
 void
 strm_seal(struct strm *st, bool sealed)
 {

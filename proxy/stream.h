@@ -205,6 +205,10 @@ void strm_seed(struct strm *st, uint64_t from, const uint8_t *p, size_t n,
  * strm_seal(st, false): written again (the console came back).
  */
 void strm_seal(struct strm *st, bool sealed);
+/* Who would follow the console if it moved: the `follow` keys of its
+ * readers that have one, at most max into out (borrowed). Returns how
+ * many. */
+size_t strm_followers(const struct strm *st, const char **out, size_t max);
 /* vMotion hand-over (see above). */
 void strm_set_draining(struct strm *st, struct strm_feeder *f);
 void strm_drained(struct strm *st, struct strm_feeder *f);

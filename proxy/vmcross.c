@@ -266,14 +266,13 @@ vxn_send_record(struct vxn_out *o, struct pl_link *l,
             snprintf(f->exclusive, sizeof(f->exclusive), "%s", f->write_lock);
         snprintf(f->src_host, sizeof(f->src_host), "%s", h->src_addr);
         if (first) { /* a frame of its own first: who follows */
-            struct strm_reader *r;
+            const char *keys[PW_FOLLOWERS_MAX];
+            size_t nk = strm_followers(&c->out, keys, PW_FOLLOWERS_MAX);
 
             first = false;
-            TAILQ_FOREACH (r, &c->out.readers, link)
-                if (r->follow && r->follow[0] &&
-                    f->n_followers < PW_FOLLOWERS_MAX)
-                    snprintf(f->followers[f->n_followers++],
-                             sizeof(f->followers[0]), "%s", r->follow);
+            for (size_t i = 0; i < nk; i++)
+                snprintf(f->followers[f->n_followers++],
+                         sizeof(f->followers[0]), "%s", keys[i]);
             if (f->n_followers > 0) {
                 f->more = true;
                 if (pl_send_handover(l, f) != 0) {

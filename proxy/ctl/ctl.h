@@ -54,6 +54,15 @@ typedef int (*ctl_body_cb)(void *arg, int status, const char *p, size_t n);
 int ctl_http_get(const char *addr, const char *path, int idle_ms,
                  ctl_body_cb sink, void *arg);
 
+/* Largest body ctl_http_get_body keeps. */
+#define CTL_BODY_MAX (64 * 1024 * 1024)
+/*
+ * GET path from addr, the whole body into *body (malloc'd, NUL-terminated,
+ * "" when empty; the caller frees it; NULL only if even that failed).
+ * Returns the HTTP status, or -1 with a message on stderr.
+ */
+int ctl_http_get_body(const char *addr, const char *path, char **body);
+
 /*
  * `vspcctl drain NODE [--close-after S]` (on) and `vspcctl undrain NODE`:
  * checks through the HTTP API at http_addr that the node is NODE, then

@@ -16,42 +16,24 @@
 
 #include "ctl.h"
 
-struct idbuf {
-    char b[4096];
-    size_t n;
-};
-
-static int
-id_sink(void *arg, int status, const char *p, size_t n)
-{
-    struct idbuf *ib = arg;
-
-    (void)status;
-    if (n > sizeof(ib->b) - 1 - ib->n)
-        n = sizeof(ib->b) - 1 - ib->n;
-    memcpy(ib->b + ib->n, p, n);
-    ib->n += n;
-    ib->b[ib->n] = '\0';
-    return 0;
-}
-
 /* The node id the HTTP API at addr names, into out; 0 or -1. */
 static int
 node_id_at(const char *addr, char *out, size_t cap)
 {
-    struct idbuf ib = {.n = 0};
+    char *body;
     json_error_t jerr;
     json_t *o;
     const char *id;
-    int status =
-        ctl_http_get(addr, "/api/v1/cluster", CTL_IO_TIMEOUT_MS, id_sink, &ib);
+    int status = ctl_http_get_body(addr, "/api/v1/cluster", &body);
 
     if (status != 200) {
         if (status != -1)
             ctl_warnx("%s: HTTP %d", addr, status);
+        free(body);
         return -1;
     }
-    o = json_loads(ib.b, 0, &jerr);
+    o = json_loads(body, 0, &jerr);
+    free(body);
     id = json_string_value(json_object_get(json_object_get(o, "node"), "id"));
     if (id == NULL) {
         ctl_warnx("%s: no node id in /api/v1/cluster", addr);

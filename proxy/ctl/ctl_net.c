@@ -451,3 +451,42 @@ out:
     free(buf);
     return status;
 }
+
+struct ctl_membuf {
+    char *p;
+    size_t n;
+};
+
+static int
+ctl_mem_sink(void *arg, int status, const char *p, size_t n)
+{
+    struct ctl_membuf *m = arg;
+    char *np;
+
+    (void)status;
+    if (m->n + n > CTL_BODY_MAX) {
+        ctl_warnx("reply too large");
+        return -1;
+    }
+    if ((np = realloc(m->p, m->n + n + 1)) == NULL) {
+        ctl_warnx("out of memory");
+        return -1;
+    }
+    m->p = np;
+    memcpy(m->p + m->n, p, n);
+    m->n += n;
+    m->p[m->n] = '\0';
+    return 0;
+}
+
+int
+ctl_http_get_body(const char *addr, const char *path, char **body)
+{
+    struct ctl_membuf m = {NULL, 0};
+    int status = ctl_http_get(addr, path, CTL_IO_TIMEOUT_MS, ctl_mem_sink, &m);
+
+    if (m.p == NULL)
+        m.p = strdup("");
+    *body = m.p;
+    return m.p ? status : -1;
+}

@@ -25,8 +25,6 @@
 
 #include "ctl.h"
 
-#define CTL_LIST_MAX (64 * 1024 * 1024) /* bytes of JSON we accept */
-
 static const char *opt_operator = CTL_DEFAULT_OPERATOR;
 static const char *opt_http = CTL_DEFAULT_HTTP;
 
@@ -64,68 +62,34 @@ usage(int status)
 /* ---- HTTP helpers ---------------------------------------------------------
  */
 
-struct membuf {
-    char *p;
-    size_t n;
-};
-
+/* GET path from --http into *body (ctl_http_get_body). */
 static int
-mem_sink(void *arg, int status, const char *p, size_t n)
+get_mem(const char *path, char **body)
 {
-    struct membuf *m = arg;
-    char *np;
-
-    if (m->n + n > CTL_LIST_MAX) {
-        ctl_warnx("reply too large");
-        return -1;
-    }
-    if ((np = realloc(m->p, m->n + n + 1)) == NULL) {
-        ctl_warnx("out of memory");
-        return -1;
-    }
-    m->p = np;
-    memcpy(m->p + m->n, p, n);
-    m->n += n;
-    m->p[m->n] = '\0';
-    return 0;
-}
-
-/* GET path into *body (NUL-terminated; "" when empty). Returns the status
- * or -1. */
-static int
-get_mem(const char *path, struct membuf *body)
-{
-    int status;
-
-    body->p = NULL;
-    body->n = 0;
-    status = ctl_http_get(opt_http, path, CTL_IO_TIMEOUT_MS, mem_sink, body);
-    if (body->p == NULL)
-        body->p = strdup("");
-    return body->p ? status : -1;
+    return ctl_http_get_body(opt_http, path, body);
 }
 
 /* The consoles as a JSON array, or NULL with a message. */
 static json_t *
 fetch_consoles(void)
 {
-    struct membuf b;
+    char *body;
     json_error_t jerr;
     json_t *arr = NULL;
-    int status = get_mem("/api/v1/consoles", &b);
+    int status = get_mem("/api/v1/consoles", &body);
 
     if (status == -1) {
         /* ctl_http_get said why */
     } else if (status != 200) {
-        ctl_warnx("%s: HTTP %d: %s", opt_http, status, b.p);
-    } else if ((arr = json_loads(b.p, 0, &jerr)) == NULL ||
+        ctl_warnx("%s: HTTP %d: %s", opt_http, status, body);
+    } else if ((arr = json_loads(body, 0, &jerr)) == NULL ||
                !json_is_array(arr)) {
         ctl_warnx("%s: bad console list: %s", opt_http,
                   arr ? "not an array" : jerr.text);
         json_decref(arr);
         arr = NULL;
     }
-    free(b.p);
+    free(body);
     return arr;
 }
 
@@ -199,26 +163,26 @@ resolve_key(const char *key)
 static int
 cmd_status(bool as_json)
 {
-    struct membuf b;
+    char *body;
     json_error_t jerr;
     json_t *o, *node, *store, *a, *e;
-    int status = get_mem("/api/v1/cluster", &b);
+    int status = get_mem("/api/v1/cluster", &body);
     size_t i;
 
     if (status != 200) {
         if (status != -1)
-            ctl_warnx("%s: HTTP %d: %s", opt_http, status, b.p);
-        free(b.p);
+            ctl_warnx("%s: HTTP %d: %s", opt_http, status, body);
+        free(body);
         return 1;
     }
     if (as_json) {
-        fputs(b.p, stdout);
+        fputs(body, stdout);
         putchar('\n');
-        free(b.p);
+        free(body);
         return 0;
     }
-    o = json_loads(b.p, 0, &jerr);
-    free(b.p);
+    o = json_loads(body, 0, &jerr);
+    free(body);
     if (!json_is_object(o)) {
         ctl_warnx("%s: bad reply: %s", opt_http,
                   o ? "not an object" : jerr.text);

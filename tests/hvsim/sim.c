@@ -388,16 +388,25 @@ sim_con_ready(struct scon *c)
     sim_con_settled(c);
 }
 
+/* The console's source connection to --proxy (its first, or a redial). */
 static void
-sim_con_start(struct sim *s, struct scon *c)
+sim_dial(struct scon *c)
 {
-    c->connecting = true;
-    s->pending++;
+    struct sim *s = c->sim;
+
     c->cur_addr = s->cfg->proxy;
     c->cur = hvc_new(s->base, &s->cfg->proxy, HVC_SOURCE, &c->ident, NULL, 0,
                      s->cfg->handshake_timeout_ms, &sim_hvc_handlers, c);
     if (c->cur == NULL)
         sim_con_fail(c, "cannot start the connection");
+}
+
+static void
+sim_con_start(struct sim *s, struct scon *c)
+{
+    c->connecting = true;
+    s->pending++;
+    sim_dial(c);
 }
 
 static void
@@ -500,11 +509,7 @@ sim_rc_cb(evutil_socket_t fd, short what, void *arg)
     (void)what;
     if (c->failed || c->cur || s->phase >= SIM_PH_DONE)
         return;
-    c->cur_addr = s->cfg->proxy;
-    c->cur = hvc_new(s->base, &s->cfg->proxy, HVC_SOURCE, &c->ident, NULL, 0,
-                     s->cfg->handshake_timeout_ms, &sim_hvc_handlers, c);
-    if (c->cur == NULL)
-        sim_con_fail(c, "cannot start the connection");
+    sim_dial(c);
 }
 
 /* --reconnect: the connection carrying the console was lost (its node
