@@ -1,7 +1,7 @@
 /*
- * ccreplica.h: the coordinator client's directory replica (ccr_), private
- * to common/coordcli.c. No sockets, no clock: the client feeds it what
- * the coordinator sends and passes `now`.
+ * ccreplica.h: the directory replica (ccr_) of the coordinator client
+ * (common/coordcli.c) and of the etcd store (proxy/own_etcd.c). No sockets, no
+ * clock: the client feeds it what the coordinator sends and passes `now`.
  *
  * Generations: every sync (snapshot) starts a generation (ccr_begin);
  * whatever the snapshot or a later update confirms is stamped with it.

@@ -12,8 +12,12 @@ if [ "${1:-}" = "--test" ]; then
     # python3: the pty test of vspcctl; prometheus: promtool checks
     # /metrics; clang-format: the format check; openssl: throwaway
     # certificates for the telnets tests; curl: the benchmarks read /metrics;
-    # haproxy: the HA recipe's test (deploy/ha).
-    pkgs+=(python3 prometheus clang-format openssl curl haproxy)
+    # haproxy: the HA recipe's test (deploy/ha); etcd-server, etcd-client:
+    # the etcd ownership store's fault test (etcd and etcdctl, started by
+    # the test on its own ports; a systemd machine also starts Debian's
+    # etcd service on 2379, which no test uses).
+    pkgs+=(python3 prometheus clang-format openssl curl haproxy etcd-server
+           etcd-client)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

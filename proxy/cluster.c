@@ -554,12 +554,14 @@ struct clu *
 clu_new(struct proxy *px, char *err, size_t errlen)
 {
     struct clu *cl;
-    const char *eps[PROXY_MAX_COORDINATORS];
+    const char *eps[PROXY_MAX_ETCD > PROXY_MAX_COORDINATORS
+                        ? PROXY_MAX_ETCD
+                        : PROXY_MAX_COORDINATORS];
     struct own_config cfg;
     struct own_callbacks cbs;
 
     err[0] = '\0';
-    if (px->cfg.n_coordinators == 0)
+    if (px->cfg.n_coordinators == 0 && px->cfg.n_etcd == 0)
         return NULL;
     if ((cl = calloc(1, sizeof(*cl))) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -589,8 +591,12 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     }
     for (size_t i = 0; i < px->cfg.n_coordinators; i++)
         eps[i] = px->cfg.coordinators[i];
+    for (size_t i = 0; i < px->cfg.n_etcd; i++)
+        eps[i] = px->cfg.etcd[i];
     cfg.endpoints = eps;
-    cfg.n_endpoints = px->cfg.n_coordinators;
+    cfg.n_endpoints = px->cfg.n_etcd ? px->cfg.n_etcd : px->cfg.n_coordinators;
+    cfg.etcd_prefix = px->cfg.etcd_prefix;
+    cfg.etcd_ttl = px->cfg.etcd_ttl;
     cfg.node_id = px->cfg.node_id;
     cfg.node_index = px->cfg.node_index;
     cfg.peer_addr = cl->peer_addr;
@@ -599,7 +605,9 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     cbs.state = clu_state_cb;
     cbs.node = clu_node_cb;
     cbs.console = clu_console_cb;
-    cl->own = own_coord_new(px->base, &cfg, &cbs, cl, err, errlen);
+    cl->own = px->cfg.n_etcd
+                  ? own_etcd_new(px->base, &cfg, &cbs, cl, err, errlen)
+                  : own_coord_new(px->base, &cfg, &cbs, cl, err, errlen);
     if (cl->own == NULL) {
         clu_peer_free(cl);
         free(cl);
@@ -616,9 +624,9 @@ clu_new(struct proxy *px, char *err, size_t errlen)
         return NULL;
     }
     clu_dial_cb(-1, 0, cl);
-    log_info("cluster: node %s (index %u) joining through %s%s%s, peer link "
-             "%s",
-             px->cfg.node_id, px->cfg.node_index, eps[0],
+    log_info("cluster: node %s (index %u) joining through the %s at %s%s%s, "
+             "peer link %s",
+             px->cfg.node_id, px->cfg.node_index, cl->own->kind, eps[0],
              cfg.n_endpoints > 1 ? " or " : "",
              cfg.n_endpoints > 1 ? eps[1] : "", cl->peer_addr);
     return cl;

@@ -11,6 +11,8 @@
 
 #include "vspc/addr.h"
 #include "edge.h"
+#include "etcd.h"
+#include "etcdkv.h"
 
 #define F(field) OPT_FIELD(struct proxy_cfg, field)
 #define GIB ((double)(1u << 30))
@@ -74,6 +76,13 @@ const struct opt_def cfg_opts[] = {
      "error, warn, info or debug"},
     {"coordinator", CFG_ZMQ, F(coordinators), 0, PROXY_MAX_COORDINATORS, NULL,
      "tcp://HOST:PORT (numeric), at most twice (the HA pair)"},
+    {"etcd", CFG_ETCD, F(etcd), 0, PROXY_MAX_ETCD, NULL,
+     "http://HOST:PORT (numeric), an etcd member's client URL, up to 5 "
+     "times (instead of coordinator)"},
+    {"etcd-prefix", OPT_NAME, F(etcd_prefix), 0, 0, "/vspc/",
+     "printable, ending in / (the keys the cluster uses in etcd)"},
+    {"etcd-ttl", OPT_UINT, F(etcd_ttl), 2, 3600, "10",
+     "2 to 3600 seconds (the node's etcd lease)"},
     {"peer-listen", OPT_ADDR, F(peer_listen), 0, 0, "0.0.0.0:13390",
      "ADDR:PORT (numeric IPv4, or [IPv6])"},
     {"peer-advertise", OPT_ADDR_OFF, F(peer_advertise), 0, 0, "none",
@@ -158,6 +167,18 @@ cfg_parse(void *vcfg, const struct opt_def *o, const char *value, char *err,
                  "%s", value);
         return 0;
     }
+    case CFG_ETCD: {
+        char why[160];
+
+        if (cfg->n_etcd >= (size_t)o->max) {
+            snprintf(err, cap, "at most %d", PROXY_MAX_ETCD);
+            return -1;
+        }
+        if (etcd_endpoint_check(value, why, sizeof(why)) != 0)
+            break;
+        snprintf(cfg->etcd[cfg->n_etcd++], PROXY_ENDPOINT_MAX, "%s", value);
+        return 0;
+    }
     }
     return opt_bad(o, value, err, cap);
 }
@@ -180,6 +201,8 @@ cfg_clear_list(void *vcfg, const struct opt_def *o)
         cfg->n_allow = 0;
     } else if (o->type == CFG_ZMQ) {
         cfg->n_coordinators = 0;
+    } else if (o->type == CFG_ETCD) {
+        cfg->n_etcd = 0;
     }
 }
 
@@ -205,6 +228,19 @@ cfg_cross_check(struct opt_loader *ld)
     if (cfg->tls_listen[0] && !cfg->tls_cert) {
         opt_where(ld, o, &file, &line);
         opt_error(ld, file, line, "%stls-listen needs tls-cert (and tls-key)",
+                  file ? "" : "--");
+    }
+    if (cfg->n_etcd && cfg->n_coordinators) {
+        opt_where(ld, cfg_find("etcd"), &file, &line);
+        opt_error(ld, file, line,
+                  "%setcd and %scoordinator are two ownership stores: give "
+                  "one",
+                  file ? "" : "--", file ? "" : "--");
+    }
+    if (!ekv_prefix_ok(cfg->etcd_prefix)) {
+        opt_where(ld, cfg_find("etcd-prefix"), &file, &line);
+        opt_error(ld, file, line,
+                  "%setcd-prefix: printable, no spaces, ending in /",
                   file ? "" : "--");
     }
     if (cfg->tls_cert && !opt_given(ld, o))

@@ -31,6 +31,7 @@ enum cfg_type {
     CFG_URI = OPT_CUSTOM_LIST, /* service-uri: repeatable, no query */
     CFG_CIDR,                  /* allow: repeatable IPv4/IPv6 prefix */
     CFG_ZMQ,                   /* coordinator: repeatable tcp://HOST:PORT */
+    CFG_ETCD,                  /* etcd: repeatable http://HOST:PORT */
 };
 
 extern const struct opt_def cfg_opts[];

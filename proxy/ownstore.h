@@ -11,7 +11,8 @@
  *                                       fencing, the store's state
  *
  * Implementations: own_coord_new (the vspc-coordinator pair, over ZeroMQ:
- * common/coordcli.c). Every call is non-blocking and runs on the caller's
+ * common/coordcli.c) and own_etcd_new (an etcd v3 cluster through its JSON
+ * gateway: own_etcd.c). Every call is non-blocking and runs on the caller's
  * loop. The same rules hold for every implementation: an entry is owned
  * by the node with the highest epoch; a node whose console is shown held
  * elsewhere with a higher epoch is told (fenced) and lets it go; while the
@@ -100,6 +101,10 @@ struct own_config {
     uint8_t node_index;
     const char *peer_addr; /* this node's peer link, host:port */
     uint64_t incarnation;  /* this process's, never 0 */
+    /* etcd only (own_etcd_new): keys under etcd_prefix (NULL: "/vspc/"),
+     * the node's lease TTL in seconds (0: 10). */
+    const char *etcd_prefix;
+    unsigned etcd_ttl;
 };
 
 /* The vspc-coordinator (pair): endpoints are their request ports. NULL on
@@ -108,6 +113,12 @@ struct own_store *own_coord_new(struct event_base *base,
                                 const struct own_config *cfg,
                                 const struct own_callbacks *cbs, void *arg,
                                 char *err, size_t errlen);
+
+/* An etcd v3 cluster: endpoints are its members' http://HOST:PORT. */
+struct own_store *own_etcd_new(struct event_base *base,
+                               const struct own_config *cfg,
+                               const struct own_callbacks *cbs, void *arg,
+                               char *err, size_t errlen);
 
 /* Thin calls through the table (NULL-safe where noted). */
 static inline int

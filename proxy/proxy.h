@@ -26,6 +26,7 @@ struct vmo_route;
 #define PROXY_MAX_ALLOW 64
 #define PROXY_MAX_COORDINATORS 2 /* a Binary Star pair */
 #define PROXY_ENDPOINT_MAX 128
+#define PROXY_MAX_ETCD 5 /* etcd members (ETCD_MAX_ENDPOINTS) */
 /* The node's read buffer for hypervisor connections (px->rbuf). */
 #define PROXY_RBUF_SIZE (64 * 1024)
 
@@ -71,6 +72,11 @@ struct proxy_cfg {
     /* The cluster (cluster.c): none = this node runs alone. */
     char coordinators[PROXY_MAX_COORDINATORS][PROXY_ENDPOINT_MAX];
     size_t n_coordinators;
+    /* Or an etcd v3 cluster (own_etcd.c): its members' JSON gateways. */
+    char etcd[PROXY_MAX_ETCD][PROXY_ENDPOINT_MAX];
+    size_t n_etcd;
+    char etcd_prefix[65];     /* keys under it, ends in '/' */
+    unsigned etcd_ttl;        /* s: the node's lease */
     char peer_listen[128];    /* the peer link (other nodes) */
     char peer_advertise[128]; /* "" = peer_listen's address */
     bool owns_strings; /* config.c copied the strings: cfg_free frees them */

@@ -7,6 +7,7 @@ Only processes a scenario started are signalled; every wait is bounded.
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,7 @@ class Cluster:
         self.logdir = tempfile.mkdtemp(prefix=name + ".")
         self.coord_ep = "tcp://127.0.0.1:%d" % base
         self.coord_eps = [self.coord_ep]  # a pair: both, in the order given
+        self.store_args = None  # instead of --coordinator (--etcd ...)
         self.nodes = ["n%d" % (i + 1) for i in range(n_nodes)]
         self.vm = {n: base + 4 + i * 4 for i, n in enumerate(self.nodes)}
         self.oper = {n: self.vm[n] + 1 for n in self.nodes}
@@ -95,8 +97,10 @@ class Cluster:
                            "--http-listen",
                            "127.0.0.1:%d" % self.http_port[n],
                            "--peer-listen", "127.0.0.1:%d" % self.peer[n]] +
-                          [x for ep in self.coord_eps
-                           for x in ("--coordinator", ep)] + list(extra))
+                          (self.store_args if self.store_args is not None
+                           else [x for ep in self.coord_eps
+                                 for x in ("--coordinator", ep)]) +
+                          list(extra))
         self.node_procs[n] = p
         return p
 
@@ -118,6 +122,66 @@ class Cluster:
         return self.start(name, [self.hvsim_bin, "run", "--proxy",
                                  "127.0.0.1:%d" % self.vm[node],
                                  "--log-level", "error"] + list(args))
+
+
+class Etcd:
+    """An etcd v3 cluster of n members on loopback, started as processes of
+    the cluster's (member i: client port base+i, peer port base+n+i, data
+    in the cluster's log directory, so a member killed can be restarted on
+    its data)."""
+
+    def __init__(self, cluster, base, n=3):
+        self.C, self.n = cluster, n
+        self.bin = shutil.which("etcd")
+        self.ctl = shutil.which("etcdctl")
+        self.names = ["etcd%d" % i for i in range(n)]
+        self.urls = ["http://127.0.0.1:%d" % (base + i) for i in range(n)]
+        self.peers = ["http://127.0.0.1:%d" % (base + n + i)
+                      for i in range(n)]
+        self.procs = {}
+        self.starts = [0] * n
+
+    def start(self, i):
+        self.starts[i] += 1
+        ic = ",".join("%s=%s" % (a, b) for a, b in zip(self.names,
+                                                        self.peers))
+        p = self.C.start("%s.%d" % (self.names[i], self.starts[i]), [
+            self.bin, "--name", self.names[i], "--data-dir",
+            os.path.join(self.C.logdir, self.names[i] + ".data"),
+            "--listen-client-urls", self.urls[i], "--advertise-client-urls",
+            self.urls[i], "--listen-peer-urls", self.peers[i],
+            "--initial-advertise-peer-urls", self.peers[i],
+            "--initial-cluster", ic, "--initial-cluster-token", self.C.name,
+            "--initial-cluster-state", "new", "--heartbeat-interval", "100",
+            "--election-timeout", "1000", "--log-level", "warn"])
+        self.procs[i] = p
+        return p
+
+    def healthy(self, i):
+        try:
+            with urllib.request.urlopen(self.urls[i] + "/health",
+                                        timeout=2) as r:
+                return json.loads(r.read().decode()).get("health") == "true"
+        except (OSError, ValueError):
+            return False
+
+    def start_all(self):
+        for i in range(self.n):
+            self.start(i)
+        self.C.wait_for("etcd healthy", lambda: all(
+            self.healthy(i) for i in range(self.n)), 30)
+
+    def get_prefix(self, prefix):
+        """key -> value under prefix, read with etcdctl from a healthy
+        member (the store's truth)."""
+        for url in self.urls:
+            r = subprocess.run([self.ctl, "--endpoints", url, "get",
+                                "--prefix", prefix], capture_output=True,
+                               text=True, timeout=10)
+            if r.returncode == 0:
+                lines = r.stdout.splitlines()
+                return dict(zip(lines[0::2], lines[1::2]))
+        self.C.fail("etcdctl get %s: no member answered" % prefix)
 
 
 def run(cluster, main):
