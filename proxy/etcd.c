@@ -32,6 +32,7 @@ struct etcd_req {
 TAILQ_HEAD(etcd_reqq, etcd_req);
 
 struct etcd_conn {
+    TAILQ_ENTRY(etcd_conn) grave; /* dropped, to be freed */
     struct etcd *e;
     struct evhttp_connection *evcon;
     struct etcd_reqq reqs;
@@ -47,6 +48,8 @@ struct etcd {
     size_t n, cur;
     double timeout;
     struct etcd_conn *pool[ETCD_POOL];
+    TAILQ_HEAD(, etcd_conn) graves; /* dropped connections */
+    struct event *reap_ev;          /* frees them off evhttp's stack */
     /* The watch. */
     struct etcd_conn *wconn;
     struct evbuffer *wline;
@@ -133,22 +136,27 @@ etcd_conn_new(struct etcd *e, double timeout)
     return c;
 }
 
-/* Freed off the loop's stack: evhttp may be inside one of its callbacks. */
+/* Dropped connections are freed off the loop's stack (evhttp may be
+ * inside one of their callbacks), or by etcd_free. */
 static void
-etcd_conn_reap_cb(evutil_socket_t fd, short what, void *arg)
+etcd_reap_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct etcd_conn *c = arg;
+    struct etcd *e = arg;
+    struct etcd_conn *c;
     struct etcd_req *r;
 
-    evhttp_connection_free(c->evcon); /* frees its requests, no callback */
-    while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
-        TAILQ_REMOVE(&c->reqs, r, q);
-        free(r);
+    while ((c = TAILQ_FIRST(&e->graves)) != NULL) {
+        TAILQ_REMOVE(&e->graves, c, grave);
+        evhttp_connection_free(c->evcon); /* frees its requests, no call */
+        while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
+            TAILQ_REMOVE(&c->reqs, r, q);
+            free(r);
+        }
+        free(c);
     }
-    free(c);
 }
 
-/* Abandon every request of c (callbacks told) and free c later. */
+/* Abandon every request of c (callbacks told) and free c soon. */
 static void
 etcd_conn_drop(struct etcd_conn *c, bool tell)
 {
@@ -164,9 +172,8 @@ etcd_conn_drop(struct etcd_conn *c, bool tell)
         if (tell && r->cb)
             r->cb(r->arg, NULL, &ab);
     }
-    if (event_base_once(c->e->base, -1, EV_TIMEOUT, etcd_conn_reap_cb, c,
-                        &zero) != 0)
-        etcd_conn_reap_cb(-1, 0, c); /* no memory for the event: now */
+    TAILQ_INSERT_TAIL(&c->e->graves, c, grave);
+    evtimer_add(c->e->reap_ev, &zero);
 }
 
 /* ---- calls -----------------------------------------------------------------
@@ -478,16 +485,21 @@ etcd_new(struct event_base *base, const struct etcd_config *cfg, char *err,
         return NULL;
     }
     if ((e = calloc(1, sizeof(*e))) == NULL ||
-        (e->wline = evbuffer_new()) == NULL) {
+        (e->wline = evbuffer_new()) == NULL ||
+        (e->reap_ev = evtimer_new(base, etcd_reap_cb, e)) == NULL) {
+        if (e && e->wline)
+            evbuffer_free(e->wline);
         free(e);
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
     e->base = base;
+    TAILQ_INIT(&e->graves);
     e->timeout = cfg->timeout > 0 ? cfg->timeout : 2.0;
     for (size_t i = 0; i < cfg->n_endpoints; i++) {
         if (etcd_endpoint_check(cfg->endpoints[i], err, errlen) != 0) {
             evbuffer_free(e->wline);
+            event_free(e->reap_ev);
             free(e);
             return NULL;
         }
@@ -512,6 +524,8 @@ etcd_free(struct etcd **ep)
             etcd_conn_drop(e->pool[i], true);
             e->pool[i] = NULL;
         }
+    etcd_reap_cb(-1, 0, e);
+    event_free(e->reap_ev);
     evbuffer_free(e->wline);
     free(e);
     *ep = NULL;

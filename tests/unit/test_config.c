@@ -375,6 +375,37 @@ START_TEST(tls_key_needs_cert)
 }
 END_TEST
 
+/* The ownership store: etcd or the coordinator, not both; etcd's URLs
+ * numeric http://; the prefix printable and ending in '/'. */
+START_TEST(store_etcd)
+{
+    ck_assert_int_eq(load("[proxy]\netcd = http://127.0.0.1:2379\n"
+                          "etcd = http://[::1]:2379\netcd-ttl = 5\n"),
+                     0);
+    ck_assert_int_eq(cfg_validate(&ld), 0);
+    ck_assert_uint_eq(cfg.n_etcd, 2);
+    ck_assert_str_eq(cfg.etcd[1], "http://[::1]:2379");
+    ck_assert_str_eq(cfg.etcd_prefix, "/vspc/");
+    ck_assert_uint_eq(cfg.etcd_ttl, 5);
+}
+END_TEST
+
+START_TEST(store_etcd_errors)
+{
+    ck_assert_int_eq(load("[proxy]\netcd = http://etcd.example:2379\n"
+                          "etcd = https://127.0.0.1:2379\netcd-ttl = 1\n"
+                          "etcd-prefix = vspc\netcd = http://127.0.0.1:2379\n"
+                          "coordinator = tcp://127.0.0.1:13380\n"),
+                     -1);
+    assert_error_at(2, "etcd");
+    assert_error_at(3, "etcd");
+    assert_error_at(4, "etcd-ttl");
+    ck_assert_int_eq(cfg_validate(&ld), -1);
+    assert_error_at(5, "etcd-prefix: printable");
+    assert_error_at(6, "etcd and coordinator are two ownership stores");
+}
+END_TEST
+
 START_TEST(tls_listen_needs_cert)
 {
     ck_assert_int_eq(cfg_set_arg(&ld, "tls-listen", "0.0.0.0:1"), 0);
@@ -499,6 +530,8 @@ config_suite(void)
     tcase_add_test(tc, repeatable_accumulate);
     tcase_add_test(tc, repeatable_replaced_by_cmdline);
     tcase_add_test(tc, repeatable_bounded);
+    tcase_add_test(tc, store_etcd);
+    tcase_add_test(tc, store_etcd_errors);
     suite_add_tcase(s, tc);
     return s;
 }
