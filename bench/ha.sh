@@ -13,6 +13,10 @@
 #                 coordinator pair: the success rate with the active
 #                 coordinator killed (SIGKILL) a third of the way in,
 #                 against the same storm with no failover.
+#   etcd_failover the same storm with the directory in a three-member etcd
+#                 cluster (--etcd): the member every node talks to killed
+#                 (SIGKILL) a third of the way in, against the same storm
+#                 with no fault. Needs etcd (skipped with a line without).
 # Every byte verified by vspc-hvsim; a run that loses one fails. Only
 # 127.0.0.0/8; bounded loops; only processes this script started are
 # signalled, by PID.
@@ -80,26 +84,44 @@ c1pid=$!
 pids+=("$c1pid")
 "$coord" --bind "$c2" --backup --peer "$c1" 2>"$work/c2.log" &
 pids+=($!)
-for k in 1 2 3; do
-    p=$((base + 100 * k))
-    "$proxy" --node-id "n$k" --node-index "$k" --vm-listen "127.0.0.1:$p" \
-        --operator-listen "127.0.0.1:$((p + 1))" --http-listen "127.0.0.1:$((p + 2))" \
-        --peer-listen "127.0.0.1:$((p + 4))" --coordinator "$c1" --coordinator "$c2" \
-        2>"$work/n$k.log" &
-    pids+=($!)
-    wait_port $((p + 2))
-done
-for _ in $(seq 1 300); do
-    [ "$(metric_at $((base + 102)) vspc_peer_links_up)" = 2 ] && break
-    sleep 0.05
-done
-storm() { # label uuid-base -> summary line
-    "$hvsim" run --proxy "127.0.0.1:$((base + 100))" --operator "127.0.0.1:$((base + 201))" \
+nodes() { # port-offset store-options...: three nodes at base+100k+offset
+    local off=$1 k p
+    shift
+    npids=()
+    for k in 1 2 3; do
+        p=$((base + 100 * k + off))
+        "$proxy" --node-id "n$k" --node-index "$k" --vm-listen "127.0.0.1:$p" \
+            --operator-listen "127.0.0.1:$((p + 1))" --http-listen "127.0.0.1:$((p + 2))" \
+            --peer-listen "127.0.0.1:$((p + 4))" "$@" 2>"$work/n$k.$off.log" &
+        pids+=($!)
+        npids+=($!)
+        wait_port $((p + 2))
+    done
+    for _ in $(seq 1 300); do
+        [ "$(metric_at $((base + 102 + off)) vspc_peer_links_up)" = 2 ] && break
+        sleep 0.05
+    done
+}
+nodes 0 --coordinator "$c1" --coordinator "$c2"
+storm() { # label uuid-base [port-offset] -> summary line
+    local o=${3:-0}
+    "$hvsim" run --proxy "127.0.0.1:$((base + 100 + o))" --operator "127.0.0.1:$((base + 201 + o))" \
         --consoles 30 --uuid-base "$2" --rate 2000 --operator-rate 200 \
         --vmotions 1000000 --vmotion-interval 300 --vmotion-spread --duration "$STORM_S" \
-        --vmotion-dest "127.0.0.1:$((base + 100))" --vmotion-dest "127.0.0.1:$((base + 200))" \
-        --vmotion-dest "127.0.0.1:$((base + 300))" --log-level error >"$work/storm.$1" 2>&1 || true
-    grep '^hvsim: result=' "$work/storm.$1" || fail "coord_failover $1: no summary"
+        --vmotion-dest "127.0.0.1:$((base + 100 + o))" --vmotion-dest "127.0.0.1:$((base + 200 + o))" \
+        --vmotion-dest "127.0.0.1:$((base + 300 + o))" --log-level error >"$work/storm.$1" 2>&1 || true
+    grep '^hvsim: result=' "$work/storm.$1" || fail "storm $1: no summary"
+}
+verified() { # label summary-lines...: a failed vMotion is reported; a lost byte fails
+    local what=$1 l
+    shift
+    for l in "$@"; do
+        [ "$(field "$l" ready)" = 30 ] && [ "$(field "$l" failed)" = 0 ] ||
+            fail "$what: consoles did not all run: $l"
+        [ "$(field "$l" vm_bytes_sent)" = "$(field "$l" vm_bytes_verified_by_operators)" ] &&
+            [ "$(field "$l" op_bytes_sent)" = "$(field "$l" op_bytes_verified_by_vms)" ] ||
+            fail "$what: bytes lost: $l"
+    done
 }
 rate() { awk -v o="$(field "$1" vmotions_ok)" -v f="$(field "$1" vmotions_failed)" \
     'BEGIN { printf "%.2f", ((o + f) > 0 ? 100 * o / (o + f) : 0) }'; }
@@ -108,14 +130,48 @@ calm=$(storm calm 0123456789abcdeffedcba9800800000)
 killer=$!
 fo=$(storm failover 0123456789abcdeffedcba9800900000)
 wait "$killer" 2>/dev/null || true
-for l in "$calm" "$fo"; do # a failed vMotion is reported; a lost byte fails
-    [ "$(field "$l" ready)" = 30 ] && [ "$(field "$l" failed)" = 0 ] ||
-        fail "coord_failover: consoles did not all run: $l"
-    [ "$(field "$l" vm_bytes_sent)" = "$(field "$l" vm_bytes_verified_by_operators)" ] &&
-        [ "$(field "$l" op_bytes_sent)" = "$(field "$l" op_bytes_verified_by_vms)" ] ||
-        fail "coord_failover: bytes lost: $l"
-done
+verified coord_failover "$calm" "$fo"
 report "ha_coord_failover: seconds=$STORM_S consoles=30 nodes=3" \
     "calm_ok=$(field "$calm" vmotions_ok) calm_failed=$(field "$calm" vmotions_failed) calm_success_pct=$(rate "$calm")" \
     "failover_ok=$(field "$fo" vmotions_ok) failover_failed=$(field "$fo" vmotions_failed) failover_success_pct=$(rate "$fo")" \
     "ratio_failover_over_calm=$(ratio "$(rate "$fo")" "$(rate "$calm")")"
+
+# 3. vMotion success across an etcd member's death ------------------------------
+if command -v etcd >/dev/null; then
+    for p in "${npids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+    for p in "${npids[@]}"; do wait "$p" 2>/dev/null || true; done
+    ic="" eps=()
+    for i in 0 1 2; do
+        ic+="${ic:+,}e$i=http://127.0.0.1:$((base + 33 + i))"
+        eps+=(--etcd "http://127.0.0.1:$((base + 30 + i))")
+    done
+    epids=()
+    for i in 0 1 2; do
+        etcd --name "e$i" --data-dir "$work/e$i" \
+            --listen-client-urls "http://127.0.0.1:$((base + 30 + i))" \
+            --advertise-client-urls "http://127.0.0.1:$((base + 30 + i))" \
+            --listen-peer-urls "http://127.0.0.1:$((base + 33 + i))" \
+            --initial-advertise-peer-urls "http://127.0.0.1:$((base + 33 + i))" \
+            --initial-cluster "$ic" --initial-cluster-token "$me.$$" \
+            --log-level warn >"$work/e$i.log" 2>&1 &
+        pids+=($!)
+        epids+=($!)
+    done
+    for _ in $(seq 1 300); do
+        curl -sf "http://127.0.0.1:$((base + 30))/health" 2>/dev/null | grep -q true && break
+        sleep 0.1
+    done
+    nodes 50 "${eps[@]}"
+    ecalm=$(storm etcd-calm 0123456789abcdeffedcba9800a00000 50)
+    ( sleep "$(awk -v s="$STORM_S" 'BEGIN { print s / 3 }')"; kill -KILL "${epids[0]}" ) &
+    killer=$!
+    efo=$(storm etcd-kill 0123456789abcdeffedcba9800b00000 50)
+    wait "$killer" 2>/dev/null || true
+    verified etcd_failover "$ecalm" "$efo"
+    report "ha_etcd_failover: seconds=$STORM_S consoles=30 nodes=3 members=3" \
+        "calm_ok=$(field "$ecalm" vmotions_ok) calm_failed=$(field "$ecalm" vmotions_failed) calm_success_pct=$(rate "$ecalm")" \
+        "member_kill_ok=$(field "$efo" vmotions_ok) member_kill_failed=$(field "$efo" vmotions_failed) member_kill_success_pct=$(rate "$efo")" \
+        "ratio_member_kill_over_calm=$(ratio "$(rate "$efo")" "$(rate "$ecalm")")"
+else
+    report "ha_etcd_failover: skipped (etcd is not installed: deploy/deps.sh --test)"
+fi
