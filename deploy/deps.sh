@@ -16,8 +16,10 @@ if [ "${1:-}" = "--test" ]; then
     # the etcd ownership store's fault test (etcd and etcdctl, started by
     # the test on its own ports; a systemd machine also starts Debian's
     # etcd service on 2379, which no test uses).
+    # keepalived: the VIP variant's test (deploy/ha/up-vip.sh, in network
+    # namespaces the test makes).
     pkgs+=(python3 prometheus clang-format openssl curl haproxy etcd-server
-           etcd-client)
+           etcd-client keepalived)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -90,6 +90,8 @@ int sim_parse_addr(const char *s, struct sockaddr_in *out, char *err,
 
 /* The value of one hex digit, -1 if ch is none. */
 int sim_hexval(char ch);
+/* True inside the network namespace VSPC_NETNS names (see sim.c). */
+bool sim_in_own_netns(void);
 
 /* Parse a UUID text (32 hex digits, spaces and dashes ignored). 0 / -1. */
 int sim_parse_uuid(const char *s, uint8_t out[16]);
