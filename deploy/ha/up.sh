@@ -7,6 +7,7 @@
 # PID.
 #
 #   bash deploy/ha/up.sh [--build DIR] [--base PORT] [--nodes N] [--dir DIR]
+#                        [--etcd http://HOST:PORT ...]
 #
 # Ports (BASE default 14000): BASE the load balancer (point ESXi's Port URI,
 # or vspc-hvsim --proxy, at it); BASE+10 the primary coordinator, BASE+20
@@ -14,17 +15,20 @@
 # hypervisors, +1 operators, +2 HTTP, +3 agent check, +4 peer link. DIR
 # (default a new temporary directory) gets haproxy.cfg, every log, `pids`
 # ("name pid" lines) and `ready` once every node is registered and HAProxy
-# listens. Needs haproxy (Debian: apt-get install haproxy) and a build.
+# listens. With --etcd the nodes keep the directory in that etcd cluster
+# (its members, running already) and no coordinator is started. Needs
+# haproxy (Debian: apt-get install haproxy) and a build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-build=$root/build base=14000 nodes=3 dir=
+build=$root/build base=14000 nodes=3 dir= etcd=()
 while [ $# -gt 0 ]; do
     case $1 in
     --build) build=$2; shift 2 ;;
     --base) base=$2; shift 2 ;;
     --nodes) nodes=$2; shift 2 ;;
     --dir) dir=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+    --etcd) etcd+=(--etcd "$2"); shift 2 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "up.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -59,16 +63,20 @@ wait_port() { # port
     exit 1
 }
 c1=tcp://127.0.0.1:$((base + 10)) c2=tcp://127.0.0.1:$((base + 20))
-start coord-primary "$build/coordinator/vspc-coordinator" --bind "$c1" --primary --peer "$c2"
-start coord-backup "$build/coordinator/vspc-coordinator" --bind "$c2" --backup --peer "$c1"
+store=(--coordinator "$c1" --coordinator "$c2")
+if [ ${#etcd[@]} -gt 0 ]; then
+    store=("${etcd[@]}")
+else
+    start coord-primary "$build/coordinator/vspc-coordinator" --bind "$c1" --primary --peer "$c2"
+    start coord-backup "$build/coordinator/vspc-coordinator" --bind "$c2" --backup --peer "$c1"
+fi
 servers=
 for k in $(seq 1 "$nodes"); do
     p=$((base + 100 * k))
     start "n$k" "$build/vspc-proxy" --node-id "n$k" --node-index "$k" \
         --vm-listen "127.0.0.1:$p" --operator-listen "127.0.0.1:$((p + 1))" \
         --http-listen "127.0.0.1:$((p + 2))" --agent-listen "127.0.0.1:$((p + 3))" \
-        --peer-listen "127.0.0.1:$((p + 4))" --proxy-protocol \
-        --coordinator "$c1" --coordinator "$c2"
+        --peer-listen "127.0.0.1:$((p + 4))" --proxy-protocol "${store[@]}"
     servers+="    server n$k 127.0.0.1:$p agent-port $((p + 3))"$'\n'
 done
 while IFS= read -r line; do

@@ -130,6 +130,27 @@ if(Python3_Interpreter_FOUND)
     LABELS "scenario;cluster")
 endif()
 
+# The same with the directory in etcd (rolling.py ... etcd): ports
+# 25660-25684 and 25700-25705; every node and every etcd member restarted
+# in turn. Skipped (77) without etcd.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME rolling_restart_etcd
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/rolling.py
+            ${CMAKE_BINARY_DIR} 25660 etcd)
+  set_tests_properties(rolling_restart_etcd PROPERTIES TIMEOUT 240
+    SKIP_RETURN_CODE 77 LABELS "scenario;cluster")
+endif()
+
+# The same with the directory in etcd (ha_lb.py ... etcd): ports
+# 26400-26804 (etcd 26430-26435). Skipped (77) without haproxy or etcd.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME ha_lb_etcd
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/ha_lb.py
+            ${CMAKE_BINARY_DIR} 26400 etcd)
+  set_tests_properties(ha_lb_etcd PROPERTIES TIMEOUT 180 SKIP_RETURN_CODE 77
+    LABELS "scenario;cluster")
+endif()
+
 # The HA recipe's virtual-IP variant (tests/scenario/ha_vip.sh):
 # deploy/ha/up-vip.sh in network namespaces it makes (two balancer hosts
 # with HAProxy and keepalived, a coordinator pair, three nodes); 30 hosts

@@ -20,7 +20,10 @@ deploy/ha/up.sh starts a coordinator pair, three nodes (--proxy-protocol,
 Only processes this script started (up.sh, which stops its own, and
 vspc-hvsim) are signalled, by PID; every wait is bounded.
 
-usage: ha_lb.py BUILD_DIR BASE_PORT   (ports BASE..BASE+404)
+With `etcd` the directory is in a three-member etcd cluster this script
+starts (BASE+30..BASE+35; up.sh --etcd) instead of a coordinator pair.
+
+usage: ha_lb.py BUILD_DIR BASE_PORT [etcd]  (ports BASE..BASE+404)
 """
 import json
 import os
@@ -34,7 +37,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterlib import Operator  # noqa: E402
+from clusterlib import Etcd, Operator  # noqa: E402
 
 BUILD = os.path.abspath(sys.argv[1])
 BASE = int(sys.argv[2])
@@ -44,6 +47,25 @@ N_CONS = 100
 RECOVER_BOUND = 20.0
 DIR = tempfile.mkdtemp(prefix="ha_lb.")
 procs = []
+ETCD = len(sys.argv) > 3 and sys.argv[3] == "etcd"
+
+
+class Runner:
+    """What clusterlib.Etcd needs of its owner: start, wait, fail."""
+    name, logdir = "ha_lb_etcd" if ETCD else "ha_lb", DIR
+
+    def start(self, name, argv):
+        p = subprocess.Popen(argv, stdout=open(os.path.join(DIR, name +
+                                                            ".log"), "w"),
+                             stderr=subprocess.STDOUT)
+        procs.insert(0, p)  # stopped last
+        return p
+
+    def wait_for(self, what, cond, timeout):
+        return wait_for(what, cond, timeout)
+
+    def fail(self, msg):
+        fail(msg)
 
 
 def node_port(k, off=0):
@@ -61,7 +83,7 @@ def consoles(k):
 
 
 def fail(msg):
-    print("ha_lb: FAIL: %s (logs: %s)" % (msg, DIR))
+    print("%s: FAIL: %s (logs: %s)" % (Runner.name, msg, DIR))
     for name in ("n1", "n2", "n3", "haproxy", "coord-primary", "hvsim"):
         path = os.path.join(DIR, name + ".log")
         if os.path.exists(path):
@@ -99,9 +121,14 @@ def wait_for(what, cond, timeout):
 
 
 def main():
+    store = []
+    if ETCD:
+        e = Etcd(Runner(), BASE + 30)
+        e.start_all()
+        store = [x for u in e.urls for x in ("--etcd", u)]
     up = subprocess.Popen(["bash", os.path.join(ROOT, "deploy/ha/up.sh"),
                            "--build", BUILD, "--base", str(BASE),
-                           "--nodes", "3", "--dir", DIR],
+                           "--nodes", "3", "--dir", DIR] + store,
                           stdout=open(os.path.join(DIR, "up.out"), "w"),
                           stderr=subprocess.STDOUT)
     procs.append(up)
@@ -171,16 +198,19 @@ def main():
         fail("hosts: want %d connections lost and redialed: %s"
              % (held, out[-600:]))
     stop_all()
-    print("ha_lb: PASS (n1 held %d of %d consoles; killed, every one "
+    print("%s: PASS (n1 held %d of %d consoles; killed, every one "
           "reclaimed through HAProxy in %.2f s; hosts' reconnect p50 %.0f ms, "
           "p99 %.0f ms, max %.0f ms; operators on n2, n3 kept their "
-          "sessions)" % (held, N_CONS, took, int(m.group(3)) / 1000,
+          "sessions)" % (Runner.name, held, N_CONS, took, int(m.group(3)) / 1000,
                          int(m.group(4)) / 1000, int(m.group(5)) / 1000))
 
 
 if __name__ == "__main__":
     if shutil.which("haproxy") is None:
         print("ha_lb: SKIP: haproxy is not installed (deploy/deps.sh --test)")
+        sys.exit(77)
+    if ETCD and not (shutil.which("etcd") and shutil.which("etcdctl")):
+        print("ha_lb: SKIP: etcd is not installed (deploy/deps.sh --test)")
         sys.exit(77)
     try:
         main()

@@ -14,21 +14,35 @@ detach). Then the passive coordinator and the active one are restarted in
 turn: no node loses a console, every node ends registered and in sync.
 At the end every node lists the 90 consoles once each, connected.
 
-usage: rolling.py BUILD_DIR BASE_PORT   (ports BASE..BASE+24)
+With `etcd` the directory is in a three-member etcd cluster (--etcd)
+instead, and its members are restarted in turn where the coordinators
+were (skipped, 77, without etcd).
+
+usage: rolling.py BUILD_DIR BASE_PORT [etcd]
+       (ports BASE..BASE+24; etcd: BASE+40..BASE+45 too)
 """
 import os
+import shutil
 import signal
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterlib import Cluster, Operator, run  # noqa: E402
+from clusterlib import Cluster, Etcd, Operator, run  # noqa: E402
 
 BASE = int(sys.argv[2])
-C = Cluster(sys.argv[1], BASE, "rolling_restart")
+ETCD = len(sys.argv) > 3 and sys.argv[3] == "etcd"
+if ETCD and not (shutil.which("etcd") and shutil.which("etcdctl")):
+    print("rolling_restart_etcd: SKIP (no etcd: deploy/deps.sh --test)")
+    sys.exit(77)
+C = Cluster(sys.argv[1], BASE,
+            "rolling_restart_etcd" if ETCD else "rolling_restart")
 C1 = "tcp://127.0.0.1:%d" % BASE
 C2 = "tcp://127.0.0.1:%d" % (BASE + 20)
 C.coord_eps = [C1, C2]
+E = Etcd(C, BASE + 40) if ETCD else None
+if E:
+    C.store_args = [x for u in E.urls for x in ("--etcd", u)]
 PER = 30
 
 
@@ -61,7 +75,10 @@ def main():
         "primary": ["--bind", C1, "--primary", "--peer", C2],
         "backup": ["--bind", C2, "--backup", "--peer", C1],
     }
-    cp = {k: coord(k, v) for k, v in pair.items()}
+    if E:
+        E.start_all()
+    else:
+        cp = {k: coord(k, v) for k, v in pair.items()}
     for n in C.nodes:
         C.start_node(n)
     C.wait_for("peer links", lambda: all(
@@ -100,6 +117,36 @@ def main():
         print("%s: %s restarted; its %d consoles reclaimed; operators "
               "through %s kept their sessions"
               % (C.name, n, len(mine), ", ".join(m for m, _ in ops)))
+    if E:
+        for i in range(E.n):  # every member in turn, the nodes' first too
+            C.stop(E.procs[i])
+            E.start(i)
+            C.wait_for("etcd member %d back" % i, lambda: E.healthy(i), 20)
+            C.wait_for("every node in sync after member %d's restart" % i,
+                       lambda: all(
+                           C.metric(n, "vspc_coordinator_away") == 0 and
+                           C.metric(n, 'vspc_cluster_state{state="active"}')
+                           == 1 for n in C.nodes) and connected_all(), 30)
+        if not all(C.metric(n, "vspc_coordinator_switches_total") >= 1
+                   for n in C.nodes):
+            C.fail("a node never turned away from the member it used, "
+                   "which was restarted")
+        # The directory still takes news: one more console, seen by all.
+        C.start("late", [C.hvsim_bin, "run", "--proxy",
+                         "127.0.0.1:%d" % C.vm["n2"], "--consoles", "1",
+                         "--connect-only", "--duration", "600",
+                         "--log-level", "warn", "--uuid-base",
+                         "0123456789abcdeffedcba9800990000"])
+        late = "0123456789abcdeffedcba9800990000"
+        C.wait_for("a console connected after the restarts, listed by "
+                   "every node with its owner", lambda: all(
+                       [c.get("node") for c in C.consoles(n)
+                        if c["id"] == late] == ["n2"] for n in C.nodes), 15)
+        C.stop_all()
+        print("%s: PASS (every node and every etcd member restarted in "
+              "turn; %d consoles connected and listed alike at every step)"
+              % (C.name, 3 * PER))
+        return
     regs = {n: C.metric(n, "vspc_coordinator_registrations_total")
             for n in C.nodes}
     for name in ("backup", "primary"):  # the passive first
