@@ -36,6 +36,7 @@ static const char *const pw_type_names[PW_TYPE__COUNT] = {
     [PW_SUB_STATE] = "sub-state",
     [PW_CONTROL] = "control",
     [PW_SPLICE] = "splice",
+    [PW_TIP] = "tip",
 };
 
 const char *
@@ -266,6 +267,9 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
         CHK(s_no_wrap(d->offset, d->len), "data.offset: wraps");
         return PW_OK;
     }
+    case PW_TIP:
+        CHK(f->u.tip.sub_id != 0, "tip.sub_id: 0");
+        return PW_OK;
     case PW_GAP:
         CHK(f->u.gap.sub_id != 0, "gap.sub_id: 0");
         CHK(f->u.gap.from < f->u.gap.to, "gap: from %" PRIu64 " >= to %" PRIu64,
@@ -546,6 +550,18 @@ s_dec_body(const Vspc__PeerFrame *e, struct pw_frame *f, char *err,
         f->u.gap.from = p->from;
         f->u.gap.to = p->to;
         f->u.gap.epoch = p->epoch;
+        return PW_OK;
+    }
+    case VSPC__PEER_FRAME__BODY_TIP: {
+        const Vspc__Tip *p = e->tip;
+
+        f->type = PW_TIP;
+        NEED(p->has_sub_id, "tip.sub_id");
+        NEED(p->has_epoch, "tip.epoch");
+        NEED(p->has_tip, "tip.tip");
+        f->u.tip.sub_id = p->sub_id;
+        f->u.tip.epoch = p->epoch;
+        f->u.tip.tip = p->tip;
         return PW_OK;
     }
     case VSPC__PEER_FRAME__BODY_EVENT: {

@@ -89,6 +89,7 @@ enum pw_type {
     PW_SUB_STATE,
     PW_CONTROL,
     PW_SPLICE,
+    PW_TIP,
     PW_TYPE__COUNT
 };
 
@@ -180,6 +181,13 @@ struct pw_gap {
     uint64_t from;
     uint64_t to;
     uint64_t epoch;
+};
+
+/* The owner's stream reached tip (owner -> subscriber). */
+struct pw_tip {
+    uint64_t sub_id;
+    uint64_t epoch;
+    uint64_t tip;
 };
 
 /* text: 1..PW_TEXT_MAX bytes, no control characters. */
@@ -298,6 +306,7 @@ struct pw_frame {
         struct pw_unsubscribe unsubscribe;
         struct pw_data data;
         struct pw_gap gap;
+        struct pw_tip tip;
         struct pw_event event;
         struct pw_credit credit;
         struct pw_input input;

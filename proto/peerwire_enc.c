@@ -39,6 +39,7 @@ struct enc {
         Vspc__Unsubscribe unsubscribe;
         Vspc__Data data;
         Vspc__Gap gap;
+        Vspc__Tip tip;
         Vspc__Event event;
         Vspc__Credit credit;
         Vspc__Input input;
@@ -205,6 +206,20 @@ s_enc_build(const struct pw_frame *f, struct enc *x)
         p->epoch = f->u.gap.epoch;
         e->body_case = VSPC__PEER_FRAME__BODY_GAP;
         e->gap = p;
+        break;
+    }
+    case PW_TIP: {
+        Vspc__Tip *p = &x->b.tip;
+
+        vspc__tip__init(p);
+        p->has_sub_id = 1;
+        p->sub_id = f->u.tip.sub_id;
+        p->has_epoch = 1;
+        p->epoch = f->u.tip.epoch;
+        p->has_tip = 1;
+        p->tip = f->u.tip.tip;
+        e->body_case = VSPC__PEER_FRAME__BODY_TIP;
+        e->tip = p;
         break;
     }
     case PW_EVENT: {

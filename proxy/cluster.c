@@ -379,6 +379,12 @@ clu_pl_gap(struct pl_link *l, const struct pw_gap *g, void *arg)
 }
 
 static void
+clu_pl_tip(struct pl_link *l, const struct pw_tip *t, void *arg)
+{
+    opr_tip(((struct clu *)arg)->remote, l, t);
+}
+
+static void
 clu_pl_event(struct pl_link *l, const struct pw_event *e, void *arg)
 {
     struct clu *cl = arg;
@@ -414,6 +420,7 @@ static const struct pl_callbacks clu_pl_cbs = {
     .data = clu_pl_data,
     .gap = clu_pl_gap,
     .event = clu_pl_event,
+    .tip = clu_pl_tip,
     .sub_lost = clu_pl_sub_lost,
     .input_room = clu_pl_input_room,
     .validate = clu_pl_validate,
@@ -885,6 +892,7 @@ clu_stats(struct clu *cl, struct clu_stats *out)
         out->vmo_held_bytes = vs.handover_bytes;
         out->input_lost = os.input_lost;
         out->stream_restarts = os.stream_restarts;
+        out->output_lost = os.output_lost;
     }
 }
 

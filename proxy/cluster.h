@@ -97,7 +97,7 @@ struct clu_stats {
     /* vMotions across nodes (vmcross.c) and what died with owner nodes */
     uint64_t vmo_handed_over, vmo_taken_over, vmo_peers_forwarded;
     uint64_t vmo_peers_no_owner, vmo_claimed, vmo_held_bytes;
-    uint64_t input_lost, stream_restarts;
+    uint64_t input_lost, stream_restarts, output_lost;
 };
 void clu_stats(struct clu *cl, struct clu_stats *out);
 const char *clu_state_str(int state);

@@ -333,6 +333,11 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
              "Operator input sent to an owner node whose link went down "
              "before it confirmed it (died with that node).",
              M_COUNTER, cs.input_lost},
+            {"vspc_peer_output_lost_bytes_total",
+             "Console output an owner node whose link went down had taken "
+             "from the VM and not sent to this node's operators (as of its "
+             "last Tip): died with that node.",
+             M_COUNTER, cs.output_lost},
             {"vspc_peer_stream_restarts_total",
              "Consoles whose new owner's stream began before an operator's "
              "offset (output that died with the old owner).",

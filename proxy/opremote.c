@@ -44,6 +44,7 @@ struct opr {
     uint64_t uncredited; /* bytes received and not granted back yet */
     uint64_t in_seq;     /* input sent to this owner so far */
     uint64_t next;       /* stream offset of the next output byte */
+    uint64_t tip;        /* the owner's stream end, as it last told */
     char lost_node[PW_NODE_ID_MAX + 1]; /* the owner it was attached to */
     uint64_t lost_epoch;                /* and its epoch then */
     bool have_next;        /* the operator has seen output (next is set) */
@@ -341,7 +342,7 @@ opr_seek(struct opr *a)
 static void
 opr_orphan(struct opr *a, const char *why)
 {
-    char text[200];
+    char text[320];
 
     if (a->state == OPR_ST_ATTACHED) {
         snprintf(a->lost_node, sizeof(a->lost_node), "%s", a->node);
@@ -623,6 +624,7 @@ opr_on_attached(struct opr *a, const struct pw_sub_state *t)
             op_notice(op, text);
     }
     a->next = t->offset;
+    a->tip = t->offset; /* this owner's offsets from here on */
     a->have_next = true;
     opr_set_state(a, OPR_ST_ATTACHED);
     if (op == NULL) {
@@ -717,6 +719,16 @@ opr_gap(struct opr_set *set, struct pl_link *l, const struct pw_gap *g)
 }
 
 bool
+opr_tip(struct opr_set *set, struct pl_link *l, const struct pw_tip *t)
+{
+    struct opr *a = opr_find(set, l, t->sub_id);
+
+    if (a && t->epoch == a->epoch && t->tip > a->tip)
+        a->tip = t->tip;
+    return a != NULL;
+}
+
+bool
 opr_event(struct opr_set *set, struct pl_link *l, const struct pw_event *e)
 {
     struct opr *a = opr_find(set, l, e->sub_id);
@@ -730,20 +742,32 @@ bool
 opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
 {
     struct opr *a = opr_find(set, l, sub_id);
-    char why[PW_NODE_ID_MAX + 96];
-    uint64_t unacked;
+    char why[PW_NODE_ID_MAX + 200], out[96] = "", in[80] = "";
+    uint64_t unacked, unsent;
 
     if (a == NULL)
         return false;
     unacked = pl_input_unacked(l, a->console_id, a->op_id);
     set->st.input_lost += unacked;
+    /* What it had taken from the VM and not sent here, as far as it told
+     * (a Tip at most 200 ms old; bytes it had not read from the VM are
+     * the VM's, not counted). */
+    unsent = a->have_next && a->tip > a->next ? a->tip - a->next : 0;
+    set->st.output_lost += unsent;
+    if (unsent > 0)
+        snprintf(out, sizeof(out),
+                 "; %" PRIu64 " bytes of output it held for you are lost",
+                 unsent);
     if (unacked > 0)
-        snprintf(why, sizeof(why),
-                 "the link to node %s went down (%" PRIu64
-                 " bytes of your input not confirmed by it)",
-                 a->node, unacked);
-    else
-        snprintf(why, sizeof(why), "the link to node %s went down", a->node);
+        snprintf(in, sizeof(in),
+                 "; %" PRIu64 " bytes of your input not confirmed by it",
+                 unacked);
+    snprintf(why, sizeof(why), "the link to node %s went down%s%s", a->node,
+             out, in);
+    if (unsent > 0)
+        log_warnx("console=%s operator %s: %" PRIu64 " bytes of output "
+                  "(offsets %" PRIu64 "-%" PRIu64 ") died with node %s",
+                  a->console_id, a->op_id, unsent, a->next, a->tip, a->node);
     opr_unkey(a);
     if (a->state == OPR_ST_ATTACHING && a->op) {
         struct oper *op = a->op;

@@ -84,6 +84,9 @@ struct opr_stats {
     uint64_t stream_restarts; /* a new owner's stream began before the
                                  operator's offset: what the old one had
                                  not sent is gone */
+    uint64_t output_lost;     /* output an owner whose link went down had
+                                 taken from the VM (its last Tip) and not
+                                 sent here: died with it */
 };
 void opr_stats(const struct opr_set *set, struct opr_stats *out);
 
@@ -108,6 +111,7 @@ bool opr_sub_state(struct opr_set *set, struct pl_link *l,
                    const struct pw_sub_state *t);
 bool opr_data(struct opr_set *set, struct pl_link *l, const struct pw_data *d);
 bool opr_gap(struct opr_set *set, struct pl_link *l, const struct pw_gap *g);
+bool opr_tip(struct opr_set *set, struct pl_link *l, const struct pw_tip *t);
 bool opr_event(struct opr_set *set, struct pl_link *l,
                const struct pw_event *e);
 bool opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id);

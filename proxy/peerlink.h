@@ -180,6 +180,8 @@ struct pl_callbacks {
     void (*data)(struct pl_link *l, const struct pw_data *d, void *arg);
     void (*gap)(struct pl_link *l, const struct pw_gap *g, void *arg);
     void (*event)(struct pl_link *l, const struct pw_event *e, void *arg);
+    /* The owner's stream reached t->tip (what it would lose if it died). */
+    void (*tip)(struct pl_link *l, const struct pw_tip *t, void *arg);
     /* The link is going down: our subscription sub_id ended. */
     void (*sub_lost)(struct pl_link *l, uint64_t sub_id, void *arg);
     /* The owner answered (ATTACHED, REFUSED) or ended the subscription;
@@ -326,6 +328,9 @@ int pl_send_gap(struct pl_link *l, uint64_t sub_id, uint64_t epoch,
                 uint64_t from, uint64_t to);
 int pl_send_event(struct pl_link *l, uint64_t sub_id, uint64_t epoch,
                   uint64_t offset, const char *text);
+/* The stream of sub_id reached tip here (no credit needed). */
+int pl_send_tip(struct pl_link *l, uint64_t sub_id, uint64_t epoch,
+                uint64_t tip);
 
 /* ---- operator input ------------------------------------------------------ */
 

@@ -325,6 +325,10 @@ pl__dispatch(struct pl_link *l, const struct pw_frame *f)
         if (s_my_sub(l, f->u.event.sub_id) != NULL && pl->cb.event)
             pl->cb.event(l, &f->u.event, pl->arg);
         break;
+    case PW_TIP:
+        if (s_my_sub(l, f->u.tip.sub_id) != NULL && pl->cb.tip)
+            pl->cb.tip(l, &f->u.tip, pl->arg);
+        break;
     case PW_INPUT:
         pl__on_input(l, &f->u.input);
         break;
@@ -615,6 +619,22 @@ pl_send_gap(struct pl_link *l, uint64_t sub_id, uint64_t epoch, uint64_t from,
     s->next = to;
     s->have_next = true;
     return 0;
+}
+
+int
+pl_send_tip(struct pl_link *l, uint64_t sub_id, uint64_t epoch, uint64_t tip)
+{
+    struct pw_frame *f;
+
+    if (!pl__up(l))
+        return -1;
+    if (s_sub(&l->rsubs, sub_id) == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    f = pl__tx(l->pl, PW_TIP, 0);
+    f->u.tip = (struct pw_tip){.sub_id = sub_id, .epoch = epoch, .tip = tip};
+    return pl__send(l, f);
 }
 
 int

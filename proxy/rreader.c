@@ -15,8 +15,12 @@
 /* ^Ecr from a remote operator replays this many lines (as oplocal.c). */
 #define RR_REPLAY_LINES 20
 
+/* How often a reader behind is told how far the stream got (Tip). */
+#define RR_TIP_MS 200
+
 struct rr_set {
     struct proxy *px;
+    struct event *tip_ev;
     struct smap subs;   /* by "node sub_id" */
     struct smap inputs; /* operators by "node console operator" */
 };
@@ -31,6 +35,7 @@ struct rr {
     bool ro_told; /* told once that its input is refused */
     bool ack_due; /* an ack waits for the console's input to unblock */
     uint64_t ack_seq;
+    uint64_t tip_told; /* the stream end last told (Tip) */
     char op_id[PW_OPERATOR_ID_MAX + 1];
     char sub_key[PL_SUB_KEY_MAX];
     char in_key[PW_NODE_ID_MAX + PW_CONSOLE_ID_MAX + PW_OPERATOR_ID_MAX + 3];
@@ -265,19 +270,49 @@ static const struct con_op_ops rr_co_ops = {
 
 /* ---- the set ------------------------------------------------------------- */
 
+/* Every reader behind the stream's end hears where the end is (at most
+ * RR_TIP_MS old), so that if this node dies its node knows what died. */
+static void
+rr_tip_one(struct smap_node *n, void *arg)
+{
+    struct rr *r = smap_entry(n, struct rr, sub_node);
+    uint64_t end;
+
+    (void)arg;
+    if (r->c == NULL || r->co.rd.st == NULL)
+        return;
+    end = strm_end(&r->c->out);
+    if (end > r->tip_told && end > r->co.rd.next &&
+        pl_send_tip(r->l, r->sub_id, r->c->epoch, end) == 0)
+        r->tip_told = end;
+}
+
+static void
+rr_tip_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct rr_set *set = arg;
+
+    smap_foreach(&set->subs, rr_tip_one, NULL);
+}
+
 struct rr_set *
 rr_new(struct proxy *px)
 {
     struct rr_set *set = calloc(1, sizeof(*set));
+    struct timeval tv = {0, RR_TIP_MS * 1000};
 
     if (set == NULL)
         return NULL;
     set->px = px;
-    if (smap_init(&set->subs) != 0 || smap_init(&set->inputs) != 0) {
+    if (smap_init(&set->subs) != 0 || smap_init(&set->inputs) != 0 ||
+        (set->tip_ev = event_new(px->base, -1, EV_PERSIST, rr_tip_cb, set)) ==
+            NULL) {
         smap_fini(&set->subs);
+        smap_fini(&set->inputs);
         free(set);
         return NULL;
     }
+    event_add(set->tip_ev, &tv);
     return set;
 }
 
@@ -295,6 +330,7 @@ rr_free(struct rr_set **setp)
 
     if (set == NULL)
         return;
+    event_free(set->tip_ev);
     smap_foreach(&set->subs, rr_free_one, NULL);
     smap_fini(&set->subs);
     smap_fini(&set->inputs);

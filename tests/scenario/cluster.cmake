@@ -151,6 +151,18 @@ if(Python3_Interpreter_FOUND)
     LABELS "scenario;cluster")
 endif()
 
+# What dies with a node is counted exactly (tests/scenario/cluster_lost.py):
+# ports 25710-25721; an operator through n2 stalls on a console n1 streams
+# flat out, n1 is killed: the notice and vspc_peer_output_lost_bytes_total
+# name exactly what n1 had taken from the VM and not sent (R + N = W).
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME cluster_lost
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/cluster_lost.py
+            ${CMAKE_BINARY_DIR} 25710)
+  set_tests_properties(cluster_lost PROPERTIES TIMEOUT 120
+    LABELS "scenario;cluster;coord")
+endif()
+
 # The HA recipe's virtual-IP variant (tests/scenario/ha_vip.sh):
 # deploy/ha/up-vip.sh in network namespaces it makes (two balancer hosts
 # with HAProxy and keepalived, a coordinator pair, three nodes); 30 hosts

@@ -98,6 +98,9 @@ max_frame(struct pw_frame *f, enum pw_type t, uint64_t seed)
     case PW_GAP:
         f->u.gap = (struct pw_gap){UINT64_MAX, 0, UINT64_MAX, UINT64_MAX};
         break;
+    case PW_TIP:
+        f->u.tip = (struct pw_tip){UINT64_MAX, UINT64_MAX, UINT64_MAX};
+        break;
     case PW_EVENT:
         f->u.event.sub_id = 1;
         f->u.event.epoch = UINT64_MAX;
@@ -208,6 +211,9 @@ min_frame(struct pw_frame *f, enum pw_type t)
     case PW_GAP:
         f->u.gap.sub_id = 1;
         f->u.gap.to = 1;
+        break;
+    case PW_TIP:
+        f->u.tip.sub_id = 1;
         break;
     case PW_EVENT:
         f->u.event.sub_id = 1;
@@ -568,6 +574,10 @@ START_TEST(encode_refuses)
     min_frame(&F, PW_GAP);
     F.u.gap.from = 5;
     F.u.gap.to = 5;
+    ck_assert_int_eq(pw_encode(&F, BUF, sizeof(BUF), &n, err, sizeof(err)),
+                     PW_E_INVALID);
+    min_frame(&F, PW_TIP);
+    F.u.tip.sub_id = 0;
     ck_assert_int_eq(pw_encode(&F, BUF, sizeof(BUF), &n, err, sizeof(err)),
                      PW_E_INVALID);
     min_frame(&F, PW_CREDIT);
