@@ -461,17 +461,27 @@ pl_credit(struct pl_link *l, uint64_t sub_id, uint64_t bytes)
     return 0;
 }
 
+/* 0 if the link is up and sub_id is in subs; else -1 (errno ENOENT when
+ * the subscription is unknown). */
+static int
+s_sub_live(struct pl_link *l, struct smap *subs, uint64_t sub_id)
+{
+    if (!pl__up(l))
+        return -1;
+    if (s_sub(subs, sub_id) == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    return 0;
+}
+
 int
 pl_control(struct pl_link *l, uint64_t sub_id, enum pw_control_action action)
 {
     struct pw_frame *f;
 
-    if (!pl__up(l))
+    if (s_sub_live(l, &l->lsubs, sub_id) != 0)
         return -1;
-    if (s_sub(&l->lsubs, sub_id) == NULL) {
-        errno = ENOENT;
-        return -1;
-    }
     f = pl__tx(l->pl, PW_CONTROL, 0);
     f->u.control = (struct pw_control){.sub_id = sub_id, .action = action};
     if (pw_validate(f, NULL, 0) != PW_OK) {
@@ -626,12 +636,8 @@ pl_send_tip(struct pl_link *l, uint64_t sub_id, uint64_t epoch, uint64_t tip)
 {
     struct pw_frame *f;
 
-    if (!pl__up(l))
+    if (s_sub_live(l, &l->rsubs, sub_id) != 0)
         return -1;
-    if (s_sub(&l->rsubs, sub_id) == NULL) {
-        errno = ENOENT;
-        return -1;
-    }
     f = pl__tx(l->pl, PW_TIP, 0);
     f->u.tip = (struct pw_tip){.sub_id = sub_id, .epoch = epoch, .tip = tip};
     return pl__send(l, f);
@@ -643,12 +649,8 @@ pl_send_event(struct pl_link *l, uint64_t sub_id, uint64_t epoch,
 {
     struct pw_frame *f;
 
-    if (!pl__up(l))
+    if (s_sub_live(l, &l->rsubs, sub_id) != 0)
         return -1;
-    if (s_sub(&l->rsubs, sub_id) == NULL) {
-        errno = ENOENT;
-        return -1;
-    }
     if (text == NULL || strlen(text) > PW_TEXT_MAX) {
         errno = EINVAL;
         return -1;

@@ -112,6 +112,20 @@ class Cluster:
     def consoles(self, node):
         return json.loads(self.http(node, "/api/v1/consoles"))
 
+    def owners(self):
+        """console id -> owner as every node lists them; None if the nodes
+        differ. A node listing a console twice fails the scenario."""
+        views = {}
+        for n in self.nodes:
+            v = {}
+            for c in self.consoles(n):
+                if c["id"] in v:
+                    self.fail("%s lists console %s twice" % (n, c["id"]))
+                v[c["id"]] = c.get("node")
+            views[n] = v
+        first = views[self.nodes[0]]
+        return first if all(v == first for v in views.values()) else None
+
     def metric(self, node, name):
         for line in self.http(node, "/metrics").splitlines():
             if line.startswith(name + " "):

@@ -53,20 +53,6 @@ def state_changes(name):
                       coord_log(name))
 
 
-def owners():
-    """console id -> owner, as each node lists them; None if they differ."""
-    views = {}
-    for n in C.nodes:
-        v = {}
-        for c in C.consoles(n):
-            if c["id"] in v:
-                C.fail("%s lists console %s twice" % (n, c["id"]))
-            v[c["id"]] = c.get("node")
-        views[n] = v
-    first = views[C.nodes[0]]
-    return first if all(v == first for v in views.values()) else None
-
-
 def metric_all(name):
     return [C.metric(n, name) for n in C.nodes]
 
@@ -106,7 +92,7 @@ def main():
                               "0123456789abcdeffedcba9800600000",
                               "--log-level", "error"])
     C.wait_for("%d consoles listed alike on every node" % N_CONS,
-               lambda: (owners() or {}) and len(owners()) == N_CONS, 15)
+               lambda: (C.owners() or {}) and len(C.owners()) == N_CONS, 15)
     # 2. the HA link cut: no failover without a node's vote
     r1.cut()
     r2.cut()
@@ -117,7 +103,7 @@ def main():
                % state_changes("backup"))
     if any(m != 0 for m in metric_all("vspc_coordinator_switches_total")):
         C.fail("a node turned away from the primary during the cut")
-    o = owners()
+    o = C.owners()
     if not o or len(o) != N_CONS or set(o.values()) != {"n1"}:
         C.fail("during the cut: consoles not listed once each with one "
                "owner (%r)" % (o,))
@@ -164,8 +150,8 @@ def main():
     if rc != 0 or not m or int(m.group(2)) != 0:
         C.fail("vMotion storm across the failover: exit %d" % rc)
     C.wait_for("every node lists the %d storm consoles alike" % N_CONS,
-               lambda: (owners() or {}) and len(
-                   [k for k in owners() if k.startswith(
+               lambda: (C.owners() or {}) and len(
+                   [k for k in C.owners() if k.startswith(
                        "0123456789abcdeffedcba98007")]) == N_CONS, 15)
     if took > FAILOVER_BOUND:
         C.fail("failover took %.1f s (bound %.0f s)" % (took, FAILOVER_BOUND))

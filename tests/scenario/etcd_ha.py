@@ -50,21 +50,6 @@ N_CONS = 30
 a = lambda p: "127.0.0.1:%d" % p  # noqa: E731
 
 
-def owners():
-    """console id -> owner as every node lists them; None if they differ
-    or a node lists one twice."""
-    views = {}
-    for n in C.nodes:
-        v = {}
-        for c in C.consoles(n):
-            if c["id"] in v:
-                C.fail("%s lists console %s twice" % (n, c["id"]))
-            v[c["id"]] = c.get("node")
-        views[n] = v
-    first = views[C.nodes[0]]
-    return first if all(v == first for v in views.values()) else None
-
-
 def in_etcd():
     """console id -> owner, as etcd holds them."""
     out = {}
@@ -74,7 +59,7 @@ def in_etcd():
 
 
 def converged(prefix):
-    o = owners()
+    o = C.owners()
     if not o:
         return False
     mine = {k: v for k, v in o.items() if k.startswith(prefix)}
