@@ -36,6 +36,8 @@ const struct opt_def cfg_opts[] = {
         NULL,
         "an IPv4 or IPv6 address or prefix (192.0.2.0/24, 2001:db8::/32)",
     },
+    {"takeover", CFG_TAKEOVER, F(takeover_refuse), 0, 0, "replace",
+     "replace or refuse (a live console's connection, claimed again)"},
     {"operator-listen", OPT_ADDR, F(operator_listen), 0, 0, "127.0.0.1:13371",
      "ADDR:PORT (numeric IPv4, or [IPv6])"},
     {"service-uri", CFG_URI, F(service_uris), 0, PROXY_MAX_SERVICE_URIS, NULL,
@@ -151,6 +153,11 @@ cfg_parse(void *vcfg, const struct opt_def *o, const char *value, char *err,
         if (strm_policy_parse(value, &cfg->slow_reader) != 0)
             break;
         return 0;
+    case CFG_TAKEOVER:
+        if (strcmp(value, "replace") != 0 && strcmp(value, "refuse") != 0)
+            break;
+        cfg->takeover_refuse = strcmp(value, "refuse") == 0;
+        return 0;
     case CFG_ZMQ: {
         struct sockaddr_storage zs;
         socklen_t zl;
@@ -229,6 +236,15 @@ cfg_cross_check(struct opt_loader *ld)
         opt_where(ld, o, &file, &line);
         opt_error(ld, file, line, "%stls-listen needs tls-cert (and tls-key)",
                   file ? "" : "--");
+    }
+    if (cfg->n_allow == 0) {
+        /* Hypervisors from loopback only until the administrator names the
+         * ESXi hosts' networks: the port hands out consoles to whoever
+         * announces a VM's UUID. */
+        cfg->allow_defaulted =
+            edge_cidr_parse("127.0.0.0/8", &cfg->allow[0]) == 0 &&
+            edge_cidr_parse("::1/128", &cfg->allow[1]) == 0;
+        cfg->n_allow = cfg->allow_defaulted ? 2 : 0;
     }
     if (cfg->n_etcd && cfg->n_coordinators) {
         opt_where(ld, cfg_find("etcd"), &file, &line);

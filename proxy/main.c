@@ -325,12 +325,20 @@ main(int argc, char **argv)
                  px.cfg.tls_listen, tls_ctx_subject(px.tls),
                  tls_ctx_thumbprint(px.tls));
     }
-    if (px.cfg.proxy_protocol || px.cfg.n_allow)
+    if (px.cfg.allow_defaulted)
+        log_warnx("hypervisor side: no --allow given: hypervisors are "
+                  "accepted from loopback only; set --allow to the ESXi "
+                  "hosts' management networks (PROXY protocol %s)",
+                  px.cfg.proxy_protocol ? "required" : "off");
+    else
         log_info("hypervisor side: PROXY protocol %s, %zu --allow "
-                 "prefix%s%s",
+                 "prefix%s",
                  px.cfg.proxy_protocol ? "required" : "off", px.cfg.n_allow,
-                 px.cfg.n_allow == 1 ? "" : "es",
-                 px.cfg.n_allow ? "" : " (any source)");
+                 px.cfg.n_allow == 1 ? "" : "es");
+    log_info("hypervisor side: a live console claimed by another connection "
+             "is %s (--takeover)",
+             px.cfg.takeover_refuse ? "kept (the newcomer is refused)"
+                                    : "replaced");
     px.op_listener = listen_on(&px, px.cfg.operator_listen, op_accept_cb,
                                "--operator-listen");
     if (px.cfg.agent_listen[0] && (px.agent_listener = node_agent_listen(

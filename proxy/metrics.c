@@ -41,6 +41,12 @@ static const struct m_row m_proxy_rows[] = {
      "Hypervisor connections refused (WONT-PROXY, bad UUID)."},
     {"vspc_hypervisor_connections_denied_total", M_COUNTER, PXS(hv_denied),
      "Hypervisor connections refused by the --allow list."},
+    {"vspc_takeovers_other_host_total", M_COUNTER, PXS(takeovers_other_host),
+     "Live console connections replaced by one from a different host "
+     "outside a vMotion."},
+    {"vspc_takeovers_refused_total", M_COUNTER, PXS(takeovers_refused),
+     "Connections that claimed a live console and were refused "
+     "(--takeover refuse)."},
     {"vspc_proxy_protocol_errors_total", M_COUNTER, PXS(hv_pp_errors),
      "Connections closed for a missing or bad PROXY protocol header."},
     {"vspc_tls_handshakes_total", M_COUNTER, PXS(hv_tls_accepted),

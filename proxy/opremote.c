@@ -342,7 +342,7 @@ opr_seek(struct opr *a)
 static void
 opr_orphan(struct opr *a, const char *why)
 {
-    char text[320];
+    char text[PW_NODE_ID_MAX + 360];
 
     if (a->state == OPR_ST_ATTACHED) {
         snprintf(a->lost_node, sizeof(a->lost_node), "%s", a->node);
@@ -742,7 +742,7 @@ bool
 opr_sub_lost(struct opr_set *set, struct pl_link *l, uint64_t sub_id)
 {
     struct opr *a = opr_find(set, l, sub_id);
-    char why[PW_NODE_ID_MAX + 200], out[96] = "", in[80] = "";
+    char why[PW_NODE_ID_MAX + 300], out[96] = "", in[80] = "";
     uint64_t unacked, unsent;
 
     if (a == NULL)

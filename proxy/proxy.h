@@ -65,6 +65,8 @@ struct proxy_cfg {
     const char *tls_cert; /* PEM certificate chain (NULL = no TLS) */
     const char *tls_key;  /* PEM private key */
     bool proxy_protocol;  /* hypervisor listeners expect a PROXY header */
+    bool takeover_refuse; /* a live console's connection is never replaced */
+    bool allow_defaulted; /* no --allow given: loopback only */
     struct proxy_cidr allow[PROXY_MAX_ALLOW]; /* none = any source */
     size_t n_allow;
     size_t audit_max; /* vMotion audit records kept in memory (ring) */
@@ -90,7 +92,10 @@ struct proxy_stats {
     uint64_t hv_accepted;
     uint64_t hv_closed;
     uint64_t hv_identified;
-    uint64_t hv_refused; /* WONT-PROXY, bad UUID */
+    uint64_t hv_refused;           /* WONT-PROXY, bad UUID */
+    uint64_t takeovers_other_host; /* live connection replaced by another
+                                      host's, outside a vMotion */
+    uint64_t takeovers_refused;    /* --takeover refuse kept the live one */
     uint64_t proto_errors;
     uint64_t unknown_suboptions;
     uint64_t bytes_from_vms;

@@ -149,6 +149,68 @@ sess_disarm_timer(struct session *s)
         evtimer_del(s->timer);
 }
 
+/* The host part of "ADDR:PORT" or "[ADDR]:PORT" (length into *n). */
+static const char *
+sess_host(const char *addr, size_t *n)
+{
+    const char *colon = strrchr(addr, ':');
+
+    if (addr[0] == '[' && strchr(addr, ']')) {
+        *n = (size_t)(strchr(addr, ']') - addr) + 1;
+        return addr;
+    }
+    *n = colon ? (size_t)(colon - addr) : strlen(addr);
+    return addr;
+}
+
+static bool
+sess_same_host(const char *a, const char *b)
+{
+    size_t na, nb;
+
+    sess_host(a, &na);
+    sess_host(b, &nb);
+    return na == nb && memcmp(a, b, na) == 0;
+}
+
+/* Another connection claims c while old holds it, outside a vMotion: the
+ * most dangerous event on this port (whoever knows a UUID gets the
+ * console's input). --takeover refuse keeps old (true: s is closed);
+ * replace lets s in, loudly when it comes from another host. */
+static bool
+sess_takeover(struct session *s, struct console *c, struct con_hv *old)
+{
+    struct proxy *px = s->px;
+
+    if (px->cfg.takeover_refuse) {
+        px->stats.takeovers_refused++;
+        log_warnx("console=%s: a connection from %s claims it while %s holds "
+                  "it: refused (--takeover refuse)",
+                  c->id, s->peer_addr, old->addr);
+        con_event(c,
+                  "a connection from %s claimed this console and was refused: "
+                  "%s keeps it",
+                  s->peer_addr, old->addr);
+        sess_close(s, "its console has a live connection (--takeover refuse)");
+        return true;
+    }
+    if (!sess_same_host(old->addr, s->peer_addr)) {
+        px->stats.takeovers_other_host++;
+        log_warnx("console=%s: TAKEOVER: its live connection from %s is "
+                  "replaced by one from a different host, %s, outside a "
+                  "vMotion",
+                  c->id, old->addr, s->peer_addr);
+        con_event(c,
+                  "WARNING: this console's connection from %s was replaced "
+                  "by one from a DIFFERENT host, %s (not a vMotion)",
+                  old->addr, s->peer_addr);
+    } else {
+        log_info("console=%s reconnected from %s; replacing %s", c->id,
+                 s->peer_addr, old->addr);
+    }
+    return false;
+}
+
 /* s carries its VM's console from now on (will_proxy: answer the host's
  * DO-PROXY; a destination that lost its vMotion's owner sent none). */
 static void
@@ -163,11 +225,11 @@ sess_identify_ex(struct session *s, bool will_proxy)
         return;
     }
     old = c->owner;
+    if (old && old != &s->hv && sess_takeover(s, c, old))
+        return;
     if (c->vmo)
         vmo_cancel(c, "the VM connected again");
     if (old && old != &s->hv) {
-        log_info("console=%s reconnected from %s; replacing %s", c->id,
-                 s->peer_addr, old->addr);
         con_owner_gone(c, old);
         old->ops->replaced(old, "replaced by a new connection of its VM");
     }

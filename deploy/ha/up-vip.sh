@@ -97,7 +97,7 @@ for k in $(seq 1 "$nodes"); do
     start "n$k" "$SRV" "$build/vspc-proxy" --node-id "n$k" --node-index "$k" \
         --vm-listen "$net.1:$p" --operator-listen "127.0.0.1:$((p + 1))" \
         --http-listen "127.0.0.1:$((p + 2))" --agent-listen "$net.1:$((p + 3))" \
-        --peer-listen "127.0.0.1:$((p + 4))" --proxy-protocol \
+        --peer-listen "127.0.0.1:$((p + 4))" --proxy-protocol --allow "$net.0/24" \
         --coordinator "$c1" --coordinator "$c2"
     servers+="    server n$k $net.1:$p agent-port $((p + 3))"$'\n'
 done

@@ -52,31 +52,6 @@ send_pat(struct scr_conn *c, uint64_t seed, uint64_t off, size_t n)
     return scr_send_data(c, b, n);
 }
 
-/* Waits for text in c's data stream from offset `from` on; the offset just
- * past it, or -1 (printed). */
-static long
-wait_text(struct scr_conn *c, size_t from, const char *text, int timeout_ms)
-{
-    int64_t deadline = scr_now_ms() + timeout_ms;
-    size_t tl = strlen(text);
-
-    for (;;) {
-        const uint8_t *p = NULL;
-
-        if (c->ndata > from)
-            p = memmem(c->data + from, c->ndata - from, text, tl);
-        if (p)
-            return (long)(p - c->data + tl);
-        if (scr_now_ms() >= deadline || c->eof)
-            break;
-        scr_pump(c, (int)(deadline - scr_now_ms()));
-    }
-    scr_fail(__FILE__, __LINE__, "conn %s: no \"%s\" within %d ms%s", c->name,
-             text, timeout_ms, c->eof ? " (closed)" : "");
-    scr_dump(c);
-    return -1;
-}
-
 /* The rest of the line at data offset `at` (up to CR/LF), NUL-terminated. */
 static void
 line_at(const struct scr_conn *c, size_t at, char *out, size_t cap)
@@ -230,7 +205,7 @@ s_owner_crash(struct scen *s)
     TRY(op);
     obs = op_on_b(s, id, "ro", false);
     TRY(obs);
-    k = wait_text(obs, 0, "ok attached ", 100);
+    k = scen_wait_text(obs, 0, "ok attached ", 100);
     TRY(k >= 0);
     e0 = epoch_in(obs, (size_t)k, "epoch=");
     TRY(scen_v2o(src, op, SEED_VM(50), 0, 700));
@@ -249,8 +224,8 @@ s_owner_crash(struct scen *s)
     TRY(no_peer_ok(dst, 3000));
     printf("  node B did not accept the PEER within 3 s\n");
     scr_close(dst); /* the host gives up on the destination */
-    k = wait_text(obs, (size_t)k, "waiting for the console's next owner",
-                  SCR_T_ANSWER);
+    k = scen_wait_text(obs, (size_t)k, "waiting for the console's next owner",
+                       SCR_T_ANSWER);
     TRY(k >= 0);
     CHECK(!op->eof, "the operator on node B lost its session with node A");
     TRY(scr_no_data(op, 0));
@@ -261,7 +236,7 @@ s_owner_crash(struct scen *s)
     TRY(vm);
     CHECK(strcmp(id, id2) == 0, "reconnection: console %s, expected %s", id2,
           id);
-    m = wait_text(obs, (size_t)k, "console now on node ", SCR_T_ANSWER);
+    m = scen_wait_text(obs, (size_t)k, "console now on node ", SCR_T_ANSWER);
     TRY(m >= 0);
     line_at(obs, (size_t)m, line, sizeof(line));
     line[strcspn(line, "]")] = 0;

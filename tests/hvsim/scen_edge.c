@@ -12,6 +12,15 @@
  * 304 edge_pp_tls (--proxy-protocol --allow 127.0.0.0/8 --allow
  *     192.0.2.0/24, telnets): the header precedes the TLS handshake;
  *     header sources are checked against the allow-list.
+ * 305 edge_takeover (--proxy-protocol, 192.0.2.0/24 allowed): a second
+ *     connection from another host claims a live console outside a
+ *     vMotion: it takes the console (--takeover replace, the default),
+ *     the operator is warned in-band naming both hosts, the old one is
+ *     closed, the operator's input goes to the newcomer. The same host
+ *     reconnecting is not a warning.
+ * 306 edge_takeover_refuse (the same with --takeover refuse): the
+ *     newcomer is closed, the live connection keeps the console (data
+ *     both ways), the operator is told of the refusal.
  */
 #include "vspc/compat.h"
 
@@ -24,8 +33,9 @@
 
 #include "pattern.h"
 
-static const char *const edge_names[] = {"edge_pp_v1", "edge_pp_v2",
-                                         "edge_allow", "edge_pp_tls"};
+static const char *const edge_names[] = {
+    "edge_pp_v1",  "edge_pp_v2",    "edge_allow",
+    "edge_pp_tls", "edge_takeover", "edge_takeover_refuse"};
 
 const char *
 edge_name(int n)
@@ -251,6 +261,88 @@ s_pp_tls(struct scen *s)
     return SCEN_PASS;
 }
 
+/* VM vmno's connection from src:port (a PROXY v1 header), identified
+ * (refused: the proxy is expected to close it instead of WILL-PROXY). */
+static struct scr_conn *
+vm_from(struct scen *s, unsigned vmno, const char *src, unsigned port,
+        bool refused)
+{
+    char hdr[96], text[48], norm[VMX_UUID_HEX + 1], name[48];
+    struct scr_hs hs = {0};
+    struct scr_conn *c;
+
+    snprintf(name, sizeof(name), "vm-%u@%s", vmno, src);
+    snprintf(hdr, sizeof(hdr), "PROXY TCP4 %s 127.0.0.1 %u 13370\r\n", src,
+             port);
+    if ((c = scr_connect(s->vm, name, 3000)) == NULL ||
+        !scr_send(c, hdr, strlen(hdr)))
+        return NULL;
+    scr_uuid(vmno, text, norm);
+    hs.uuid = text;
+    hs.name = name;
+    hs.no_wait_proxy = refused;
+    hs.no_comport = refused;
+    return scr_handshake(c, &hs) ? c : NULL;
+}
+
+/* The operator's stream shows text; what follows it is read from there. */
+static bool
+op_sees(struct scr_conn *op, const char *text)
+{
+    long at = scen_wait_text(op, op->rd, text, SCR_T_ANSWER);
+
+    if (at < 0)
+        return false;
+    op->rd = (size_t)at;
+    return true;
+}
+
+static int
+s_takeover(struct scen *s, bool refuse)
+{
+    const unsigned vm = refuse ? 3061 : 3051;
+    char text[48], norm[VMX_UUID_HEX + 1], want[200];
+    struct scr_conn *a, *b, *op, *obs;
+    uint64_t off;
+
+    scr_uuid(vm, text, norm);
+    TRY((a = vm_from(s, vm, "192.0.2.21", 5001, false)) != NULL);
+    /* op (raw) checks the bytes; obs (not raw) sees the notices. */
+    TRY((op = scen_op(s, norm, "rw")) != NULL);
+    TRY((obs = scr_op_connect(s->op)) != NULL);
+    TRY(scr_op_attach(obs, norm, "ro", false, NULL, &off, false));
+    TRY(scen_v2o(a, op, SEED_VM(vm), 0, 700));
+    TRY((b = vm_from(s, vm, "192.0.2.22", 5002, refuse)) != NULL);
+    if (refuse) {
+        snprintf(want, sizeof(want),
+                 "a connection from 192.0.2.22:5002 claimed this console and "
+                 "was refused: 192.0.2.21:5001 keeps it]\r\n");
+        TRY(op_sees(obs, want));
+        TRY(scr_expect_eof(b, SCR_T_ANSWER));
+        TRY(scen_v2o(a, op, SEED_VM(vm), 700, 700));
+        TRY(scen_o2v(op, a, SEED_OP(vm), 0, 300));
+        return SCEN_PASS;
+    }
+    snprintf(want, sizeof(want),
+             "WARNING: this console's connection from 192.0.2.21:5001 was "
+             "replaced by one from a DIFFERENT host, 192.0.2.22:5002 (not a "
+             "vMotion)]\r\n");
+    TRY(op_sees(obs, want));
+    TRY(op_sees(obs, "hypervisor 192.0.2.22:5002 connected]\r\n"));
+    TRY(scr_expect_eof(a, SCR_T_ANSWER));
+    TRY(scen_v2o(b, op, SEED_VM(vm), 0, 700));
+    TRY(scen_o2v(op, b, SEED_OP(vm), 0, 300));
+    /* The same host again (its port changed): replaced, no warning. */
+    TRY((a = vm_from(s, vm, "192.0.2.22", 5003, false)) != NULL);
+    TRY(op_sees(obs, "hypervisor 192.0.2.22:5003 connected]\r\n"));
+    if (memmem(obs->data, obs->ndata, "DIFFERENT host, 192.0.2.22:5003", 31)) {
+        scr_fail(__FILE__, __LINE__, "a reconnect from the same host warned");
+        return SCEN_FAIL;
+    }
+    TRY(scr_expect_eof(b, SCR_T_ANSWER));
+    return SCEN_PASS;
+}
+
 int
 scen_edge(struct scen *s)
 {
@@ -263,6 +355,10 @@ scen_edge(struct scen *s)
         return s_allow(s);
     case 304:
         return s_pp_tls(s);
+    case 305:
+        return s_takeover(s, false);
+    case 306:
+        return s_takeover(s, true);
     }
     return SCEN_FAIL;
 }

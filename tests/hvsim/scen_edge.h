@@ -1,7 +1,7 @@
 /*
  * scen_edge.h: the hypervisor-side edges: telnets:// (scenarios 53 and 54
  * of PROTOCOL.md section 10, scen_tls.c) and the PROXY protocol and the
- * allow-list (scenarios 301-304, scen_edge.c).
+ * allow-list, takeovers (scenarios 301-306, scen_edge.c).
  */
 #ifndef VSPC_HVSIM_SCEN_EDGE_H
 #define VSPC_HVSIM_SCEN_EDGE_H
@@ -11,7 +11,7 @@
 #include "scenario.h"
 
 #define EDGE_FIRST 301
-#define EDGE_LAST 304
+#define EDGE_LAST 306
 
 /* Scenario 53 or 54 (needs --tls and --tls-cert). */
 int scen_tls(struct scen *s);

@@ -193,6 +193,32 @@ scen_o2v(struct scr_conn *op, struct scr_conn *vm, uint64_t seed, uint64_t off,
     return scen_v2o(op, vm, seed, off, n);
 }
 
+/* Waits for text in c's data stream from offset `from` on; the offset just
+ * past it, or -1 (printed). */
+long
+scen_wait_text(struct scr_conn *c, size_t from, const char *text,
+               int timeout_ms)
+{
+    int64_t deadline = scr_now_ms() + timeout_ms;
+    size_t tl = strlen(text);
+
+    for (;;) {
+        const uint8_t *p = NULL;
+
+        if (c->ndata > from)
+            p = memmem(c->data + from, c->ndata - from, text, tl);
+        if (p)
+            return (long)(p - c->data + tl);
+        if (scr_now_ms() >= deadline || c->eof)
+            break;
+        scr_pump(c, (int)(deadline - scr_now_ms()));
+    }
+    scr_fail(__FILE__, __LINE__, "conn %s: no \"%s\" within %d ms%s", c->name,
+             text, timeout_ms, c->eof ? " (closed)" : "");
+    scr_dump(c);
+    return -1;
+}
+
 bool
 scen_console_state(struct scen *s, const char *id, const char *state,
                    int timeout_ms)

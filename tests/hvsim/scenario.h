@@ -79,6 +79,10 @@ bool scen_v2o(struct scr_conn *vm, struct scr_conn *op, uint64_t seed,
               uint64_t off, size_t n);
 bool scen_o2v(struct scr_conn *op, struct scr_conn *vm, uint64_t seed,
               uint64_t off, size_t n);
+/* Waits for text in c's data stream from offset `from` on; the offset just
+ * past it, or -1 (printed). */
+long scen_wait_text(struct scr_conn *c, size_t from, const char *text,
+                    int timeout_ms);
 /* A fresh operator connection waits for console id (in state, if not
  * NULL) to appear in `list`. */
 bool scen_console_state(struct scen *s, const char *id, const char *state,

@@ -9,10 +9,12 @@
 set(VSPC_EDGE_SCENARIOS
   "53|scenario_53_telnets||tls"
   "54|scenario_54_telnets_buffered||tls"
-  "301|edge_pp_v1|--proxy-protocol|"
-  "302|edge_pp_v2|--proxy-protocol|"
+  "301|edge_pp_v1|--proxy-protocol,--allow,0.0.0.0/0,--allow,::/0|"
+  "302|edge_pp_v2|--proxy-protocol,--allow,0.0.0.0/0,--allow,::/0|"
   "303|edge_allow|--allow,127.0.0.2/32,--allow,2001:db8::/32|"
   "304|edge_pp_tls|--proxy-protocol,--allow,127.0.0.0/8,--allow,192.0.2.0/24|tls"
+  "305|edge_takeover|--proxy-protocol,--allow,127.0.0.0/8,--allow,192.0.2.0/24|"
+  "306|edge_takeover_refuse|--proxy-protocol,--allow,127.0.0.0/8,--allow,192.0.2.0/24,--takeover,refuse|"
 )
 set(k 0)
 foreach(entry ${VSPC_EDGE_SCENARIOS})
