@@ -2,6 +2,7 @@
 #include "vspc/compat.h"
 #include "console.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,8 +11,10 @@
 
 #include <jansson.h>
 
+#include "vspc/clock.h"
 #include "vspc/epoch.h"
 #include "vspc/log.h"
+#include "vspc/ratelog.h"
 #include "conhold.h"
 #include "vmotion.h"
 
@@ -26,6 +29,7 @@ struct con_registry {
     size_t nbuckets;
     size_t count;
     TAILQ_HEAD(, console) all;
+    struct rlog cap_rl; /* the --max-consoles refusal line */
 };
 
 static const char *const con_state_names[CON_ST__COUNT] = {
@@ -62,6 +66,7 @@ con_registry_new(struct proxy *px)
     if (reg == NULL)
         return NULL;
     reg->px = px;
+    rlog_init(&reg->cap_rl, 10.0);
     reg->nbuckets = CON_HASH_MIN;
     reg->buckets = calloc(reg->nbuckets, sizeof(*reg->buckets));
     if (reg->buckets == NULL) {
@@ -235,6 +240,36 @@ con_grow(struct con_registry *reg)
     reg->nbuckets = n;
 }
 
+static void con_expire_cb(evutil_socket_t fd, short what, void *arg);
+
+/* --max-consoles reached: the oldest disconnected console nobody reads
+ * goes early (pressure), or the new identity id is refused. */
+static bool
+con_make_room(struct con_registry *reg, const char *id)
+{
+    struct console *c;
+    double now = clock_now();
+    unsigned supp;
+
+    TAILQ_FOREACH (c, &reg->all, link) {
+        if (c->owner == NULL && c->vmo == NULL && c->n_ops == 0) {
+            log_warnx("console=%s expires early: --max-consoles (%zu) "
+                      "reached and %s is new",
+                      c->id, reg->px->cfg.max_consoles, id);
+            reg->px->stats.consoles_expired_early++;
+            con_expire_cb(-1, 0, c);
+            return true;
+        }
+    }
+    reg->px->stats.consoles_refused_cap++;
+    if (rlog_allow(&reg->cap_rl, "cap", 3, now, &supp))
+        log_warnx("console=%s refused: this node holds --max-consoles (%zu) "
+                  "consoles, none of them idle (%u more refused since the "
+                  "last line)",
+                  id, reg->px->cfg.max_consoles, supp);
+    return false;
+}
+
 struct console *
 con_get(struct con_registry *reg, const char uuid[33], const char *label)
 {
@@ -245,8 +280,14 @@ con_get(struct con_registry *reg, const char uuid[33], const char *label)
     vmx_console_id(id, uuid, label);
     if ((c = con_find(reg, id)) != NULL)
         return c;
-    if ((c = calloc(1, sizeof(*c))) == NULL)
+    if (reg->count >= reg->px->cfg.max_consoles && !con_make_room(reg, id)) {
+        errno = ENOSPC;
         return NULL;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
     hin_init(&c->held);
     memcpy(c->id, id, sizeof(c->id));
     memcpy(c->uuid, uuid, VMX_UUID_HEX + 1);

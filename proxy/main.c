@@ -20,6 +20,7 @@
 #include "config.h"
 #include "console.h"
 #include "edge.h"
+#include "lguard.h"
 #include "node.h"
 #include "operator.h"
 #include "proxy.h"
@@ -195,15 +196,6 @@ op_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     op_new(arg, fd, sa);
 }
 
-static void
-accept_error_cb(struct evconnlistener *l, void *arg)
-{
-    int err = EVUTIL_SOCKET_ERROR();
-
-    /* EMFILE and friends: keep running, the listener retries. */
-    log_warnx("accept failed: %s", evutil_socket_error_to_string(err));
-}
-
 static struct evconnlistener *
 listen_on(struct proxy *px, const char *addr, evconnlistener_cb cb,
           const char *what)
@@ -220,7 +212,10 @@ listen_on(struct proxy *px, const char *addr, evconnlistener_cb cb,
                                 1024, (struct sockaddr *)&ss, (int)len);
     if (l == NULL)
         fatal("%s: cannot listen on %s", what, addr);
-    evconnlistener_set_error_cb(l, accept_error_cb);
+    if (lg_guard(px, l, what) != 0)
+        log_warnx("%s: not guarded against running out of descriptors (out "
+                  "of memory)",
+                  what);
     return l;
 }
 
@@ -359,6 +354,7 @@ main(int argc, char **argv)
     if (px.tls_listener)
         evconnlistener_free(px.tls_listener);
     evconnlistener_free(px.op_listener);
+    lg_free_all(&px);
     if (px.agent_listener)
         evconnlistener_free(px.agent_listener);
     if (px.drain_close_ev)

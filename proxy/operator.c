@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <event2/buffer.h>
 #include <jansson.h>
 
+#include "vspc/clock.h"
 #include "vspc/log.h"
 #include "session.h"
 #include "cluster.h"
@@ -831,12 +833,44 @@ static const struct tn_handlers op_tn_handlers = {
 /* ---- libevent -------------------------------------------------------------
  */
 
+/* (Re)starts the idle clock: it runs while the operator sits at the
+ * prompt (attached operators are left alone however quiet). */
+static void
+op_idle_arm(struct oper *op)
+{
+    double t = op->px->cfg.op_idle_timeout;
+    struct timeval tv = {(time_t)t,
+                         (suseconds_t)((t - (double)(time_t)t) * 1e6)};
+
+    if (op->idle_ev)
+        evtimer_add(op->idle_ev, &tv);
+}
+
+static void
+op_idle_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct oper *op = arg;
+
+    if (op->state != OP_ST_COMMAND || op->flush_close) {
+        op_idle_arm(op);
+        return;
+    }
+    op->px->stats.ops_idle_closed++;
+    log_info("operator %s idle at the prompt for %.0f s: closed", op->addr,
+             op->px->cfg.op_idle_timeout);
+    op_printf(op, "\r\nvspc: idle for %.0f s: closing\r\n",
+              op->px->cfg.op_idle_timeout);
+    op_close_flush(op, "idle at the prompt");
+}
+
 static void
 op_read_cb(struct bufferevent *bev, void *arg)
 {
     struct oper *op = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
 
+    if (op->state == OP_ST_COMMAND)
+        op_idle_arm(op);
     while (op->state != OP_ST_CLOSING && !op->flush_close &&
            !tn_failed(&op->tn)) {
         struct evbuffer_iovec v;
@@ -891,13 +925,44 @@ op_timer_cb(evutil_socket_t fd, short what, void *arg)
         op_banner(op);
 }
 
+/* --max-operators reached: one line to the newcomer, closed. */
+static void
+op_refuse_cap(struct proxy *px, int fd, const struct sockaddr *sa)
+{
+    static const char msg[] =
+        "vspc: too many operator connections (--max-operators): try later\r\n";
+    char addr[64];
+    double now = clock_now();
+    ssize_t w;
+
+    px->stats.ops_refused_cap++;
+    addr_str(sa, addr, sizeof(addr));
+    if (now - px->op_cap_logged >= 10.0) { /* one line per 10 s at most */
+        log_warnx("operator %s refused: %zu operator connections "
+                  "(--max-operators; %u more refused since the last line)",
+                  addr, px->n_operators, px->op_cap_supp);
+        px->op_cap_logged = now;
+        px->op_cap_supp = 0;
+    } else {
+        px->op_cap_supp++;
+    }
+    evutil_make_socket_nonblocking(fd);
+    w = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL); /* best effort */
+    (void)w;
+    evutil_closesocket(fd);
+}
+
 struct oper *
 op_new(struct proxy *px, int fd, const struct sockaddr *sa)
 {
-    struct oper *op = calloc(1, sizeof(*op));
+    struct oper *op;
     struct timeval tv = {0, OP_BANNER_DELAY_MS * 1000};
 
-    if (op == NULL) {
+    if (px->n_operators >= px->cfg.max_operators) {
+        op_refuse_cap(px, fd, sa);
+        return NULL;
+    }
+    if ((op = calloc(1, sizeof(*op))) == NULL) {
         evutil_closesocket(fd);
         return NULL;
     }
@@ -908,14 +973,18 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     evutil_make_socket_nonblocking(fd);
     op->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
     op->timer = evtimer_new(px->base, op_timer_cb, op);
+    op->idle_ev = evtimer_new(px->base, op_idle_cb, op);
     op->stash = evbuffer_new();
-    if (op->bev == NULL || op->timer == NULL || op->stash == NULL) {
+    if (op->bev == NULL || op->timer == NULL || op->idle_ev == NULL ||
+        op->stash == NULL) {
         if (op->bev)
             bufferevent_free(op->bev);
         else
             evutil_closesocket(fd);
         if (op->timer)
             event_free(op->timer);
+        if (op->idle_ev)
+            event_free(op->idle_ev);
         if (op->stash)
             evbuffer_free(op->stash);
         free(op);
@@ -930,7 +999,9 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     bufferevent_set_max_single_write(op->bev, 128 * 1024);
     bufferevent_enable(op->bev, EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&px->operators, op, link);
+    px->n_operators++;
     px->stats.ops_accepted++;
+    op_idle_arm(op);
     tn_request_local(&op->tn, TN_OPT_ECHO, true);
     tn_request_local(&op->tn, TN_OPT_SGA, true);
     tn_request_remote(&op->tn, TN_OPT_SGA, true);
@@ -955,7 +1026,9 @@ op_close(struct oper *op, const char *why)
     log_debug("operator %s closed: %s", op->addr, why);
     bufferevent_disable(op->bev, EV_READ | EV_WRITE);
     evtimer_del(op->timer);
+    evtimer_del(op->idle_ev);
     TAILQ_REMOVE(&px->operators, op, link);
+    px->n_operators--;
     TAILQ_INSERT_TAIL(&px->reap_operators, op, link);
     proxy_schedule_reap(px);
 }
@@ -967,6 +1040,8 @@ op_free(struct oper *op)
         bufferevent_free(op->bev);
     if (op->timer)
         event_free(op->timer);
+    if (op->idle_ev)
+        event_free(op->idle_ev);
     if (op->stash)
         evbuffer_free(op->stash);
     free(op);

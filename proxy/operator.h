@@ -74,7 +74,8 @@ struct oper {
     struct evbuffer *stash;          /* input read while attaching */
     struct proxy *px;
     struct bufferevent *bev;
-    struct event *timer; /* banner delay, close deadline */
+    struct event *timer;   /* banner delay, close deadline */
+    struct event *idle_ev; /* --operator-idle-timeout at the prompt */
     struct tn tn;
     struct console *con;
     char addr[64];

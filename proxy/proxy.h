@@ -21,6 +21,7 @@
 #include "telnet.h"
 
 struct vmo_route;
+struct lguard;
 
 #define PROXY_MAX_SERVICE_URIS 16
 #define PROXY_MAX_ALLOW 64
@@ -61,12 +62,15 @@ struct proxy_cfg {
     bool log_timestamps;
     size_t log_rotate_bytes;
     unsigned log_keep;
-    char tls_listen[128]; /* "" = no telnets:// listener */
-    const char *tls_cert; /* PEM certificate chain (NULL = no TLS) */
-    const char *tls_key;  /* PEM private key */
-    bool proxy_protocol;  /* hypervisor listeners expect a PROXY header */
-    bool takeover_refuse; /* a live console's connection is never replaced */
-    bool allow_defaulted; /* no --allow given: loopback only */
+    char tls_listen[128];   /* "" = no telnets:// listener */
+    const char *tls_cert;   /* PEM certificate chain (NULL = no TLS) */
+    const char *tls_key;    /* PEM private key */
+    bool proxy_protocol;    /* hypervisor listeners expect a PROXY header */
+    bool takeover_refuse;   /* a live console's connection is never replaced */
+    size_t max_consoles;    /* consoles this node holds at most */
+    unsigned max_operators; /* operator connections at most */
+    double op_idle_timeout; /* s: an operator idle at the prompt goes */
+    bool allow_defaulted;   /* no --allow given: loopback only */
     struct proxy_cidr allow[PROXY_MAX_ALLOW]; /* none = any source */
     size_t n_allow;
     size_t audit_max; /* vMotion audit records kept in memory (ring) */
@@ -107,7 +111,12 @@ struct proxy_stats {
     uint64_t vmotion_expired;
     uint64_t peer_rejected;
     uint64_t ops_accepted;
-    uint64_t ops_dropped_slow;   /* slow readers disconnected */
+    uint64_t ops_refused_cap;        /* --max-operators reached */
+    uint64_t ops_idle_closed;        /* idle at the prompt */
+    uint64_t consoles_refused_cap;   /* new identities at --max-consoles */
+    uint64_t consoles_expired_early; /* idle ones let go to make room */
+    uint64_t accept_paused;          /* listeners paused: out of descriptors */
+    uint64_t ops_dropped_slow;       /* slow readers disconnected */
     uint64_t ops_gaps;           /* slow readers caught up from scrollback */
     uint64_t ops_gap_bytes;      /* bytes those readers missed */
     uint64_t ops_input_refused;  /* bytes from read-only operators */
@@ -155,6 +164,9 @@ struct proxy {
     struct proxy_cfg cfg;
     struct event_base *base;
     struct evconnlistener *vm_listener;
+#define PROXY_MAX_GUARDS 4
+    struct lguard *guards[PROXY_MAX_GUARDS]; /* lguard.h */
+    size_t n_guards;
     struct evconnlistener *op_listener;
     struct event *sig_term;
     struct event *sig_int;
@@ -163,6 +175,9 @@ struct proxy {
     TAILQ_HEAD(, session) sessions; /* every live hypervisor connection */
     TAILQ_HEAD(, session) reap_sessions;
     TAILQ_HEAD(, oper) operators;
+    size_t n_operators;   /* in `operators` */
+    double op_cap_logged; /* the --max-operators line: when last logged */
+    unsigned op_cap_supp; /* refusals since */
     TAILQ_HEAD(, oper) reap_operators;
     struct tn_policy hv_policy;
     struct tn_policy op_policy;

@@ -221,7 +221,9 @@ sess_identify_ex(struct session *s, bool will_proxy)
     struct con_hv *old;
 
     if (c == NULL) {
-        sess_close(s, "out of memory creating the console");
+        sess_close(s, errno == ENOSPC
+                          ? "this node holds --max-consoles consoles"
+                          : "out of memory creating the console");
         return;
     }
     old = c->owner;

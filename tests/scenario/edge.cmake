@@ -45,3 +45,15 @@ foreach(entry ${VSPC_EDGE_SCENARIOS})
   set_tests_properties(${tname} PROPERTIES TIMEOUT 60 LABELS "scenario;edge"
     SKIP_RETURN_CODE 77)
 endforeach()
+
+# A node's caps (tests/scenario/caps.py): ports 25734-25737; --max-consoles
+# (refused, then an idle one let go early), --max-operators, the operator
+# idle timeout at the prompt, and running out of descriptors (the listener
+# pauses: little CPU, bounded log lines, recovery).
+find_package(Python3 COMPONENTS Interpreter)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME caps
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/caps.py
+            ${CMAKE_BINARY_DIR} 25730)
+  set_tests_properties(caps PROPERTIES TIMEOUT 120 LABELS "scenario;edge")
+endif()
