@@ -49,10 +49,16 @@ op_tn_out(void *arg, const uint8_t *p, size_t n)
 {
     struct oper *op = arg;
 
-    if (op->state != OP_ST_CLOSING) {
-        bufferevent_write(op->bev, p, n);
-        op->wire_out += n;
+    if (op->state == OP_ST_CLOSING)
+        return;
+    if (bufferevent_write(op->bev, p, n) != 0) {
+        log_warnx("operator %s: out of memory queueing %zu bytes to it: "
+                  "closing it",
+                  op->addr, n);
+        op_close(op, "out of memory");
+        return;
     }
+    op->wire_out += n;
 }
 
 void

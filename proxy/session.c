@@ -83,6 +83,16 @@ sess_con_id(const struct session *s)
 
 /* ---- output ---------------------------------------------------------- */
 
+/* A buffer could not grow: the bytes cannot be kept, so the connection
+ * goes (the host reconnects) rather than lose them silently. */
+static void
+sess_oom(struct session *s, const char *what)
+{
+    log_errorx("session=%llu %s: %s: closing it", (unsigned long long)s->id,
+               s->peer_addr, what);
+    sess_close(s, what);
+}
+
 static void
 tn_out_cb(void *arg, const uint8_t *p, size_t n)
 {
@@ -90,7 +100,8 @@ tn_out_cb(void *arg, const uint8_t *p, size_t n)
 
     if (s->state == SESS_ST_CLOSING || s->bev == NULL)
         return;
-    bufferevent_write(s->bev, p, n);
+    if (bufferevent_write(s->bev, p, n) != 0)
+        sess_oom(s, "out of memory queueing bytes to the host");
 }
 
 void
@@ -456,17 +467,20 @@ tn_data_cb(void *arg, const uint8_t *p, size_t n)
     switch (s->state) {
     case SESS_ST_ACTIVE:
         /* Bytes held from before identification go first. */
-        if (evbuffer_get_length(s->pre) > 0)
-            evbuffer_add(s->pre, p, n);
-        else
+        if (evbuffer_get_length(s->pre) == 0)
             con_vm_output(s->con, p, n);
+        else if (evbuffer_add(s->pre, p, n) != 0)
+            sess_oom(s, "out of memory holding the VM's bytes");
         return;
     case SESS_ST_NEGOTIATING:
     case SESS_ST_PROXY_REQ:
     case SESS_ST_PEER:
         /* Keep reading (the message that identifies the connection may
          * be behind this data) up to the hold limit (sess_may_feed). */
-        evbuffer_add(s->pre, p, n);
+        if (evbuffer_add(s->pre, p, n) != 0) {
+            sess_oom(s, "out of memory holding the VM's bytes");
+            return;
+        }
         if (!s->pre_warned &&
             evbuffer_get_length(s->pre) >= s->px->cfg.pre_ident_max) {
             s->pre_warned = true;
@@ -654,8 +668,9 @@ sess_feed_read(struct session *s, const uint8_t *p, size_t n)
         if (used < k)
             return; /* a fatal telnet error: nothing more is parsed */
     }
-    if (off < n && s->state != SESS_ST_CLOSING && !tn_failed(&s->tn))
-        evbuffer_add(s->unparsed, p + off, n - off);
+    if (off < n && s->state != SESS_ST_CLOSING && !tn_failed(&s->tn) &&
+        evbuffer_add(s->unparsed, p + off, n - off) != 0)
+        sess_oom(s, "out of memory keeping the VM's bytes");
 }
 
 static void
@@ -905,6 +920,7 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
             struct tls_ctx *tls)
 {
     struct session *s = calloc(1, sizeof(*s));
+    char why[160] = "out of memory";
 
     if (s == NULL)
         goto fail;
@@ -918,7 +934,7 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
         /* The handshake runs first; what the session writes meanwhile
          * (our telnet offers) waits in the output buffer. */
         s->tls = true;
-        s->bev = tls_accept_bev(tls, px->base, fd, 0);
+        s->bev = tls_accept_bev(tls, px->base, fd, 0, why, sizeof(why));
         fd = -1; /* owned by the bufferevent, or closed */
     } else {
         s->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -956,7 +972,8 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
     tn_request_remote(&s->tn, TN_OPT_VMWARE, true);
     return s;
 fail:
-    log_warnx("cannot set up a hypervisor connection: out of memory");
+    log_warnx("cannot set up a hypervisor connection%s%s: %s",
+              s ? " from " : "", s ? s->peer_addr : "", why);
     if (s) {
         if (s->bev)
             bufferevent_free(s->bev);

@@ -147,12 +147,17 @@ tls_ctx_subject(const struct tls_ctx *ctx)
 
 struct bufferevent *
 tls_accept_bev(struct tls_ctx *ctx, struct event_base *base, int fd,
-               int options)
+               int options, char *why, size_t whycap)
 {
-    SSL *ssl = SSL_new(ctx->ssl);
+    SSL *ssl;
     struct bufferevent *bev;
 
-    if (ssl == NULL) {
+    ERR_clear_error();
+    if ((ssl = SSL_new(ctx->ssl)) == NULL) {
+        unsigned long e = ERR_get_error();
+
+        snprintf(why, whycap, "SSL_new failed: %s",
+                 e ? ERR_reason_error_string(e) : "no reason given");
         ERR_clear_error();
         evutil_closesocket(fd);
         return NULL;
@@ -163,6 +168,9 @@ tls_accept_bev(struct tls_ctx *ctx, struct event_base *base, int fd,
         bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                        options | BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL) {
+        snprintf(why, whycap,
+                 "the TLS bufferevent could not be made "
+                 "(out of memory or descriptors)");
         ERR_clear_error();
         evutil_closesocket(fd);
         return NULL;

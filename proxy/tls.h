@@ -39,9 +39,10 @@ const char *tls_ctx_thumbprint(const struct tls_ctx *ctx);
 const char *tls_ctx_subject(const struct tls_ctx *ctx);
 
 /* A server-side TLS bufferevent on fd (options: BEV_OPT_CLOSE_ON_FREE is
- * added). NULL on failure, fd closed. */
+ * added). NULL on failure, fd closed, the reason in why. */
 struct bufferevent *tls_accept_bev(struct tls_ctx *ctx, struct event_base *base,
-                                   int fd, int options);
+                                   int fd, int options, char *why,
+                                   size_t whycap);
 /* "TLSv1.3 TLS_AES_256_GCM_SHA384" once the handshake is done. */
 void tls_describe(struct bufferevent *bev, char *out, size_t cap);
 /* The OpenSSL errors libevent recorded on bev (drained), or what the

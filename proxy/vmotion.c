@@ -501,7 +501,8 @@ vmo_match(const uint8_t *p, size_t n, const struct session *s)
         struct vmotion *vmo = node->vmo;
 
         if (vmo->state != VMO_ST_GOAHEAD || vmo->dest != NULL ||
-            n != vmo->seq_len + VMX_SECRET_LEN || (s && vmo->source == s))
+            vmo->secret_spent || n != vmo->seq_len + VMX_SECRET_LEN ||
+            (s && vmo->source == s))
             continue;
         if (CRYPTO_memcmp(p, vmo->seq, vmo->seq_len) == 0 &&
             CRYPTO_memcmp(p + vmo->seq_len, vmo->secret, VMX_SECRET_LEN) == 0)
@@ -515,7 +516,12 @@ static void
 vmo_accept(struct vmotion *vmo, struct vmo_dest *d, const uint8_t *p, size_t n)
 {
     vmo_run(vmo->con, VMO_EV_PEER_VALID, NULL, d, p, n);
-    RAND_bytes(vmo->secret, VMX_SECRET_LEN);
+    /* Spent: never matches again, even if the generator fails (a zero
+     * secret is never handed out: GOAHEAD draws a random one). */
+    if (RAND_bytes(vmo->secret, VMX_SECRET_LEN) != 1) {
+        memset(vmo->secret, 0, VMX_SECRET_LEN);
+        vmo->secret_spent = true;
+    }
 }
 
 void

@@ -154,6 +154,7 @@ struct vmotion {
     uint8_t seq[VMX_SEQ_MAX];
     size_t seq_len;
     uint8_t secret[VMX_SECRET_LEN];
+    bool secret_spent; /* used, and could not be drawn anew: never matches */
     char src_addr[64];
     char peer_addr[96];
     struct timespec t_begin, t_goahead, t_peer, t_peer_ok;
