@@ -22,6 +22,8 @@ const struct opt_def ccfg_opts[] = {
      "1 to 10000000"},
     {"max-consoles", OPT_UINT, F(max_consoles), 1, 100000000, "1000000",
      "1 to 100000000"},
+    {"user", OPT_PATH, F(user), 0, 0, NULL,
+     "a user name (become it once the ports are bound; needs root)"},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, "info",
      "error, warn, info or debug"},
     {"peer", CCFG_ENDPOINT, F(peer), 0, 0, NULL,

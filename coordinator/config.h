@@ -27,6 +27,7 @@ struct coord_cfg {
     size_t max_per_node;
     size_t max_consoles;
     int log_level;
+    const char *user; /* become it once bound (NULL: stay) */
     /* A Binary Star pair (bstar.h): the other coordinator's bind endpoint
      * ("" alone), which one this is, and the HA ports if not the
      * defaults (each bind's port + 2). */

@@ -14,6 +14,7 @@
 #include <zmq.h>
 
 #include "vspc/log.h"
+#include "vspc/privdrop.h"
 #include "vspc/zev.h"
 #include "config.h"
 #include "server.h"
@@ -152,6 +153,10 @@ main(int argc, char **argv)
              srv_dir(srv)->incarnation, cfg.bind, srv_pub_endpoint(srv), pair,
              cfg.heartbeat_timeout, cfg.max_nodes, cfg.max_per_node,
              cfg.max_consoles);
+    if (priv_drop(cfg.user, err, sizeof(err)) != 0)
+        fatalx("%s", err);
+    if (cfg.user)
+        log_info("running as %s", cfg.user);
     /* systemd (Type=notify): the ports are bound. No-op elsewhere. */
     sd_notifyf(0, "READY=1\nSTATUS=coordinator on %s", cfg.bind);
     event_base_dispatch(co.base);
@@ -161,6 +166,7 @@ main(int argc, char **argv)
     event_free(co.sig_int);
     zmq_ctx_term(zctx);
     event_base_free(co.base);
+    opt_free(&ccfg_table, &cfg);
     log_info("stopped");
     return 0;
 }

@@ -81,6 +81,8 @@ const struct opt_def cfg_opts[] = {
     {"log-keep", OPT_UINT, F(log_keep), 1, 1000, "5", "1 to 1000"},
     {"audit-records", OPT_UINT, F(audit_max), 0, 1000000, "1024",
      "0 to 1000000"},
+    {"user", OPT_PATH, F(user), 0, 0, NULL,
+     "a user name (become it once the ports are bound; needs root)"},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, "info",
      "error, warn, info or debug"},
     {"coordinator", CFG_ZMQ, F(coordinators), 0, PROXY_MAX_COORDINATORS, NULL,

@@ -15,6 +15,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "vspc/log.h"
+#include "vspc/privdrop.h"
 #include "clog.h"
 #include "cluster.h"
 #include "config.h"
@@ -346,6 +347,14 @@ main(int argc, char **argv)
              px.cfg.n_service_uris ? px.cfg.service_uris[0] : "(any)",
              px.cfg.n_service_uris > 1 ? ", ..." : "",
              px.cfg.log_dir ? px.cfg.log_dir : "(off)");
+    {
+        char why[300];
+
+        if (priv_drop(px.cfg.user, why, sizeof(why)) != 0)
+            fatalx("%s", why);
+        if (px.cfg.user)
+            log_info("running as %s", px.cfg.user);
+    }
     /* systemd (Type=notify): the ports are open. No-op elsewhere. */
     sd_notifyf(0, "READY=1\nSTATUS=node %s: hypervisors on %s", px.cfg.node_id,
                px.cfg.vm_listen);

@@ -57,3 +57,11 @@ if(Python3_Interpreter_FOUND)
             ${CMAKE_BINARY_DIR} 25730)
   set_tests_properties(caps PROPERTIES TIMEOUT 120 LABELS "scenario;edge")
 endif()
+
+# Least privilege (tests/scenario/privdrop.sh): ports 25740-25748; both
+# daemons started as root with --user nobody run as nobody once bound and
+# still serve. Skipped (77) when not root.
+add_test(NAME privdrop
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/privdrop.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(privdrop PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
+  LABELS "scenario;edge")
