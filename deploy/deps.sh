@@ -18,8 +18,9 @@ if [ "${1:-}" = "--test" ]; then
     # etcd service on 2379, which no test uses).
     # keepalived: the VIP variant's test (deploy/ha/up-vip.sh, in network
     # namespaces the test makes).
+    # clang-14, libclang-rt-14-dev: the libFuzzer runs (tests/fuzz/run.sh).
     pkgs+=(python3 prometheus clang-format openssl curl haproxy etcd-server
-           etcd-client keepalived)
+           etcd-client keepalived clang-14 libclang-rt-14-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
