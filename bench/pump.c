@@ -42,7 +42,7 @@
  *       attached", and then never reads its socket until the sink has
  *       received BYTES (SHM; at most 600 s). Then it reads what the proxy
  *       sends it until 300 ms pass with nothing, and prints "stall
- *       bytes=N gap_notice_at=OFF skipped=K": where the first "[vspc: K
+ *       bytes=N gap_notice_at=OFF skipped=K": where the first "[vspc M: K
  *       bytes of output skipped" notice starts in what it read after the
  *       attach line (-1 if none in the first 16 MiB).
  *
@@ -399,7 +399,7 @@ static int
 cmd_stall(int port, uint64_t bytes, struct shm *shm, const char *console)
 {
     static uint8_t buf[16 << 20];
-    static const char mark[] = "[vspc: ";
+    static const char mark[] = "[vspc "; /* then the session's marker, ": " */
     size_t got = 0, kept;
     long notice = -1;
     unsigned long long skipped = 0;
@@ -431,16 +431,18 @@ cmd_stall(int port, uint64_t bytes, struct shm *shm, const char *console)
                                                  : sizeof(buf) - got);
         got += (size_t)r;
     }
-    /* The first gap notice: "[vspc: N bytes of output skipped ...". */
+    /* The first gap notice: "[vspc MARK: N bytes of output skipped ...". */
     kept = got < sizeof(buf) ? got : sizeof(buf) - 1;
     buf[kept] = '\0';
     for (uint8_t *p = buf; (p = memmem(p, kept - (size_t)(p - buf), mark,
                                        sizeof(mark) - 1)) != NULL;
          p++) {
         int end = 0;
+        const char *colon = memchr(p + sizeof(mark) - 1, ':', 16);
 
-        if (sscanf((char *)p + sizeof(mark) - 1,
-                   "%llu bytes of output skipped%n", &skipped, &end) == 1 &&
+        if (colon && colon[1] == ' ' &&
+            sscanf(colon + 2, "%llu bytes of output skipped%n", &skipped,
+                   &end) == 1 &&
             end > 0) {
             notice = (long)(p - buf);
             break;

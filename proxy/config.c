@@ -53,7 +53,7 @@ const struct opt_def cfg_opts[] = {
     {"max-consoles", OPT_UINT, F(max_consoles), 1, 10000000, "100000",
      "1 to 10000000 (consoles this node holds; new ones beyond are refused "
      "once no disconnected one can go)"},
-    {"max-operators", OPT_UINT, F(max_operators), 1, 1000000, "1000",
+    {"max-operators", OPT_UINT, F(max_operators), 1, 1000000, "10000",
      "1 to 1000000 (operator connections at once)"},
     {"operator-idle-timeout", OPT_SECS, F(op_idle_timeout), 0, 1e7, "900",
      "a positive number of seconds (an operator idle at the prompt)"},

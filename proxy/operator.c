@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <event2/buffer.h>
+#include <event2/util.h>
+#include <openssl/rand.h>
 #include <jansson.h>
 
 #include "vspc/clock.h"
@@ -107,9 +109,9 @@ op_output_gap(struct oper *op, const char *console_id, uint64_t from,
               console_id, op->addr, (unsigned long long)(to - from));
     /* Visible in-band even to raw readers: they must know. */
     snprintf(text, sizeof(text),
-             "\r\n[vspc: %llu bytes of output skipped (reader too slow); "
+             "\r\n[vspc %s: %llu bytes of output skipped (reader too slow); "
              "resuming at offset %llu]\r\n",
-             (unsigned long long)(to - from), (unsigned long long)to);
+             op->mark, (unsigned long long)(to - from), (unsigned long long)to);
     op_puts(op, text);
 }
 
@@ -118,7 +120,7 @@ op_notice(struct oper *op, const char *text)
 {
     if (op->raw || op->state != OP_ST_ATTACHED)
         return;
-    op_printf(op, "\r\n[vspc: %s]\r\n", text);
+    op_printf(op, "\r\n[vspc %s: %s]\r\n", op->mark, text);
 }
 
 void
@@ -164,8 +166,10 @@ op_banner(struct oper *op)
         return;
     op->banner_sent = true;
     evtimer_del(op->timer);
-    op_printf(op, "vspc %s node %s (help for commands)\r\n", VSPC_VERSION,
-              op->px->cfg.node_id);
+    op_printf(op,
+              "vspc %s node %s (help for commands); vspc's notices on this "
+              "session read [vspc %s: ...]\r\n",
+              VSPC_VERSION, op->px->cfg.node_id, op->mark);
     op_puts(op, OP_PROMPT);
 }
 
@@ -259,7 +263,7 @@ op_ended(struct oper *op, const char *why)
         adm_send(op, ADM_VM_PORT_DISCONNECTED);
         return;
     }
-    op_printf(op, "\r\n[vspc: detached: %s]\r\n" OP_PROMPT, why);
+    op_printf(op, "\r\n[vspc %s: detached: %s]\r\n" OP_PROMPT, op->mark, why);
 }
 
 static void
@@ -565,9 +569,9 @@ op_escape_help(struct oper *op)
     char e = (char)(op->px->cfg.escape_char + '@');
 
     op_printf(op,
-              "\r\n[vspc: escapes: ^%cc. detach  ^%ccr replay  ^%ccf force "
-              "write  ^%ccs spectator  ^%cc? help]\r\n",
-              e, e, e, e, e);
+              "\r\n[vspc %s: escapes: ^%cc. detach  ^%ccr replay  ^%ccf "
+              "force write  ^%ccs spectator  ^%cc? help]\r\n",
+              op->mark, e, e, e, e, e);
 }
 
 /* Escape command ch after "<esc> c". Returns false if op left the console. */
@@ -578,7 +582,7 @@ op_escape(struct oper *op, uint8_t ch)
     case '.':
         op_detach(op, "escape");
         op->state = OP_ST_COMMAND;
-        op_puts(op, "\r\n[vspc: detached]\r\n" OP_PROMPT);
+        op_printf(op, "\r\n[vspc %s: detached]\r\n" OP_PROMPT, op->mark);
         return false;
     case 'r':
     case 'f':
@@ -958,6 +962,27 @@ op_refuse_cap(struct proxy *px, int fd, const struct sockaddr *sa)
     evutil_closesocket(fd);
 }
 
+/* OP_MARK_LEN characters a VM cannot guess (20 bits; the VM never sees
+ * them): no 0/O or 1/I to misread. */
+static void
+op_new_mark(struct oper *op)
+{
+    static const char abc[] = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    uint8_t r[OP_MARK_LEN];
+
+    if (RAND_bytes(r, sizeof(r)) != 1)
+        evutil_secure_rng_get_bytes(r, sizeof(r));
+    for (size_t i = 0; i < OP_MARK_LEN; i++)
+        op->mark[i] = abc[r[i] % 32];
+    op->mark[OP_MARK_LEN] = '\0';
+}
+
+void
+op_set_mark(struct oper *op, const char *mark)
+{
+    snprintf(op->mark, sizeof(op->mark), "%s", mark);
+}
+
 struct oper *
 op_new(struct proxy *px, int fd, const struct sockaddr *sa)
 {
@@ -975,6 +1000,7 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     op->px = px;
     op->id = ++px->next_session_id;
     op->state = OP_ST_COMMAND;
+    op_new_mark(op);
     addr_str(sa, op->addr, sizeof(op->addr));
     evutil_make_socket_nonblocking(fd);
     op->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);

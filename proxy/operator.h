@@ -28,6 +28,8 @@
 
 #define OP_LINE_MAX 512
 
+#define OP_MARK_LEN 4
+
 enum op_state {
     OP_ST_COMMAND = 0,
     OP_ST_ATTACHING, /* waiting for the owner node's answer (cluster) */
@@ -79,6 +81,10 @@ struct oper {
     struct tn tn;
     struct console *con;
     char addr[64];
+    /* This session's notice marker ("[vspc K7QX: ...]"): random, shown in
+     * the banner, so that a VM's output cannot pass for vspc's notices
+     * (the VM never sees it). */
+    char mark[OP_MARK_LEN + 1];
     char line[OP_LINE_MAX];
     size_t line_len;
     TAILQ_ENTRY(oper) link; /* proxy.operators */
@@ -136,5 +142,8 @@ int opl_attach_from(struct oper *op, struct console *c, enum con_lock_req req,
 void op_notice(struct oper *op, const char *text);
 /* Console input flow control: stop or resume reading this operator. */
 void op_set_input_blocked(struct oper *op, bool blocked);
+
+/* Pin op's notice marker (tests; OP_MARK_LEN characters). */
+void op_set_mark(struct oper *op, const char *mark);
 
 #endif /* VSPC_OPERATOR_H */

@@ -114,7 +114,7 @@ ops_notice(struct scr_conn *op, const char *text)
 {
     char want[512];
 
-    snprintf(want, sizeof(want), "\r\n[vspc: %s]\r\n", text);
+    snprintf(want, sizeof(want), "\r\n[vspc %s: %s]\r\n", op->mark, text);
     return scr_expect_data(op, want, strlen(want), SCR_T_ANSWER);
 }
 
@@ -125,7 +125,7 @@ ops_notice_prefix(struct scr_conn *op, const char *prefix)
     int64_t deadline = scr_now_ms() + SCR_T_ANSWER;
     size_t hl;
 
-    snprintf(head, sizeof(head), "\r\n[vspc: %s", prefix);
+    snprintf(head, sizeof(head), "\r\n[vspc %s: %s", op->mark, prefix);
     hl = strlen(head);
     if (!scr_expect_data(op, head, hl, SCR_T_ANSWER))
         return false;
@@ -416,7 +416,7 @@ s_exclusive_force(struct scen *s)
 {
     char id[VMX_CONSOLE_ID_MAX + 1], aa[64], ab[64], ad[64], t[256];
     char line[512], out[4096];
-    static const char detached[] = "\r\n[vspc: detached]\r\nvspc> ";
+    char detached[64];
     static const uint8_t esc_f[] = {0x05, 'c', 'f'}, esc_s[] = {0x05, 'c', 's'},
                          esc_d[] = {0x05, 'c', '.'};
     struct scr_conn *vm, *a, *b, *c, *d;
@@ -481,7 +481,9 @@ s_exclusive_force(struct scen *s)
     TRY(scr_no_data(vm, 300));
     /* ^Ec.: back to the prompt; the others are told. */
     TRY(scr_send(b, esc_d, sizeof(esc_d)));
-    TRY(scr_expect_data(b, detached, sizeof(detached) - 1, SCR_T_ANSWER));
+    snprintf(detached, sizeof(detached), "\r\n[vspc %s: detached]\r\nvspc> ",
+             b->mark);
+    TRY(scr_expect_data(b, detached, strlen(detached), SCR_T_ANSWER));
     snprintf(t, sizeof(t), "operator %s detached (escape)", ab);
     TRY(ops_notice(a, t));
     TRY(ops_notice(d, t));
@@ -599,8 +601,12 @@ enum { ST_TOTAL = 20 << 20, ST_WIN = 192 << 10, ST_CHUNK = 16384 };
 static long
 ops_parse_gaps(struct scr_conn *b, uint64_t seed, uint64_t *pos, size_t *rd)
 {
-    static const char head[] = "\r\n[vspc: ";
+    char head[48];
+    size_t hl;
     long gaps = 0;
+
+    snprintf(head, sizeof(head), "\r\n[vspc %s: ", b->mark);
+    hl = strlen(head);
 
     while (*rd < b->ndata) {
         const uint8_t *p = b->data + *rd;
@@ -609,25 +615,26 @@ ops_parse_gaps(struct scr_conn *b, uint64_t seed, uint64_t *pos, size_t *rd)
         int k = 0;
         char tmp[160];
 
-        if (n >= sizeof(head) - 1 && memcmp(p, head, sizeof(head) - 1) == 0) {
+        if (n >= hl && memcmp(p, head, hl) == 0) {
             size_t m = n < sizeof(tmp) - 1 ? n : sizeof(tmp) - 1;
 
             memcpy(tmp, p, m);
             tmp[m] = 0;
             /* (sscanf would take "\r\n" as any white space) */
-            if (sscanf(tmp + 9,
+            if (sscanf(tmp + hl,
                        "%llu bytes of output skipped (reader too slow); "
                        "resuming at offset %llu]%n",
                        &gn, &gm, &k) == 2 &&
-                k > 0 && (size_t)k + 10 < m && tmp[9 + k] == '\r' &&
-                tmp[10 + k] == '\n') {
+                k > 0 && (size_t)k + hl + 1 < m &&
+                tmp[hl + (size_t)k] == '\r' &&
+                tmp[hl + 1 + (size_t)k] == '\n') {
                 char want[160];
 
-                k += 10;
+                k += (int)hl + 1;
                 snprintf(want, sizeof(want),
-                         "\r\n[vspc: %llu bytes of output skipped (reader too "
+                         "%s%llu bytes of output skipped (reader too "
                          "slow); resuming at offset %llu]\r\n",
-                         gn, gm);
+                         head, gn, gm);
                 if (strlen(want) != (size_t)k + 1 ||
                     memcmp(want, tmp, (size_t)k + 1) != 0) {
                     scr_fail(__FILE__, __LINE__, "gap notice not exact: %s",

@@ -193,8 +193,13 @@ pw_stop(struct pw *w)
 
 /* ---- the operator reader ------------------------------------------------ */
 
-#define PV_HEAD "\r\n[vspc: "
-#define PV_HEAD_LEN (sizeof(PV_HEAD) - 1)
+/* "\r\n[vspc MARK: ", the operator's notice head; its length. */
+static size_t
+pv_head(const struct pv *v, char out[48])
+{
+    snprintf(out, 48, "\r\n[vspc %s: ", v->c->mark);
+    return strlen(out);
+}
 
 static void pv_feed(struct pv *v, const uint8_t *p, size_t n);
 
@@ -221,20 +226,22 @@ pv_data(struct pv *v, const uint8_t *p, size_t n)
 static void
 pv_notice(struct pv *v)
 {
-    char tmp[sizeof(v->hold) + 1], want[sizeof(v->hold) + 64];
+    char tmp[sizeof(v->hold) + 1], want[sizeof(v->hold) + 64], head[48];
     unsigned long long gn = 0, gm = 0;
+    size_t hl = pv_head(v, head);
 
     memcpy(tmp, v->hold, v->nhold);
     tmp[v->nhold] = 0;
     want[0] = 0;
-    if (sscanf(tmp + PV_HEAD_LEN,
+    if (v->nhold >= hl &&
+        sscanf(tmp + hl,
                "%llu bytes of output skipped (reader too slow); resuming "
                "at offset %llu",
                &gn, &gm) == 2)
         snprintf(want, sizeof(want),
-                 PV_HEAD "%llu bytes of output skipped (reader too slow); "
-                         "resuming at offset %llu]\r\n",
-                 gn, gm);
+                 "%s%llu bytes of output skipped (reader too slow); "
+                 "resuming at offset %llu]\r\n",
+                 head, gn, gm);
     if (strlen(want) != v->nhold || memcmp(want, tmp, v->nhold) != 0) {
         scr_fail(__FILE__, __LINE__,
                  "%s: at stream offset %llu, a notice that is not a gap "
@@ -266,9 +273,11 @@ pv_notice(struct pv *v)
 static void
 pv_hold(struct pv *v)
 {
-    size_t m = v->nhold < PV_HEAD_LEN ? v->nhold : PV_HEAD_LEN;
+    char head[48];
+    size_t hl = pv_head(v, head);
+    size_t m = v->nhold < hl ? v->nhold : hl;
 
-    if (memcmp(v->hold, PV_HEAD, m) != 0) {
+    if (memcmp(v->hold, head, m) != 0) {
         /* Not a notice: the first byte is data, the rest parsed again. */
         uint8_t rest[sizeof(v->hold)];
         size_t nr = v->nhold - 1;
@@ -279,8 +288,7 @@ pv_hold(struct pv *v)
         pv_feed(v, rest, nr);
         return;
     }
-    if (v->nhold >= PV_HEAD_LEN + 3 &&
-        memcmp(v->hold + v->nhold - 3, "]\r\n", 3) == 0) {
+    if (v->nhold >= hl + 3 && memcmp(v->hold + v->nhold - 3, "]\r\n", 3) == 0) {
         pv_notice(v);
         v->nhold = 0;
     } else if (v->nhold == sizeof(v->hold)) {

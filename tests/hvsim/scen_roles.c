@@ -238,6 +238,26 @@ scr_op_connect(const char *addr)
         scr_close(op);
         return NULL;
     }
+    { /* "...notices on this session read [vspc MARK: ...]" */
+        const uint8_t *m = memmem(op->data, op->ndata, "read [vspc ", 11);
+        size_t k = 0;
+
+        if (m == NULL) {
+            scr_fail(__FILE__, __LINE__,
+                     "operator: no notice marker in the "
+                     "banner");
+            scr_dump(op);
+            scr_close(op);
+            return NULL;
+        }
+        m += 11;
+        while (m + k < op->data + op->ndata && m[k] != ':' &&
+               k + 1 < sizeof(op->mark)) {
+            op->mark[k] = (char)m[k];
+            k++;
+        }
+        op->mark[k] = '\0';
+    }
     op->rd = op->ndata;
     return op;
 }

@@ -64,6 +64,7 @@ struct scr_io {
 
 struct scr_conn {
     char name[32];
+    char mark[16];    /* an operator's notice marker (from its banner), or "" */
     const char *addr; /* what scr_connect was given (the caller's string) */
     int fd;
     bool eof;

@@ -141,7 +141,7 @@ def step3():
     b.read_until(b"you have write access")
     a.read_until(b"your write access was taken over: now read-only")
     a.send(b"\x05c.")
-    a.read_until(b"[vspc: detached]")
+    a.read_until(a.notice(b"detached]"))
     b.read_until(b"detached")  # a's detach, told to b
     for o in (a, b, c):
         o.close()
@@ -291,7 +291,7 @@ def step9():
           "reachable")
 
 
-NOTICE = re.compile(rb"\r\n\[vspc: [^\r\n]*\]\r\n")
+NOTICE = re.compile(rb"\r\n\[vspc [A-Z0-9]+: [^\r\n]*\]\r\n")
 
 
 def step10():

@@ -26,7 +26,7 @@ from clusterlib import Cluster, Operator, run  # noqa: E402
 C = Cluster(sys.argv[1], int(sys.argv[2]), "cluster_lost", n_nodes=2)
 LINE = 72  # tests/hvsim/textpat.h TEXT_LINE_LEN
 UUID = "0123456789abcdeffedcba9800440000"
-NOTICE = re.compile(rb"\r\n\[vspc: the link to node n1 went down; (\d+) "
+NOTICE = re.compile(rb"\r\n\[vspc [A-Z0-9]+: the link to node n1 went down; (\d+) "
                     rb"bytes of output it held for you are lost")
 
 

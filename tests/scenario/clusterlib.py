@@ -7,6 +7,7 @@ Only processes a scenario started are signalled; every wait is bounded.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -221,7 +222,16 @@ class Operator:
         self.s.sendall(b"\xff\xfc\xe9")  # WONT 233: not VMware's client
         self.buf = b""
         self.raw = b""
-        self.read_until(b"vspc> ")
+        banner = self.read_until(b"vspc> ")
+        # "... notices on this session read [vspc MARK: ...]"
+        m = re.search(rb"read \[vspc ([A-Z0-9]+): \.\.\.\]", banner)
+        if not m:
+            raise OSError("no notice marker in the banner: %r" % banner)
+        self.mark = m.group(1)
+
+    def notice(self, text=b""):
+        """The head of this session's notice with text: b"[vspc MARK: ..."."""
+        return b"[vspc " + self.mark + b": " + text
 
     def _feed(self, data):
         """Telnet: IAC IAC is 0xFF; commands and subnegotiations go."""

@@ -470,6 +470,8 @@ hw_oper(void)
     hw_addr(&sin, e->addr, sizeof(e->addr));
     e->op = op_new(&W.px, fds[0], (struct sockaddr *)&sin);
     ck_assert_ptr_nonnull(e->op);
+    ck_assert_uint_eq(strlen(((struct oper *)e->op)->mark), OP_MARK_LEN);
+    op_set_mark(e->op, HW_MARK); /* ...pinned */
     return e;
 }
 
@@ -691,8 +693,9 @@ hw_oper_prompt(void)
 
     hw_pump();
     snprintf(want, sizeof(want),
-             "vspc %s node %s (help for commands)\r\nvspc> ", VSPC_VERSION,
-             W.px.cfg.node_id);
+             "vspc %s node %s (help for commands); vspc's notices on this "
+             "session read [vspc " HW_MARK ": ...]\r\nvspc> ",
+             VSPC_VERSION, W.px.cfg.node_id);
     ck_assert_msg(strcmp(bb_str(&o->data), want) == 0, "banner: got [%s]",
                   bb_str(&o->data));
     ck_assert_msg(tn_remote_enabled(&o->tn, TN_OPT_ECHO), "no echo");

@@ -39,6 +39,9 @@
 #include "vmext.h"
 #include "vmotion.h"
 
+/* Every operator endpoint's notice marker (op_set_mark): "[vspc TEST: ...]". */
+#define HW_MARK "TEST"
+
 #define FF 0xff
 
 /* A growable byte buffer. */

@@ -415,7 +415,8 @@ START_TEST(drain_refuses_and_tells)
     out = op_say(admin, "drain\r\n");
     ck_assert_ptr_nonnull(strstr(out, "ok draining\r\n"));
     ck_assert(W.px.draining);
-    ck_assert_str_eq(bb_str(&cooked->data), "\r\n[vspc: node draining]\r\n");
+    ck_assert_str_eq(bb_str(&cooked->data),
+                     "\r\n[vspc " HW_MARK ": node draining]\r\n");
     ck_assert_uint_eq(raw->data.n, 0); /* raw operators get no notices */
     out = op_say(admin, "drain\r\n");
     ck_assert_ptr_nonnull(strstr(out, "ok already draining\r\n"));
@@ -452,7 +453,7 @@ START_TEST(drain_refuses_and_tells)
     ck_assert_ptr_nonnull(strstr(out, "ok not draining\r\n"));
     ck_assert(!W.px.draining);
     ck_assert_str_eq(bb_str(&cooked->data),
-                     "\r\n[vspc: node no longer draining]\r\n");
+                     "\r\n[vspc " HW_MARK ": node no longer draining]\r\n");
     out = op_say(admin, "undrain\r\n");
     ck_assert_ptr_nonnull(strstr(out, "ok already not draining\r\n"));
     hv_begin(src, SEQ4, sizeof(SEQ4)); /* GOAHEAD again */

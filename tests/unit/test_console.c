@@ -81,7 +81,7 @@ oper(struct ep *o)
     return o->op;
 }
 
-/* "\r\n[vspc: <text>]\r\n" */
+/* "\r\n[vspc " HW_MARK ": <text>]\r\n" */
 static const char *notice(const char *fmt, ...) VSPC_PRINTF(1, 2);
 static const char *
 notice(const char *fmt, ...)
@@ -94,7 +94,7 @@ notice(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    snprintf(out, 512, "\r\n[vspc: %s]\r\n", text);
+    snprintf(out, 512, "\r\n[vspc " HW_MARK ": %s]\r\n", text);
     return out;
 }
 

@@ -51,7 +51,8 @@
 #define PROMPT "vspc> "
 #define ESC "\x05" /* the default escape character, ^E */
 #define RO_NOTICE                                                              \
-    "\r\n[vspc: read-only: your input is discarded (escape f forces write "    \
+    "\r\n[vspc " HW_MARK                                                       \
+    ": read-only: your input is discarded (escape f forces write "             \
     "access)]\r\n"
 
 static struct oper *
@@ -83,7 +84,7 @@ says(struct ep *o, const char *s)
     say(o, s, strlen(s));
 }
 
-/* "\r\n[vspc: <text>]\r\n" */
+/* "\r\n[vspc " HW_MARK ": <text>]\r\n" */
 static const char *notice(const char *fmt, ...) VSPC_PRINTF(1, 2);
 static const char *
 notice(const char *fmt, ...)
@@ -96,7 +97,7 @@ notice(const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
-    snprintf(out, 512, "\r\n[vspc: %s]\r\n", text);
+    snprintf(out, 512, "\r\n[vspc " HW_MARK ": %s]\r\n", text);
     return out;
 }
 
@@ -252,7 +253,8 @@ START_TEST(escapes)
     op_attach_as(o, UUID_A, "", UUID_A, "rw");
     ck_took(w, notice("operator %s attached (rw)", o->addr));
     says(o, ESC "c?");
-    ck_took(o, "\r\n[vspc: escapes: ^Ec. detach  ^Ecr replay  ^Ecf force "
+    ck_took(o, "\r\n[vspc " HW_MARK
+               ": escapes: ^Ec. detach  ^Ecr replay  ^Ecf force "
                "write  ^Ecs spectator  ^Ec? help]\r\n");
     says(o, ESC "cx");
     ck_took(o, notice("unknown escape (escape c ? for help)"));
@@ -276,7 +278,7 @@ START_TEST(escapes)
     }
     ck_took(h, "");
     says(o, ESC "c.");
-    ck_took(o, "\r\n[vspc: detached]\r\n" PROMPT);
+    ck_took(o, "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT);
     ck_took(w, notice("operator %s detached (escape)", o->addr));
     ck_assert_int_eq(oper(o)->state, OP_ST_COMMAND);
     ck_assert_ptr_null(oper(o)->con);
@@ -377,7 +379,7 @@ START_TEST(escape_bytes_and_splits)
     says(o, "\x05");
     says(o, "c");
     says(o, ".");
-    ck_took(o, "\r\n[vspc: detached]\r\n" PROMPT);
+    ck_took(o, "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT);
     ck_assert_bb(&h->data, "ab\x05y\x05", 5);
 }
 END_TEST
@@ -422,8 +424,9 @@ START_TEST(nvt_cr_nul)
     hw_pump();
     ck_assert(!tn_remote_enabled(&oper(o)->tn, TN_OPT_BINARY));
     snprintf(want, sizeof(want),
-             "vspc %s node %s (help for commands)\r\n" PROMPT, VSPC_VERSION,
-             W.px.cfg.node_id);
+             "vspc %s node %s (help for commands); vspc's notices on this "
+             "session read [vspc " HW_MARK ": ...]\r\n" PROMPT,
+             VSPC_VERSION, W.px.cfg.node_id);
     ck_took(o, want);
     say(o, "drain status\r\0", 14);
     ck_took(o, "drain status\r\nok not draining\r\n" PROMPT);
@@ -477,13 +480,13 @@ START_TEST(reattach_same_write)
                 "attach " UUID_A "\r"
                 "TWO");
     ck_took(ha, "TWO");
-    ck_took(o, "\r\n[vspc: detached]\r\n" PROMPT "attach " UUID_A
+    ck_took(o, "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT "attach " UUID_A
                "\r\nok attached " UUID_A " rw offset=0 epoch=263\r\n");
     says(o, ESC "c."
                 "attach " UUID_A "\r\n"
                 "THREE");
     ck_took(ha, "THREE");
-    ck_took(o, "\r\n[vspc: detached]\r\n" PROMPT "attach " UUID_A
+    ck_took(o, "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT "attach " UUID_A
                "\r\nok attached " UUID_A " rw offset=0 epoch=263\r\n");
     says(o, ESC "c."
                 "attach vm-b\r"
@@ -771,12 +774,13 @@ START_TEST(stalled_operator_gap_notice)
         if (o->data.n == n && i > 3)
             break;
     }
-    at = memmem(o->data.p, o->data.n, "\r\n[vspc: ", 9);
+    at = memmem(o->data.p, o->data.n, "\r\n[vspc " HW_MARK ": ", 9);
     ck_assert_ptr_nonnull(at);
     x = (size_t)(at - (const char *)o->data.p);
     check_pat(&o->data, 0, 0, x);
     snprintf(want, sizeof(want),
-             "\r\n[vspc: %llu bytes of output skipped (reader too slow); "
+             "\r\n[vspc " HW_MARK
+             ": %llu bytes of output skipped (reader too slow); "
              "resuming at offset %llu]\r\n",
              (unsigned long long)(m - x), (unsigned long long)m);
     ck_assert_uint_ge(o->data.n, x + strlen(want));
@@ -840,7 +844,7 @@ START_TEST(detach_while_input_paused)
     ck_assert_int_eq(oper(o)->state, OP_ST_COMMAND);
     ck_assert_uint_eq(c->n_ops, 0);
     snprintf(want, sizeof(want),
-             "\r\n[vspc: detached]\r\n" PROMPT "list\r\n" UUID_A
+             "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT "list\r\n" UUID_A
              " disconnected hv=- ops=0 in=0 out=0 name=\r\n" PROMPT);
     ck_took(o, want);
     /* Regression: the detach used to leave reading off (read_blocked),
