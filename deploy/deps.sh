@@ -18,9 +18,10 @@ if [ "${1:-}" = "--test" ]; then
     # etcd service on 2379, which no test uses).
     # keepalived: the VIP variant's test (deploy/ha/up-vip.sh, in network
     # namespaces the test makes).
-    # clang-14, libclang-rt-14-dev: the libFuzzer runs (tests/fuzz/run.sh).
+    # clang-14, libclang-rt-14-dev: the libFuzzer runs (tests/fuzz/run.sh);
+    # systemd: systemd-analyze rates the units' sandbox (ctest units).
     pkgs+=(python3 prometheus clang-format openssl curl haproxy etcd-server
-           etcd-client keepalived clang-14 libclang-rt-14-dev)
+           etcd-client keepalived clang-14 libclang-rt-14-dev systemd)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

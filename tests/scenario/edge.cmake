@@ -65,3 +65,10 @@ add_test(NAME privdrop
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/privdrop.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(privdrop PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
   LABELS "scenario;edge")
+
+# The systemd units' sandbox (tests/scenario/units.sh): systemd-analyze
+# security --offline rates both at or below the exposure deploy/ states.
+add_test(NAME units
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/units.sh)
+set_tests_properties(units PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
+  LABELS "scenario")
