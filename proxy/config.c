@@ -50,6 +50,10 @@ const struct opt_def cfg_opts[] = {
      "yes, no, true, false, 1 or 0"},
     {"idle-timeout", OPT_SECS, F(idle_timeout), 0, 1e7, "60",
      "a positive number of seconds"},
+    {"max-unidentified-bytes", OPT_UINT, F(pre_total_max), 65536, 1024 * GIB,
+     "67108864",
+     "65536 to 1 TiB (serial data held before identification, all "
+     "connections together)"},
     {"max-consoles", OPT_UINT, F(max_consoles), 1, 10000000, "100000",
      "1 to 10000000 (consoles this node holds; new ones beyond are refused "
      "once no disconnected one can go)"},

@@ -108,6 +108,10 @@ static const struct m_row m_proxy_rows[] = {
      "Console log readers caught up after a stall, missing bytes."},
     {"vspc_log_reader_gap_bytes_total", M_COUNTER, PXS(log_gap_bytes),
      "Console bytes those log readers missed (marked in the log)."},
+    {"vspc_hypervisor_pre_ident_all_paused_total", M_COUNTER,
+     PXS(pre_paused_total),
+     "Unidentified connections paused because all of them together held "
+     "--max-unidentified-bytes."},
     {"vspc_hypervisor_pre_ident_paused_total", M_COUNTER, PXS(pre_paused),
      "Unidentified connections paused for holding too much data."},
 };
@@ -263,6 +267,9 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
     m_family(b, "vspc_operators", M_GAUGE,
              "Operator connections open (command mode or attached).");
     evbuffer_add_printf(b, "vspc_operators %llu\n", (unsigned long long)n_ops);
+    m_family(b, "vspc_unidentified_held_bytes", M_GAUGE,
+             "Serial data held before identification, all connections.");
+    evbuffer_add_printf(b, "vspc_unidentified_held_bytes %zu\n", px->pre_held);
     m_family(b, "vspc_hypervisor_connections", M_GAUGE,
              "Hypervisor connections open.");
     evbuffer_add_printf(b, "vspc_hypervisor_connections %llu\n",

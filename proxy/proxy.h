@@ -51,6 +51,7 @@ struct proxy_cfg {
     bool refuse_vmotion;    /* maintenance: every BEGIN gets NOTNOW */
     size_t scrollback;      /* bytes of VM output kept per console */
     size_t pre_ident_max;   /* bytes held before identification */
+    size_t pre_total_max;   /* the same, all connections together */
     size_t held_max;        /* operator input held toward one console */
     size_t op_queue_max;    /* output queued to one operator */
     uint8_t escape_char;    /* operator escape (default ^E, 0x05) */
@@ -129,6 +130,7 @@ struct proxy_stats {
     uint64_t log_gaps;           /* console log readers caught up */
     uint64_t log_gap_bytes;      /* bytes those readers missed */
     uint64_t pre_paused;         /* unidentified connections paused */
+    uint64_t pre_paused_total;   /* ...of those, by the all-connections cap */
     struct strm_stats strm;      /* pacing and stalled readers */
     uint64_t tn_errors[TN_ERR__COUNT]; /* hypervisor parse errors by kind */
     uint64_t hv_denied;                /* sources refused by --allow */
@@ -177,6 +179,7 @@ struct proxy {
     TAILQ_HEAD(, session) reap_sessions;
     TAILQ_HEAD(, oper) operators;
     size_t n_operators;   /* in `operators` */
+    size_t pre_held;      /* bytes held before identification, all */
     double op_cap_logged; /* the --max-operators line: when last logged */
     unsigned op_cap_supp; /* refusals since */
     TAILQ_HEAD(, oper) reap_operators;

@@ -604,6 +604,22 @@ sess_may_feed(struct session *s)
     case SESS_ST_NEGOTIATING:
     case SESS_ST_PROXY_REQ:
     case SESS_ST_PEER:
+        /* All connections together hold at most --max-unidentified-bytes:
+         * past it, one holding data waits (its handshake may go on). */
+        if (evbuffer_get_length(s->pre) > 0 &&
+            s->px->pre_held >= s->px->cfg.pre_total_max) {
+            if (!s->pre_full) {
+                s->pre_full = true;
+                s->px->stats.pre_paused++;
+                s->px->stats.pre_paused_total++;
+                log_warnx("session=%llu %s: unidentified connections hold "
+                          "%zu bytes (--max-unidentified-bytes): reading "
+                          "paused until it identifies (idle timeout %.0f s)",
+                          (unsigned long long)s->id, s->peer_addr,
+                          s->px->pre_held, s->px->cfg.idle_timeout);
+            }
+            return false;
+        }
         if (evbuffer_get_length(s->pre) <
             SESS_PRE_HOLD * s->px->cfg.pre_ident_max)
             return true;
@@ -909,6 +925,16 @@ sess_tune_socket(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+/* Keeps px->pre_held, the bytes all sessions hold before identification. */
+static void
+sess_pre_cb(struct evbuffer *b, const struct evbuffer_cb_info *info, void *arg)
+{
+    struct proxy *px = arg;
+
+    px->pre_held += info->n_added;
+    px->pre_held -= info->n_deleted;
+}
+
 struct session *
 sess_new(struct proxy *px, int fd, const struct sockaddr *sa)
 {
@@ -942,7 +968,8 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
     if (s->bev == NULL)
         goto fail;
     fd = -1; /* the bufferevent owns it now */
-    s->pre = evbuffer_new();
+    if ((s->pre = evbuffer_new()) != NULL)
+        evbuffer_add_cb(s->pre, sess_pre_cb, px);
     s->unparsed = evbuffer_new();
     s->timer = evtimer_new(px->base, sess_timer_cb, s);
     if (s->pre == NULL || s->unparsed == NULL || s->timer == NULL)
@@ -977,8 +1004,10 @@ fail:
     if (s) {
         if (s->bev)
             bufferevent_free(s->bev);
-        if (s->pre)
+        if (s->pre) {
+            px->pre_held -= evbuffer_get_length(s->pre);
             evbuffer_free(s->pre);
+        }
         if (s->unparsed)
             evbuffer_free(s->unparsed);
         if (s->timer)
@@ -1134,8 +1163,10 @@ sess_free(struct session *s)
         tls_close_notify(s->bev);
     if (s->bev)
         bufferevent_free(s->bev);
-    if (s->pre)
+    if (s->pre) {
+        s->px->pre_held -= evbuffer_get_length(s->pre);
         evbuffer_free(s->pre);
+    }
     if (s->unparsed)
         evbuffer_free(s->unparsed);
     if (s->timer)

@@ -11,6 +11,11 @@ of 64 file descriptors.
     and is closed (vspc_operators_refused_cap_total); the three still work.
  3. --operator-idle-timeout: an operator silent at the prompt is told and
     closed (vspc_operators_idle_closed_total); one attached is not.
+ 3b. --max-unidentified-bytes 200000: four connections that send serial
+    data and never identify: once they hold 200000 bytes together the
+    next one holding data pauses (vspc_unidentified_held_bytes stays
+    near the cap); a real VM still connects meanwhile; the idle timeout
+    (3 s here) lets the bytes go.
  4. Out of descriptors: 80 idle connections to the hypervisor port exhaust
     them; the node pauses accepting (vspc_accept_paused_total) instead of
     spinning: under half a CPU-second over 3 s, at most 2 "cannot accept"
@@ -63,7 +68,9 @@ def main():
                     "127.0.0.1:%d" % C.vm[N], "--operator-listen",
                     "127.0.0.1:%d" % C.oper[N], "--http-listen",
                     "127.0.0.1:%d" % C.http_port[N], "--max-consoles", "3",
-                    "--max-operators", "3", "--operator-idle-timeout", "1"])
+                    "--max-operators", "3", "--operator-idle-timeout", "1",
+                    "--max-unidentified-bytes", "200000",
+                    "--idle-timeout", "3"])
     C.wait_for("the node up", lambda: C.consoles(N) == [], 10)
     # 1. --max-consoles
     three = C.hvsim("three", N, ["--consoles", "3", "--connect-only",
@@ -122,6 +129,36 @@ def main():
         C.fail("re-attach: %s" % line)
     print("%s: idle operators at the prompt closed; the attached one kept"
           % C.name)
+    # 3b. memory held before identification, all connections together
+    junk = []
+    for _ in range(4):
+        s = socket.create_connection(("127.0.0.1", C.vm[N]), timeout=5)
+        s.settimeout(0.2)
+        try:
+            for _ in range(10):
+                s.send(b"x" * 10000)  # 100000 bytes each, if taken
+        except OSError:
+            pass
+        junk.append(s)
+    C.wait_for("the all-connections cap paused one", lambda: C.metric(
+        N, "vspc_hypervisor_pre_ident_all_paused_total") >= 1, 10)
+    held = C.metric(N, "vspc_unidentified_held_bytes")
+    if held > 200000 + 100000:
+        C.fail("unidentified connections hold %d bytes (cap 200000)" % held)
+    extra = C.hvsim("extra", N, ["--consoles", "1", "--connect-only",
+                                 "--duration", "600", "--uuid-base", B])
+    C.wait_for("a real VM connects while the cap holds", lambda: [
+        c for c in C.consoles(N) if c["id"] == B and
+        c["state"] == "connected"], 10)
+    C.stop(extra)
+    for s in junk:
+        s.close()
+    # (paused connections read nothing, so their close shows at the idle
+    # timeout, 3 s here)
+    C.wait_for("the held bytes let go", lambda: C.metric(
+        N, "vspc_unidentified_held_bytes") == 0, 15)
+    print("%s: unidentified connections held %d bytes at most (cap 200000); "
+          "a VM still connected" % (C.name, held))
     # 4. out of descriptors
     before_lines = log().count("cannot accept")
     socks = []
