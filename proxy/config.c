@@ -54,6 +54,10 @@ const struct opt_def cfg_opts[] = {
      "67108864",
      "65536 to 1 TiB (serial data held before identification, all "
      "connections together)"},
+    {"max-unidentified-per-source", OPT_UINT, F(max_unident_per_source), 1,
+     1000000, "256",
+     "1 to 1000000 (hypervisor connections from one address not identified "
+     "yet)"},
     {"max-consoles", OPT_UINT, F(max_consoles), 1, 10000000, "100000",
      "1 to 10000000 (consoles this node holds; new ones beyond are refused "
      "once no disconnected one can go)"},

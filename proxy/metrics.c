@@ -108,6 +108,10 @@ static const struct m_row m_proxy_rows[] = {
      "Console log readers caught up after a stall, missing bytes."},
     {"vspc_log_reader_gap_bytes_total", M_COUNTER, PXS(log_gap_bytes),
      "Console bytes those log readers missed (marked in the log)."},
+    {"vspc_hypervisor_refused_per_source_total", M_COUNTER,
+     PXS(hv_refused_per_source),
+     "Hypervisor connections refused: their address had "
+     "--max-unidentified-per-source connections not identified yet."},
     {"vspc_hypervisor_pre_ident_all_paused_total", M_COUNTER,
      PXS(pre_paused_total),
      "Unidentified connections paused because all of them together held "

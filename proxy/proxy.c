@@ -78,6 +78,7 @@ proxy_fini(struct proxy *px)
     while ((s = TAILQ_FIRST(&px->sessions)) != NULL)
         sess_close(s, "shutdown");
     reap_cb(-1, 0, px);
+    sess_srcs_free(px);
     /* The log writer flushes; outstanding reads get ECANCELED (the HTTP
      * side still exists to receive them), then HTTP goes. */
     clu_free(&px->clu);

@@ -22,6 +22,7 @@
 
 struct vmo_route;
 struct lguard;
+struct sess_srcs;
 
 #define PROXY_MAX_SERVICE_URIS 16
 #define PROXY_MAX_ALLOW 64
@@ -52,9 +53,10 @@ struct proxy_cfg {
     size_t scrollback;      /* bytes of VM output kept per console */
     size_t pre_ident_max;   /* bytes held before identification */
     size_t pre_total_max;   /* the same, all connections together */
-    size_t held_max;        /* operator input held toward one console */
-    size_t op_queue_max;    /* output queued to one operator */
-    uint8_t escape_char;    /* operator escape (default ^E, 0x05) */
+    unsigned max_unident_per_source; /* unidentified connections per host */
+    size_t held_max;              /* operator input held toward one console */
+    size_t op_queue_max;          /* output queued to one operator */
+    uint8_t escape_char;          /* operator escape (default ^E, 0x05) */
     enum strm_policy slow_reader; /* pace, catchup or disconnect */
     double stall_timeout;         /* s: a reader without progress is cut */
     char http_listen[128];        /* "" = no HTTP */
@@ -131,7 +133,8 @@ struct proxy_stats {
     uint64_t log_gap_bytes;      /* bytes those readers missed */
     uint64_t pre_paused;         /* unidentified connections paused */
     uint64_t pre_paused_total;   /* ...of those, by the all-connections cap */
-    struct strm_stats strm;      /* pacing and stalled readers */
+    uint64_t hv_refused_per_source;    /* --max-unidentified-per-source */
+    struct strm_stats strm;            /* pacing and stalled readers */
     uint64_t tn_errors[TN_ERR__COUNT]; /* hypervisor parse errors by kind */
     uint64_t hv_denied;                /* sources refused by --allow */
     uint64_t hv_pp_errors;    /* missing, late or malformed PROXY headers */
@@ -178,10 +181,13 @@ struct proxy {
     TAILQ_HEAD(, session) sessions; /* every live hypervisor connection */
     TAILQ_HEAD(, session) reap_sessions;
     TAILQ_HEAD(, oper) operators;
-    size_t n_operators;   /* in `operators` */
-    size_t pre_held;      /* bytes held before identification, all */
-    double op_cap_logged; /* the --max-operators line: when last logged */
-    unsigned op_cap_supp; /* refusals since */
+    size_t n_operators;     /* in `operators` */
+    size_t pre_held;        /* bytes held before identification, all */
+    struct sess_srcs *srcs; /* unidentified connections per source */
+    double src_logged;      /* the per-source refusal line: last logged */
+    unsigned src_supp;      /* refusals since */
+    double op_cap_logged;   /* the --max-operators line: when last logged */
+    unsigned op_cap_supp;   /* refusals since */
     TAILQ_HEAD(, oper) reap_operators;
     struct tn_policy hv_policy;
     struct tn_policy op_policy;

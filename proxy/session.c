@@ -13,7 +13,9 @@
 #include <event2/buffer.h>
 #include <event2/util.h>
 
+#include "vspc/clock.h"
 #include "vspc/log.h"
+#include "vspc/strmap.h"
 #include "console.h"
 #include "tls.h"
 #include "vmotion.h"
@@ -60,6 +62,89 @@ sess_transition_ok(enum sess_state from, enum sess_state to)
     return (sess_allowed[from] & (1u << to)) != 0;
 }
 
+/* ---- unidentified connections per source (--max-unidentified-per-source)
+ */
+
+struct sess_src {
+    struct smap_node hn;
+    char host[64];
+    unsigned n;
+};
+
+struct sess_srcs {
+    struct smap m;
+};
+
+static bool
+sess_unidentified(enum sess_state st)
+{
+    return st == SESS_ST_NEGOTIATING || st == SESS_ST_PROXY_REQ ||
+           st == SESS_ST_PEER;
+}
+
+/* s's host ("ADDR" of "ADDR:PORT", "[V6]" of "[V6]:PORT") into out. */
+static void
+sess_src_key(const struct session *s, char out[64])
+{
+    const char *colon = strrchr(s->peer_addr, ':');
+    size_t n = colon ? (size_t)(colon - s->peer_addr) : strlen(s->peer_addr);
+
+    if (n > 63)
+        n = 63;
+    memcpy(out, s->peer_addr, n);
+    out[n] = '\0';
+}
+
+/* Count s in (true) or out; in: false if its source has too many. */
+static bool
+sess_src_count(struct session *s, bool in)
+{
+    struct proxy *px = s->px;
+    struct smap_node *hn;
+    struct sess_src *e;
+    char key[64];
+
+    if (px->srcs == NULL)
+        return true;
+    sess_src_key(s, key);
+    hn = smap_get(&px->srcs->m, key);
+    e = hn ? smap_entry(hn, struct sess_src, hn) : NULL;
+    if (!in) {
+        if (e && --e->n == 0) {
+            smap_del(&px->srcs->m, hn);
+            free(e);
+        }
+        return true;
+    }
+    if (e && e->n >= px->cfg.max_unident_per_source)
+        return false;
+    if (e == NULL) {
+        if ((e = calloc(1, sizeof(*e))) == NULL)
+            return true; /* uncounted: the global caps still hold */
+        memcpy(e->host, key, sizeof(e->host));
+        smap_put(&px->srcs->m, &e->hn, e->host);
+    }
+    e->n++;
+    return true;
+}
+
+static void
+sess_src_free_one(struct smap_node *hn, void *arg)
+{
+    free(smap_entry(hn, struct sess_src, hn));
+}
+
+void
+sess_srcs_free(struct proxy *px)
+{
+    if (px->srcs == NULL)
+        return;
+    smap_foreach(&px->srcs->m, sess_src_free_one, NULL);
+    smap_fini(&px->srcs->m);
+    free(px->srcs);
+    px->srcs = NULL;
+}
+
 static void
 sess_set_state(struct session *s, enum sess_state to, int line)
 {
@@ -69,6 +154,8 @@ sess_set_state(struct session *s, enum sess_state to, int line)
                    sess_state_str(to), line);
         return;
     }
+    if (sess_unidentified(s->state) && !sess_unidentified(to))
+        sess_src_count(s, false);
     log_debug("session=%llu %s -> %s", (unsigned long long)s->id,
               sess_state_str(s->state), sess_state_str(to));
     s->state = to;
@@ -954,6 +1041,31 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
     s->id = ++px->next_session_id;
     s->state = SESS_ST_NEGOTIATING;
     addr_str(sa, s->peer_addr, sizeof(s->peer_addr));
+    if (px->srcs == NULL && (px->srcs = calloc(1, sizeof(*px->srcs))) != NULL &&
+        smap_init(&px->srcs->m) != 0) {
+        free(px->srcs);
+        px->srcs = NULL;
+    }
+    if (!sess_src_count(s, true)) {
+        double now = clock_now();
+
+        px->stats.hv_refused_per_source++;
+        if (now - px->src_logged >= 10.0) { /* a line per 10 s at most */
+            log_warnx("hypervisor connection from %s refused: %u connections "
+                      "from it are not identified yet "
+                      "(--max-unidentified-per-source; %u more refused since "
+                      "the last line)",
+                      s->peer_addr, px->cfg.max_unident_per_source,
+                      px->src_supp);
+            px->src_logged = now;
+            px->src_supp = 0;
+        } else {
+            px->src_supp++;
+        }
+        evutil_closesocket(fd);
+        free(s);
+        return NULL;
+    }
     evutil_make_socket_nonblocking(fd);
     sess_tune_socket(fd);
     if (tls) {
@@ -1002,6 +1114,7 @@ fail:
     log_warnx("cannot set up a hypervisor connection%s%s: %s",
               s ? " from " : "", s ? s->peer_addr : "", why);
     if (s) {
+        sess_src_count(s, false); /* counted in above */
         if (s->bev)
             bufferevent_free(s->bev);
         if (s->pre) {

@@ -107,6 +107,8 @@ struct session *sess_new_ex(struct proxy *px, int fd,
                             const struct sockaddr *peer, struct tls_ctx *tls);
 /* Close now (drop unsent output) or after the output drains. */
 void sess_close(struct session *s, const char *why);
+/* The per-source counts of unidentified connections (proxy shutdown). */
+void sess_srcs_free(struct proxy *px);
 void sess_close_flush(struct session *s, const char *why);
 /* Free a session queued by sess_close (reap event; proxy_free). */
 void sess_free(struct session *s);

@@ -22,7 +22,12 @@ of 64 file descriptors.
     lines; an attached operator keeps its console; once the connections
     close, a new VM connects.
 
-usage: caps.py BUILD_DIR BASE_PORT   (ports BASE+4..BASE+7)
+ 5. --max-unidentified-per-source 3 (a second node): three idle
+    connections from 127.0.0.1 stay, the next two are closed at once
+    (vspc_hypervisor_refused_per_source_total 2); when one of the three
+    goes, a new one is taken.
+
+usage: caps.py BUILD_DIR BASE_PORT   (ports BASE+1..BASE+7)
 """
 import os
 import signal
@@ -193,6 +198,46 @@ def main():
     C.stop(again)
     for o in ops[:1]:
         o.close()
+    # 5. unidentified connections per source
+    base = int(sys.argv[2])
+    C.start("n2", [C.proxy_bin, "--node-id", "n2", "--vm-listen",
+                   "127.0.0.1:%d" % (base + 1), "--operator-listen",
+                   "127.0.0.1:%d" % (base + 2), "--http-listen",
+                   "127.0.0.1:%d" % (base + 3),
+                   "--max-unidentified-per-source", "3"])
+    C.http_port["n2"] = base + 3
+    C.wait_for("n2 up", lambda: C.consoles("n2") == [], 10)
+
+    def dial():
+        s = socket.create_connection(("127.0.0.1", base + 1), timeout=5)
+        s.settimeout(1.0)
+        return s
+
+    def closed(s):
+        try:
+            return s.recv(1) == b""
+        except socket.timeout:
+            return False
+        except OSError:
+            return True
+    held = [dial() for _ in range(3)]
+    time.sleep(0.3)
+    extra = [dial() for _ in range(2)]
+    if not all(closed(s) for s in extra):
+        C.fail("connections beyond 3 from one source were not closed")
+    if any(closed(s) for s in held[:1]):
+        C.fail("one of the first three was closed")
+    if C.metric("n2", "vspc_hypervisor_refused_per_source_total") != 2:
+        C.fail("vspc_hypervisor_refused_per_source_total != 2")
+    held[0].close()
+    time.sleep(0.3)
+    again = dial()
+    if closed(again):
+        C.fail("a new connection after one of the three went was refused")
+    for s in held[1:] + [again]:
+        s.close()
+    print("%s: --max-unidentified-per-source 3: the 4th and 5th closed, "
+          "room again once one went" % C.name)
     C.stop_all()
     print("%s: PASS" % C.name)
 

@@ -46,7 +46,7 @@ foreach(entry ${VSPC_EDGE_SCENARIOS})
     SKIP_RETURN_CODE 77)
 endforeach()
 
-# A node's caps (tests/scenario/caps.py): ports 25734-25737; --max-consoles
+# A node's caps (tests/scenario/caps.py): ports 25731-25737; --max-consoles
 # (refused, then an idle one let go early), --max-operators, the operator
 # idle timeout at the prompt, and running out of descriptors (the listener
 # pauses: little CPU, bounded log lines, recovery).
