@@ -102,7 +102,7 @@ const struct opt_def cfg_opts[] = {
      "printable, ending in / (the keys the cluster uses in etcd)"},
     {"etcd-ttl", OPT_UINT, F(etcd_ttl), 2, 3600, "10",
      "2 to 3600 seconds (the node's etcd lease)"},
-    {"peer-listen", OPT_ADDR, F(peer_listen), 0, 0, "0.0.0.0:13390",
+    {"peer-listen", OPT_ADDR, F(peer_listen), 0, 0, "127.0.0.1:13390",
      "ADDR:PORT (numeric IPv4, or [IPv6])"},
     {"peer-advertise", OPT_ADDR_OFF, F(peer_advertise), 0, 0, "none",
      "ADDR:PORT the other nodes dial, or none (peer-listen's)"},
