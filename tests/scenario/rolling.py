@@ -10,7 +10,10 @@ console the restarting node holds; the node stopped (SIGTERM) and started
 again on the same ports. Its hosts come back to it (the consoles are
 claimed with a higher epoch), and the operators on the nodes that stayed
 up keep their sessions (each is told where its console went and answers a
-detach). Then the passive coordinator and the active one are restarted in
+detach). The consoles stream numbered lines all along (vspc-hvsim
+--text): what each operator received is whole lines in order, and every
+break in them comes with vspc's notice of it (no byte lost outside the
+counted gaps). Then the passive coordinator and the active one are restarted in
 turn: no node loses a console, every node ends registered and in sync.
 At the end every node lists the 90 consoles once each, connected.
 
@@ -22,6 +25,7 @@ usage: rolling.py BUILD_DIR BASE_PORT [etcd]
        (ports BASE..BASE+24; etcd: BASE+40..BASE+45 too)
 """
 import os
+import re
 import shutil
 import signal
 import sys
@@ -61,6 +65,36 @@ def connected_all():
             all(s == "connected" for _, s in v0.values()))
 
 
+LINE = 72  # tests/hvsim/textpat.h TEXT_LINE_LEN
+TEXT = re.compile(rb"\[vm-\d+ (\d{8})\] ")
+NOTICE = re.compile(rb"\r\n\[vspc [A-Z0-9]+: ([^\r\n]*)\]\r\n")
+
+
+def check_stream(who, data):
+    """What an operator received: whole numbered lines in order; every
+    break in them comes with vspc's notice of it (the owner's link went
+    down, the output restarted elsewhere): no byte lost outside the
+    counted gaps. Returns the number of lines."""
+    text, marks, pos = b"", [], 0
+    for m in NOTICE.finditer(data):
+        text += data[pos:m.start()]
+        marks.append((len(text), m.group(1)))
+        pos = m.end()
+    text += data[pos:]
+    lines = [(m.start(), int(m.group(1))) for m in TEXT.finditer(text)]
+    if len(lines) < 2:
+        C.fail("%s: too few console lines received (%d)" % (who, len(lines)))
+    for (p1, k1), (p2, k2) in zip(lines, lines[1:]):
+        if k2 == k1 + 1 and p2 - p1 == LINE:
+            continue
+        told = [t for at, t in marks if p1 < at <= p2 and (
+            b"went down" in t or b"restarted" in t or b"now on node" in t)]
+        if not told:
+            C.fail("%s: line %d then line %d (%d bytes apart) with no "
+                   "notice of a gap" % (who, k1, k2, p2 - p1))
+    return len(lines)
+
+
 def on_term(signum, frame):
     C.fail("signal %d" % signum)
 
@@ -86,7 +120,7 @@ def main():
     for i, n in enumerate(C.nodes):
         C.start("hosts-%s" % n, [
             C.hvsim_bin, "run", "--proxy", "127.0.0.1:%d" % C.vm[n],
-            "--consoles", str(PER), "--connect-only", "--reconnect",
+            "--consoles", str(PER), "--text", "--rate", "200", "--reconnect",
             "--duration", "600", "--log-level", "warn", "--uuid-base",
             "0123456789abcdeffedcba98%04d0000" % (i + 1)])
     C.wait_for("%d consoles connected, listed alike" % (3 * PER),
@@ -107,16 +141,20 @@ def main():
         C.wait_for("%s back, its hosts reclaimed" % n, connected_all, 30)
         for m, o in ops:
             try:
-                o.read_until(("console now on node %s" % n).encode(), 15)
+                got = o.read_until(("console now on node %s" % n).encode(),
+                                   15)
             except OSError as e:
                 C.fail("operator through %s: no notice that %s's console "
                        "came back to it: %s" % (m, n, e))
+            time.sleep(1.0)  # the console streams on from its new owner
             o.send(b"\x05c.")
-            o.read_until(b"vspc> ", 5)  # the session answers: not broken
+            got += o.read_until(b"vspc> ", 5)  # answers: not broken
+            nl = check_stream("operator through %s on %s" % (m, mine[0]), got)
             o.close()
         print("%s: %s restarted; its %d consoles reclaimed; operators "
-              "through %s kept their sessions"
-              % (C.name, n, len(mine), ", ".join(m for m, _ in ops)))
+              "through %s kept their sessions (%d lines read by the last, "
+              "every break announced)"
+              % (C.name, n, len(mine), ", ".join(m for m, _ in ops), nl))
     if E:
         for i in range(E.n):  # every member in turn, the nodes' first too
             C.stop(E.procs[i])
