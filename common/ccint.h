@@ -14,6 +14,7 @@
 #include "vspc/coordcli.h"
 #include "vspc/ratelog.h"
 #include "vspc/strmap.h"
+#include "vspc/zcurve.h"
 #include "ccreplica.h"
 
 struct event;
@@ -38,6 +39,7 @@ struct cc_wd {
 struct cc {
     struct event_base *base;
     void *zctx;
+    struct zc_keys curve; /* .on false: plain */
     bool own_ctx;
     char endpoint[300], pub_endpoint[300]; /* the one we talk to */
     char alt[300], alt_pub[300];           /* the pair's other, or "" */

@@ -851,6 +851,11 @@ s_socket(struct cc *cc, int type, const char *ep, char *err, size_t errlen)
         zmq_setsockopt(s, ZMQ_IMMEDIATE, &one, sizeof(one));
     else
         zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+    if (zc_client(s, &cc->curve) != 0) {
+        snprintf(err, errlen, "CURVE options: %s", zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
     if (zmq_connect(s, ep) != 0) {
         snprintf(err, errlen, "cannot connect to %s: %s", ep,
                  zmq_strerror(errno));
@@ -927,6 +932,8 @@ cc_new(struct event_base *base, void *zctx, const struct cc_config *cfg,
     snprintf(cc->node_id, sizeof(cc->node_id), "%s", cfg->node_id);
     snprintf(cc->peer_addr, sizeof(cc->peer_addr), "%s", cfg->peer_addr);
     cc->index = cfg->node_index;
+    if (cfg->curve)
+        cc->curve = *cfg->curve;
     cc->hb_ivl = s_or(cfg->heartbeat_ivl, 1.0);
     cc->silence = s_or(cfg->silence, 3 * cc->hb_ivl);
     cc->grace = s_or(cfg->resync_grace, 5.0);

@@ -12,6 +12,7 @@
 
 #include "vspc/clock.h"
 #include "vspc/log.h"
+#include "vspc/zcurve.h"
 #include "vspc/zev.h"
 #include "wire.h"
 
@@ -348,6 +349,15 @@ bs_new(struct event_base *base, void *zctx, const struct bs_cfg *cfg,
     if ((pub = bs_socket(b, ZMQ_PUB, err, errlen)) == NULL ||
         (sub = bs_socket(b, ZMQ_SUB, err, errlen)) == NULL)
         goto fail;
+    if (cfg->curve && cfg->curve->on) {
+        struct zc_keys k = *cfg->curve;
+
+        memcpy(k.server, k.public_, sizeof(k.server)); /* the pair's key */
+        if (zc_server(pub, &k) != 0 || zc_client(sub, &k) != 0) {
+            snprintf(err, errlen, "CURVE options: %s", zmq_strerror(errno));
+            goto fail;
+        }
+    }
     if (zmq_bind(pub, cfg->ha_bind) != 0) {
         snprintf(err, errlen, "cannot bind the HA port %s: %s", cfg->ha_bind,
                  zmq_strerror(errno));

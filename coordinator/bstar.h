@@ -32,6 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct zc_keys;
 struct event_base;
 struct bstar;
 
@@ -39,9 +40,11 @@ enum bs_state { BS_PRIMARY, BS_BACKUP, BS_ACTIVE, BS_PASSIVE, BS__COUNT };
 
 struct bs_cfg {
     bool primary;
-    const char *ha_bind; /* tcp://ADDR:PORT: our state PUB */
-    const char *peer_ha; /* tcp://ADDR:PORT: the peer's */
-    double heartbeat;    /* seconds between states; 0: 1 */
+    const char *ha_bind;         /* tcp://ADDR:PORT: our state PUB */
+    const char *peer_ha;         /* tcp://ADDR:PORT: the peer's */
+    double heartbeat;            /* seconds between states; 0: 1 */
+    const struct zc_keys *curve; /* NULL or off: no CURVE (the pair shares
+                                  * its key: the peer's public is ours) */
 };
 
 struct bs_hooks {

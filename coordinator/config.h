@@ -27,7 +27,9 @@ struct coord_cfg {
     size_t max_per_node;
     size_t max_consoles;
     int log_level;
-    const char *user; /* become it once bound (NULL: stay) */
+    const char *user;          /* become it once bound (NULL: stay) */
+    const char *curve_key;     /* CURVE secret key file (NULL: no CURVE) */
+    const char *curve_clients; /* the node keys admitted */
     /* A Binary Star pair (bstar.h): the other coordinator's bind endpoint
      * ("" alone), which one this is, and the HA ports if not the
      * defaults (each bind's port + 2). */

@@ -15,6 +15,7 @@
 
 #include "vspc/log.h"
 #include "vspc/privdrop.h"
+#include "vspc/zcurve.h"
 #include "vspc/zev.h"
 #include "config.h"
 #include "server.h"
@@ -110,6 +111,8 @@ main(int argc, char **argv)
     struct srv *srv;
     char err[512], ha[300], pair[700];
     void *zctx;
+    struct zc_keys curve = {0};
+    struct zc_zap *zap = NULL;
 
     log_init("vspc-coordinator", LOG_LVL_INFO);
     parse_args(argc, argv, &cfg);
@@ -125,8 +128,27 @@ main(int argc, char **argv)
         evsignal_add(co.sig_term, NULL) != 0 ||
         evsignal_add(co.sig_int, NULL) != 0)
         fatalx("cannot set up signal handling");
+    if (cfg.curve_key) {
+        if (zc_load(&curve, cfg.curve_key, err, sizeof(err)) != 0)
+            fatalx("--curve-key %s", err);
+        /* Before any socket binds: every handshake asks it. The pair's
+         * own key is admitted (the HA link). */
+        if ((zap = zc_zap_new(co.base, zctx, cfg.curve_clients, curve.public_,
+                              err, sizeof(err))) == NULL)
+            fatalx("--curve-clients: %s", err);
+        log_info("curve: on, public key %s; node keys from %s", curve.public_,
+                 cfg.curve_clients);
+    } else if (cfg.curve_clients) {
+        fatalx("--curve-clients needs --curve-key");
+    } else if (strncmp(cfg.bind, "tcp://127.", 10) != 0) {
+        log_warnx("curve: off while listening on %s: nodes and coordinators "
+                  "are not authenticated (set --curve-key and "
+                  "--curve-clients)",
+                  cfg.bind);
+    }
     memset(&sc, 0, sizeof(sc));
     sc.bind = cfg.bind;
+    sc.curve = &curve;
     sc.lim.max_nodes = cfg.max_nodes;
     sc.lim.max_per_node = cfg.max_per_node;
     sc.lim.max_consoles = cfg.max_consoles;
@@ -162,6 +184,7 @@ main(int argc, char **argv)
     event_base_dispatch(co.base);
     srv_log_stats(srv);
     srv_free(&srv);
+    zc_zap_free(&zap);
     event_free(co.sig_term);
     event_free(co.sig_int);
     zmq_ctx_term(zctx);

@@ -19,6 +19,7 @@
 #include "vspc/log.h"
 #include "vspc/random.h"
 #include "vspc/ratelog.h"
+#include "vspc/zcurve.h"
 #include "vspc/zev.h"
 #include "bstar.h"
 #include "snapshot.h"
@@ -49,6 +50,7 @@ struct srv_stats {
 struct srv {
     struct event_base *base;
     void *zctx;
+    const struct zc_keys *curve; /* the caller's (srv_cfg), or NULL */
     char endpoint[PORT__COUNT][300];
     struct zev *sock[PORT__COUNT];
     struct zev *mon[PORT__COUNT]; /* socket monitors (PAIR) */
@@ -546,6 +548,11 @@ s_open(struct srv *s, enum srv_port port, int type, zev_msg_fn fn, char *err,
     if (port == PORT_REQ)
         /* EHOSTUNREACH / EAGAIN instead of silent drops. */
         zmq_setsockopt(sock, ZMQ_ROUTER_MANDATORY, &one, sizeof(one));
+    if (s->curve && zc_server(sock, s->curve) != 0) {
+        snprintf(err, errlen, "CURVE options: %s", zmq_strerror(errno));
+        zmq_close(sock);
+        return -1;
+    }
     if ((s->sock[port] = zev_new(s->base, sock, fn, s)) == NULL) {
         snprintf(err, errlen, "out of memory");
         return -1;
@@ -574,6 +581,7 @@ srv_new(struct event_base *base, void *zctx, const struct srv_cfg *cfg,
     }
     s->base = base;
     s->zctx = zctx;
+    s->curve = cfg->curve;
     rlog_init(&s->rl_bad, SRV_BAD_INTERVAL);
     snprintf(s->endpoint[PORT_REQ], sizeof(s->endpoint[PORT_REQ]), "%s",
              cfg->bind);
@@ -616,6 +624,7 @@ srv_new(struct event_base *base, void *zctx, const struct srv_cfg *cfg,
         }
         bc.ha_bind = cfg->ha_bind ? cfg->ha_bind : ha;
         bc.peer_ha = cfg->ha_peer ? cfg->ha_peer : pha;
+        bc.curve = cfg->curve;
         if ((s->bs = bs_new(base, zctx, &bc, &bh, err, errlen)) == NULL)
             goto fail;
     }

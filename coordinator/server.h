@@ -29,6 +29,7 @@
 #include "vspc/compat.h"
 #include "directory.h"
 
+struct zc_keys;
 struct event_base;
 struct srv;
 
@@ -37,10 +38,11 @@ struct srv_cfg {
     struct dir_limits lim;
     uint64_t incarnation; /* 0: random */
     /* One of a pair (NULL peer: alone). */
-    const char *peer;    /* the other's bind endpoint */
-    bool primary;        /* else the backup */
-    const char *ha_bind; /* NULL: bind's port + 2 */
-    const char *ha_peer; /* NULL: peer's port + 2 */
+    const char *peer;            /* the other's bind endpoint */
+    bool primary;                /* else the backup */
+    const char *ha_bind;         /* NULL: bind's port + 2 */
+    const char *ha_peer;         /* NULL: peer's port + 2 */
+    const struct zc_keys *curve; /* NULL or off: no CURVE */
 };
 
 /* NULL on failure, with the reason in err. */

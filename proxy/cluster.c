@@ -11,6 +11,7 @@
 
 #include "vspc/epoch.h"
 #include "vspc/log.h"
+#include "vspc/zcurve.h"
 #include "vspc/strmap.h"
 #include "conhold.h"
 #include "console.h"
@@ -39,6 +40,7 @@ struct clu_hint {
 
 struct clu {
     struct proxy *px;
+    struct zc_keys curve;   /* .on false: plain */
     struct own_store *own;  /* the ownership directory (ownstore.h) */
     struct pl *pl;          /* the peer link to the other nodes */
     struct rr_set *readers; /* other nodes reading our consoles */
@@ -603,6 +605,18 @@ clu_new(struct proxy *px, char *err, size_t errlen)
     cfg.endpoints = eps;
     cfg.n_endpoints = px->cfg.n_etcd ? px->cfg.n_etcd : px->cfg.n_coordinators;
     cfg.etcd_prefix = px->cfg.etcd_prefix;
+    if (px->cfg.curve_key) {
+        if (zc_load(&cl->curve, px->cfg.curve_key, err, errlen) != 0) {
+            clu_peer_free(cl);
+            free(cl);
+            return NULL;
+        }
+        memcpy(cl->curve.server, px->cfg.coordinator_key,
+               sizeof(cl->curve.server));
+        cfg.curve = &cl->curve;
+        log_info("cluster: curve on, this node's public key %s",
+                 cl->curve.public_);
+    }
     cfg.etcd_ttl = px->cfg.etcd_ttl;
     cfg.node_id = px->cfg.node_id;
     cfg.node_index = px->cfg.node_index;

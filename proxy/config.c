@@ -13,6 +13,7 @@
 #include "edge.h"
 #include "etcd.h"
 #include "etcdkv.h"
+#include "vspc/zcurve.h"
 
 #define F(field) OPT_FIELD(struct proxy_cfg, field)
 #define GIB ((double)(1u << 30))
@@ -95,6 +96,10 @@ const struct opt_def cfg_opts[] = {
      "error, warn, info or debug"},
     {"coordinator", CFG_ZMQ, F(coordinators), 0, PROXY_MAX_COORDINATORS, NULL,
      "tcp://HOST:PORT (numeric), at most twice (the HA pair)"},
+    {"curve-key", OPT_PATH, F(curve_key), 0, 0, NULL,
+     "a file with this node's CURVE secret key (vspcctl keygen)"},
+    {"coordinator-key", OPT_NAME, F(coordinator_key), 0, 0, NULL,
+     "the coordinators' CURVE public key (40 Z85 characters)"},
     {"etcd", CFG_ETCD, F(etcd), 0, PROXY_MAX_ETCD, NULL,
      "http://HOST:PORT (numeric), an etcd member's client URL, up to 5 "
      "times (instead of coordinator)"},
@@ -262,6 +267,14 @@ cfg_cross_check(struct opt_loader *ld)
             edge_cidr_parse("127.0.0.0/8", &cfg->allow[0]) == 0 &&
             edge_cidr_parse("::1/128", &cfg->allow[1]) == 0;
         cfg->n_allow = cfg->allow_defaulted ? 2 : 0;
+    }
+    if ((cfg->curve_key != NULL) != (cfg->coordinator_key[0] != '\0') ||
+        (cfg->coordinator_key[0] && !zc_key_valid(cfg->coordinator_key))) {
+        opt_where(ld, cfg_find("coordinator-key"), &file, &line);
+        opt_error(ld, file, line,
+                  "%scurve-key and %scoordinator-key go together (the "
+                  "latter 40 Z85 characters)",
+                  file ? "" : "--", file ? "" : "--");
     }
     if (cfg->n_etcd && cfg->n_coordinators) {
         opt_where(ld, cfg_find("etcd"), &file, &line);

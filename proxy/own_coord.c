@@ -228,6 +228,7 @@ own_coord_new(struct event_base *base, const struct own_config *cfg,
     cc.node_index = cfg->node_index;
     cc.peer_addr = cfg->peer_addr;
     cc.incarnation = cfg->incarnation;
+    cc.curve = cfg->curve;
     if ((o->cc = cc_new(base, NULL, &cc, &ccb, o, err, errlen)) == NULL) {
         free(o);
         return NULL;

@@ -33,6 +33,7 @@
 #include "wire.h"
 
 struct event_base;
+struct zc_keys;
 
 enum own_state {
     OWN_ST_JOINING, /* registering with the store */
@@ -105,6 +106,8 @@ struct own_config {
      * the node's lease TTL in seconds (0: 10). */
     const char *etcd_prefix;
     unsigned etcd_ttl;
+    /* The coordinator only: CURVE keys (vspc/zcurve.h), NULL: plain. */
+    const struct zc_keys *curve;
 };
 
 /* The vspc-coordinator (pair): endpoints are their request ports. NULL on

@@ -88,6 +88,8 @@ struct proxy_cfg {
     char etcd_prefix[65];     /* keys under it, ends in '/' */
     unsigned etcd_ttl;        /* s: the node's lease */
     char peer_listen[128];    /* the peer link (other nodes) */
+    const char *curve_key;    /* CURVE secret key file (NULL: plain) */
+    char coordinator_key[41]; /* the coordinators' public key (Z85) */
     char peer_advertise[128]; /* "" = peer_listen's address */
     bool owns_strings; /* config.c copied the strings: cfg_free frees them */
 };

@@ -70,6 +70,8 @@ enum cc_state {
     CC_ST__COUNT
 };
 
+struct zc_keys;
+
 struct cc_config {
     const char *endpoint;     /* tcp://HOST:PORT, the coordinator's requests */
     const char *pub_endpoint; /* NULL: endpoint's PORT + 1 */
@@ -87,6 +89,9 @@ struct cc_config {
     size_t max_owned;      /* consoles this node may announce; 0: 100000 */
     size_t max_replica;    /* consoles kept; 0: 1000000 */
     uint64_t incarnation;  /* 0: random (one per process start) */
+    /* CURVE (vspc/zcurve.h): this node's keys and the coordinators'
+     * public key; NULL or off: plain. Copied. */
+    const struct zc_keys *curve;
 };
 
 struct cc_callbacks {

@@ -46,8 +46,9 @@
 struct event_base;
 struct zev;
 
-#define ZEV_MAX_FRAMES 4 /* frames kept per message; more are dropped */
-#define ZEV_BUDGET 64    /* messages per wake-up */
+#define ZEV_MAX_FRAMES                                                         \
+    8                 /* frames kept per message; more are dropped (ZAP: 7) */
+#define ZEV_BUDGET 64 /* messages per wake-up */
 
 struct zev_frame {
     const void *data;

@@ -7,6 +7,7 @@
  *                  HTTP/1.1 GET client (Content-Length, chunked, or EOF)
  *   ctl_console.c  `console`: the operator port, a raw terminal, escapes
  *   ctl_drain.c    `drain`, `undrain`: the operator port's drain command
+ *   ctl_keygen.c   `keygen`: a CURVE key pair for the cluster links
  *
  * vspcctl is a client, not the daemon: it blocks, resolves host names and
  * exits on errors. Exit status: 0 success, 1 failure, 2 bad usage.
@@ -70,6 +71,9 @@ int ctl_http_get_body(const char *addr, const char *path, char **body);
  */
 int ctl_drain(const char *op_addr, const char *http_addr, const char *node,
               bool on, const char *close_after);
+
+/* `vspcctl keygen [FILE]` (file NULL: both keys on stdout). Exit status. */
+int ctl_keygen(const char *file);
 
 /*
  * `vspcctl console`: attach to key (id, VM name or unique id prefix)

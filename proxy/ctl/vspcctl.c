@@ -49,6 +49,10 @@ usage(int status)
             "                            an upgrade; after SECONDS its "
             "hypervisors are let go\n"
             "  undrain NODE              end it\n"
+            "  keygen [FILE]             a CURVE key pair for the cluster "
+            "links: the secret\n"
+            "                            into FILE (0600), the public key "
+            "printed\n"
             "\n"
             "<key>: console id, VM name or unique id prefix.\n"
             "  --operator ADDR:PORT      operator port (default %s, or "
@@ -467,6 +471,8 @@ main(int argc, char **argv)
     }
     if (strcmp(cmd, "status") == 0 && key == NULL && !ro && !follow)
         return cmd_status(as_json);
+    if (strcmp(cmd, "keygen") == 0 && !as_json && !ro && !follow)
+        return ctl_keygen(key);
     if (strcmp(cmd, "help") == 0)
         usage(0);
     ctl_warnx("bad command line for \"%s\"", cmd);

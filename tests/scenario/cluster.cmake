@@ -163,6 +163,17 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
     LABELS "scenario;cluster;coord")
 endif()
 
+# CURVE between nodes and the coordinator (tests/scenario/coord_curve.py):
+# ports 25750-25765; keys from vspcctl keygen; a listed node registers, an
+# unlisted key is refused by the ZAP handler (logged), a plain node too.
+if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
+  add_test(NAME coord_curve
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/coord_curve.py
+            ${CMAKE_BINARY_DIR} 25750)
+  set_tests_properties(coord_curve PROPERTIES TIMEOUT 60
+    LABELS "scenario;cluster;coord")
+endif()
+
 # The HA recipe's virtual-IP variant (tests/scenario/ha_vip.sh):
 # deploy/ha/up-vip.sh in network namespaces it makes (two balancer hosts
 # with HAProxy and keepalived, a coordinator pair, three nodes); 30 hosts
