@@ -82,6 +82,9 @@ const struct opt_def cfg_opts[] = {
      "ADDR:PORT or none"},
     {"http-listen", OPT_ADDR_OFF, F(http_listen), 0, 0, "127.0.0.1:13372",
      "ADDR:PORT or none"},
+    {"http-token-file", OPT_PATH, F(http_token_file), 0, 0, NULL,
+     "a file whose first line (16 to 255 characters) every HTTP request "
+     "but /healthz and /readyz must bear"},
     {"log-dir", OPT_PATH, F(log_dir), 0, 0, NULL, "a directory"},
     {"log-timestamps", OPT_BOOL, F(log_timestamps), 0, 0, "no",
      "yes, no, true, false, 1 or 0"},

@@ -33,7 +33,9 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 #include <jansson.h>
+#include <openssl/crypto.h>
 
+#include "vspc/clock.h"
 #include "vspc/log.h"
 #include "audit.h"
 #include "console.h"
@@ -68,7 +70,12 @@ struct http {
     unsigned n_logs;
     unsigned n_follow;
     uint64_t requests; /* served, any path */
+    char token[256];   /* "" : no token required */
+    uint64_t unauthorized;
+    double unauth_logged;
 };
+
+#define HTTP_TOKEN_MIN 16
 
 struct http_log {
     struct http *http;          /* NULL once http_free orphaned it */
@@ -587,6 +594,40 @@ http_api(struct http *h, struct evhttp_request *req, const char *rest,
     http_reply_json(req, con_to_json(c));
 }
 
+/* "Authorization: Bearer <token>" (--http-token-file), compared in
+ * constant time; else 401, counted, logged at most every 10 s. */
+static bool
+http_authorized(struct http *h, struct evhttp_request *req)
+{
+    const char *a = evhttp_find_header(evhttp_request_get_input_headers(req),
+                                       "Authorization");
+    size_t tl = strlen(h->token);
+    double now = clock_now();
+
+    if (a && strncmp(a, "Bearer ", 7) == 0 && strlen(a + 7) == tl &&
+        CRYPTO_memcmp(a + 7, h->token, tl) == 0)
+        return true;
+    h->unauthorized++;
+    if (now - h->unauth_logged >= 10.0) {
+        char peer[64] = "?";
+        const char *host = NULL;
+        uint16_t port = 0;
+
+        evhttp_connection_get_peer(evhttp_request_get_connection(req),
+                                   (char **)&host, &port);
+        snprintf(peer, sizeof(peer), "%s:%u", host ? host : "?", port);
+        log_warnx("http: %s from %s without the token (--http-token-file): "
+                  "401 (%llu so far)",
+                  evhttp_request_get_uri(req), peer,
+                  (unsigned long long)h->unauthorized);
+        h->unauth_logged = now;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req),
+                      "WWW-Authenticate", "Bearer realm=\"vspc\"");
+    http_reply_text(req, 401, "a bearer token is required\n");
+    return false;
+}
+
 static void
 http_gen_cb(struct evhttp_request *req, void *arg)
 {
@@ -597,6 +638,9 @@ http_gen_cb(struct evhttp_request *req, void *arg)
     size_t plen = strlen(HTTP_API_PREFIX);
 
     h->requests++;
+    if (h->token[0] && path && strcmp(path, "/healthz") != 0 &&
+        strcmp(path, "/readyz") != 0 && !http_authorized(h, req))
+        return;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           "GET");
@@ -627,6 +671,35 @@ http_gen_cb(struct evhttp_request *req, void *arg)
 
 /* ---- life ---------------------------------------------------------------- */
 
+/* The token: the file's first line, printable, no spaces. At start. */
+static int
+http_load_token(const char *file, char *out, size_t cap)
+{
+    FILE *f = fopen(file, "r");
+    size_t n;
+
+    if (f == NULL) {
+        log_errorx("http: --http-token-file %s: %s", file, strerror(errno));
+        return -1;
+    }
+    if (fgets(out, (int)cap, f) == NULL)
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+    n = strlen(out);
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)out[i] <= ' ' || (unsigned char)out[i] >= 0x7f)
+            n = 0;
+    if (n < HTTP_TOKEN_MIN || n >= cap - 1) {
+        log_errorx("http: --http-token-file %s: its first line must be %d to "
+                   "%zu printable characters without spaces",
+                   file, HTTP_TOKEN_MIN, cap - 2);
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
 struct http *
 http_new(struct proxy *px, const char *addr)
 {
@@ -645,6 +718,11 @@ http_new(struct proxy *px, const char *addr)
         return NULL;
     h->px = px;
     TAILQ_INIT(&h->logs);
+    h->unauth_logged = -10.0;
+    if (px->cfg.http_token_file &&
+        http_load_token(px->cfg.http_token_file, h->token, sizeof(h->token)) !=
+            0)
+        goto fail;
     if ((h->evh = evhttp_new(px->base)) == NULL)
         goto fail;
     evhttp_set_gencb(h->evh, http_gen_cb, h);

@@ -79,6 +79,7 @@ struct proxy_cfg {
     size_t audit_max; /* vMotion audit records kept in memory (ring) */
     int log_level;    /* enum log_level: main.c applies it */
     const char *user; /* become it once the ports are bound (NULL: stay) */
+    const char *http_token_file; /* bearer token the HTTP API requires */
     /* The cluster (cluster.c): none = this node runs alone. */
     char coordinators[PROXY_MAX_COORDINATORS][PROXY_ENDPOINT_MAX];
     size_t n_coordinators;

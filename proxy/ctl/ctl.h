@@ -72,6 +72,10 @@ int ctl_http_get_body(const char *addr, const char *path, char **body);
 int ctl_drain(const char *op_addr, const char *http_addr, const char *node,
               bool on, const char *close_after);
 
+/* The HTTP API's bearer token from file's first line, sent with every
+ * request from now on. 0, or -1 (printed). */
+int ctl_load_token(const char *file);
+
 /* `vspcctl keygen [FILE]` (file NULL: both keys on stdout). Exit status. */
 int ctl_keygen(const char *file);
 

@@ -334,6 +334,28 @@ ctl_header(const char *head, const char *name)
     return NULL;
 }
 
+static char ctl_token[256];
+
+int
+ctl_load_token(const char *file)
+{
+    FILE *f = fopen(file, "r");
+
+    if (f == NULL) {
+        ctl_warnx("%s: %s", file, strerror(errno));
+        return -1;
+    }
+    if (fgets(ctl_token, sizeof(ctl_token), f) == NULL)
+        ctl_token[0] = '\0';
+    fclose(f);
+    ctl_token[strcspn(ctl_token, "\r\n")] = '\0';
+    if (ctl_token[0] == '\0') {
+        ctl_warnx("%s: no token on its first line", file);
+        return -1;
+    }
+    return 0;
+}
+
 int
 ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
              void *arg)
@@ -353,8 +375,10 @@ ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
         return -1;
     n = snprintf(req, sizeof(req),
                  "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: vspcctl/%s\r\n"
-                 "Accept: */*\r\nConnection: close\r\n\r\n",
-                 path, addr, VSPC_VERSION);
+                 "Accept: */*\r\n%s%s%sConnection: close\r\n\r\n",
+                 path, addr, VSPC_VERSION,
+                 ctl_token[0] ? "Authorization: Bearer " : "", ctl_token,
+                 ctl_token[0] ? "\r\n" : "");
     if (n < 0 || (size_t)n >= sizeof(req)) {
         ctl_warnx("request too long");
         free(buf);

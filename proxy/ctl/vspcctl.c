@@ -58,6 +58,8 @@ usage(int status)
             "  --operator ADDR:PORT      operator port (default %s, or "
             "$VSPC_OPERATOR)\n"
             "  --http ADDR:PORT          HTTP API (default %s, or $VSPC_HTTP)\n"
+            "  --token-file FILE         the HTTP API's bearer token (or "
+            "$VSPC_TOKEN_FILE)\n"
             "  --help, --version\n",
             CTL_DEFAULT_OPERATOR, CTL_DEFAULT_HTTP);
     exit(status);
@@ -363,6 +365,7 @@ main(int argc, char **argv)
     static const struct option global_opts[] = {
         {"operator", required_argument, NULL, 'o'},
         {"http", required_argument, NULL, 'H'},
+        {"token-file", required_argument, NULL, 'T'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -379,6 +382,7 @@ main(int argc, char **argv)
     };
     bool as_json = false, ro = false, follow = false;
     const char *cmd, *key = NULL, *env, *close_after = NULL;
+    const char *token_file = NULL;
     int c;
 
     signal(SIGPIPE, SIG_IGN);
@@ -386,6 +390,8 @@ main(int argc, char **argv)
         opt_operator = env;
     if ((env = getenv("VSPC_HTTP")) != NULL && env[0])
         opt_http = env;
+    if ((env = getenv("VSPC_TOKEN_FILE")) != NULL && env[0])
+        token_file = env;
     /* Global options stop at the command ("+"). */
     while ((c = getopt_long(argc, argv, "+h", global_opts, NULL)) != -1) {
         switch (c) {
@@ -394,6 +400,9 @@ main(int argc, char **argv)
             break;
         case 'H':
             opt_http = optarg;
+            break;
+        case 'T':
+            token_file = optarg;
             break;
         case 'h':
             usage(0);
@@ -404,6 +413,8 @@ main(int argc, char **argv)
             usage(2);
         }
     }
+    if (token_file && ctl_load_token(token_file) != 0)
+        return 1;
     if (optind >= argc)
         usage(2);
     cmd = argv[optind];

@@ -72,3 +72,10 @@ add_test(NAME units
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/units.sh)
 set_tests_properties(units PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
   LABELS "scenario")
+
+# The HTTP API behind a bearer token (tests/scenario/http_token.sh): ports
+# 25770-25772; 401 without it on every path but the probes, vspcctl
+# --token-file / $VSPC_TOKEN_FILE.
+add_test(NAME http_token
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/http_token.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(http_token PROPERTIES TIMEOUT 60 LABELS "scenario;edge")
