@@ -18,6 +18,7 @@
 #include "session.h"
 #include "cluster.h"
 #include "node.h"
+#include "opcmd.h"
 #include "vmotion.h"
 
 #define OP_PROMPT "vspc> "
@@ -393,73 +394,18 @@ op_cmd_help(struct oper *op)
               op->px->cfg.escape_char + '@');
 }
 
-/* Returns true when the operator left command mode. */
-static bool
-op_cmd_attach(struct oper *op, char *args)
-{
-    char *save = NULL, *tok;
-    const char *key = NULL, *err = NULL;
-    enum con_lock_req req = CON_LOCK_READONLY_OK;
-    bool raw = false;
-
-    for (tok = strtok_r(args, " \t", &save); tok;
-         tok = strtok_r(NULL, " \t", &save)) {
-        if (key == NULL)
-            key = tok;
-        else if (strcmp(tok, "rw") == 0)
-            req = CON_LOCK_READONLY_OK;
-        else if (strcmp(tok, "ro") == 0)
-            req = CON_LOCK_READONLY;
-        else if (strcmp(tok, "excl") == 0)
-            req = CON_LOCK_TAKE_WRITE;
-        else if (strcmp(tok, "raw") == 0)
-            raw = true;
-        else {
-            op_printf(op, "error unknown attach option \"%.32s\"\r\n", tok);
-            return false;
-        }
-    }
-    if (key == NULL) {
-        op_puts(op, "error usage: attach <console> [rw|ro|excl] [raw]\r\n");
-        return false;
-    }
-    if (!op_attach_key(op, key, req, raw, &err)) {
-        op_printf(op, "error %s\r\n", err);
-        return false;
-    }
-    return true;
-}
-
 /* drain [status] / undrain (node_set_draining). */
 static void
-op_cmd_drain(struct oper *op, bool on, const char *args)
+op_cmd_drain(struct oper *op, const struct opc *c)
 {
     struct proxy *px = op->px;
+    bool on = c->kind == OPC_DRAIN;
 
-    while (*args == ' ' || *args == '\t')
-        args++;
-    double close_after = 0;
-
-    if (on && strcmp(args, "status") == 0) {
+    if (c->kind == OPC_DRAIN_STATUS) {
         op_printf(op, "ok %s\r\n", px->draining ? "draining" : "not draining");
         return;
     }
-    if (on && strncmp(args, "--close-after ", 14) == 0) {
-        char *end = NULL;
-
-        close_after = strtod(args + 14, &end);
-        if (end == args + 14 || *end != '\0' || !(close_after > 0) ||
-            close_after > 86400)
-            close_after = -1;
-        args = close_after > 0 ? end : args;
-    }
-    if (*args != '\0') {
-        op_puts(op, on ? "error usage: drain [status | --close-after SECONDS]"
-                         "\r\n"
-                       : "error usage: undrain\r\n");
-        return;
-    }
-    if (!node_set_draining(px, on, op->addr, close_after))
+    if (!node_set_draining(px, on, op->addr, c->close_after))
         op_printf(op, "ok already %s\r\n", on ? "draining" : "not draining");
     else
         op_printf(op, "ok %s\r\n", on ? "draining" : "not draining");
@@ -469,35 +415,50 @@ op_cmd_drain(struct oper *op, bool on, const char *args)
 static bool
 op_run_line(struct oper *op)
 {
-    char *line = op->line, *cmd, *rest;
+    struct opc c;
+    const char *err = NULL;
 
     op->line[op->line_len] = '\0';
     op->line_len = 0;
-    while (*line == ' ' || *line == '\t')
-        line++;
-    cmd = line;
-    rest = strpbrk(line, " \t");
-    if (rest)
-        *rest++ = '\0';
-    else
-        rest = line + strlen(line);
-    if (*cmd == '\0') {
-        /* empty line */
-    } else if (strcmp(cmd, "list") == 0) {
-        op_cmd_list(op, strstr(rest, "--json") != NULL);
-    } else if (strcmp(cmd, "attach") == 0) {
-        if (op_cmd_attach(op, rest))
+    opc_parse(op->line, &c);
+    switch (c.kind) {
+    case OPC_EMPTY:
+        break;
+    case OPC_LIST:
+        op_cmd_list(op, c.json);
+        break;
+    case OPC_ATTACH:
+        if (op_attach_key(op, c.key, c.req, c.raw, &err))
             return true;
-    } else if (strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0) {
-        op_cmd_drain(op, cmd[0] == 'd', rest);
-    } else if (strcmp(cmd, "help") == 0 || strcmp(cmd, "?") == 0) {
+        op_printf(op, "error %s\r\n", err);
+        break;
+    case OPC_DRAIN:
+    case OPC_DRAIN_STATUS:
+    case OPC_UNDRAIN:
+        op_cmd_drain(op, &c);
+        break;
+    case OPC_HELP:
         op_cmd_help(op);
-    } else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0) {
+        break;
+    case OPC_QUIT:
         op_puts(op, "bye\r\n");
         op_close_flush(op, "quit");
         return true;
-    } else {
-        op_printf(op, "error unknown command \"%.40s\" (try help)\r\n", cmd);
+    case OPC_UNKNOWN:
+        op_printf(op, "error unknown command \"%.40s\" (try help)\r\n", c.bad);
+        break;
+    case OPC_ATTACH_OPTION:
+        op_printf(op, "error unknown attach option \"%.32s\"\r\n", c.bad);
+        break;
+    case OPC_ATTACH_USAGE:
+        op_puts(op, "error usage: attach <console> [rw|ro|excl] [raw]\r\n");
+        break;
+    case OPC_DRAIN_USAGE:
+        op_puts(op, "error usage: drain [status | --close-after SECONDS]\r\n");
+        break;
+    case OPC_UNDRAIN_USAGE:
+        op_puts(op, "error usage: undrain\r\n");
+        break;
     }
     op_puts(op, OP_PROMPT);
     return false;
