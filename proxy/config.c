@@ -56,7 +56,7 @@ const struct opt_def cfg_opts[] = {
      "65536 to 1 TiB (serial data held before identification, all "
      "connections together)"},
     {"max-unidentified-per-source", OPT_UINT, F(max_unident_per_source), 1,
-     1000000, "256",
+     1000000, "4096",
      "1 to 1000000 (hypervisor connections from one address not identified "
      "yet)"},
     {"max-consoles", OPT_UINT, F(max_consoles), 1, 10000000, "100000",

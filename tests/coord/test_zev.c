@@ -316,13 +316,14 @@ START_TEST(test_frames)
     t_init(&t, 10);
     pair(&t, ZMQ_PAIR, ZMQ_PAIR, &sa, &sb, "frames");
     t.a = zev_new(t.base, sa, count_cb, &t);
-    for (int i = 0; i < 6; i++)
-        zmq_send(sb, &v, sizeof(v), i < 5 ? ZMQ_SNDMORE : 0);
+    /* Two frames beyond what is kept. */
+    for (int i = 0; i < ZEV_MAX_FRAMES + 2; i++)
+        zmq_send(sb, &v, sizeof(v), i < ZEV_MAX_FRAMES + 1 ? ZMQ_SNDMORE : 0);
     t.target = 1;
     event_base_dispatch(t.base);
     ck_assert(!t.timed_out);
     ck_assert_uint_eq(t.last_n, ZEV_MAX_FRAMES);
-    ck_assert_uint_eq(t.last_total, 6);
+    ck_assert_uint_eq(t.last_total, ZEV_MAX_FRAMES + 2);
     ck_assert_uint_eq(zev_stats(t.a)->frames_dropped, 2);
     zmq_close(sb);
     t_fini(&t);
