@@ -7,13 +7,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 #include <time.h>
 
 int log_verbosity = LOG_LVL_INFO;
 static const char *log_prog = "vspc";
+/* stderr is the journal (JOURNAL_STREAM names it): "<N>message" lines,
+ * the journal keeps the time, the program and the priority. */
+static bool log_journal;
 
 static const char *const log_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
+
+/* sd-daemon's convention: JOURNAL_STREAM is "DEVICE:INODE" of the stream
+ * systemd connected stderr to; it counts only if stderr still is it. */
+static bool
+log_stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    char tail;
+
+    if (js == NULL || sscanf(js, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+        fstat(STDERR_FILENO, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev &&
+           (unsigned long long)st.st_ino == ino;
+}
 
 void
 log_init(const char *prog, int level)
@@ -22,6 +44,7 @@ log_init(const char *prog, int level)
 
     log_prog = slash ? slash + 1 : prog;
     log_verbosity = level;
+    log_journal = log_stderr_is_journal();
 }
 
 int
@@ -50,6 +73,13 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
     if (level < 0 || level > LOG_LVL_DEBUG)
         level = LOG_LVL_ERROR;
     /* One fprintf per line so concurrent writers do not interleave. */
+    if (log_journal) {
+        static const int prio[] = {3, 4, 6, 7}; /* err, warning, info, debug */
+
+        fprintf(stderr, "<%d>%s%s%s\n", prio[level], msg, suffix ? ": " : "",
+                suffix ? suffix : "");
+        return;
+    }
     fprintf(stderr, "%s.%03ldZ %s %s %s%s%s\n", stamp,
             (long)(tv.tv_usec / 1000), log_prog, log_names[level], msg,
             suffix ? ": " : "", suffix ? suffix : "");

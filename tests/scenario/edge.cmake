@@ -79,3 +79,8 @@ set_tests_properties(units PROPERTIES TIMEOUT 60 SKIP_RETURN_CODE 77
 add_test(NAME http_token
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/http_token.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(http_token PROPERTIES TIMEOUT 60 LABELS "scenario;edge")
+
+# Logs for journald (tests/scenario/journal.sh): ports 25775-25779.
+add_test(NAME journal
+  COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/journal.sh ${CMAKE_BINARY_DIR})
+set_tests_properties(journal PROPERTIES TIMEOUT 60 LABELS "scenario")
