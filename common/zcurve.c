@@ -13,6 +13,7 @@
 
 #include "vspc/clock.h"
 #include "vspc/log.h"
+#include "vspc/ratelimit.h"
 #include "vspc/zev.h"
 
 #define ZC_MAX_CLIENTS 4096
@@ -121,8 +122,7 @@ struct zc_zap {
     uint8_t (*keys)[32];
     size_t n;
     unsigned long long ok, refused;
-    double logged;
-    unsigned quiet;
+    struct rlim rl; /* the refusal line */
 };
 
 static bool
@@ -144,6 +144,7 @@ zc_zap_msg(struct zev *ze, const struct zev_msg *m, void *arg)
     struct zev_frame r[6];
     char z85[ZC_Z85_LEN + 1] = "?";
     double now = clock_now();
+    unsigned quiet;
 
     /* version, request id, domain, address, identity, mechanism, key */
     if (m->n < 6)
@@ -164,17 +165,12 @@ zc_zap_msg(struct zev *ze, const struct zev_msg *m, void *arg)
         z->refused++;
         if (m->n == 7 && m->f[6].size == 32)
             zmq_z85_encode(z85, m->f[6].data, 32);
-        if (now - z->logged >= 10.0) {
+        if (rlim_allow(&z->rl, now, 10.0, &quiet))
             log_warnx("curve: refused a connection from %.*s: key %s is not "
                       "in --curve-clients (%u more refused since the last "
                       "line)",
                       (int)m->f[3].size, (const char *)m->f[3].data, z85,
-                      z->quiet);
-            z->logged = now;
-            z->quiet = 0;
-        } else {
-            z->quiet++;
-        }
+                      quiet);
     }
     zev_send(ze, r, 6);
 }
@@ -208,7 +204,6 @@ zc_zap_new(struct event_base *base, void *zctx, const char *clients_file,
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    z->logged = -10.0;
     if (clients_file && (f = fopen(clients_file, "r")) == NULL) {
         snprintf(err, errlen, "%s: %s", clients_file, strerror(errno));
         goto fail;

@@ -72,7 +72,7 @@ struct http {
     uint64_t requests; /* served, any path */
     char token[256];   /* "" : no token required */
     uint64_t unauthorized;
-    double unauth_logged;
+    struct rlim unauth_rl; /* the 401 line */
 };
 
 #define HTTP_TOKEN_MIN 16
@@ -603,12 +603,13 @@ http_authorized(struct http *h, struct evhttp_request *req)
                                        "Authorization");
     size_t tl = strlen(h->token);
     double now = clock_now();
+    unsigned quiet;
 
     if (a && strncmp(a, "Bearer ", 7) == 0 && strlen(a + 7) == tl &&
         CRYPTO_memcmp(a + 7, h->token, tl) == 0)
         return true;
     h->unauthorized++;
-    if (now - h->unauth_logged >= 10.0) {
+    if (rlim_allow(&h->unauth_rl, now, 10.0, &quiet)) {
         char peer[64] = "?";
         const char *host = NULL;
         uint16_t port = 0;
@@ -620,7 +621,6 @@ http_authorized(struct http *h, struct evhttp_request *req)
                   "401 (%llu so far)",
                   evhttp_request_get_uri(req), peer,
                   (unsigned long long)h->unauthorized);
-        h->unauth_logged = now;
     }
     evhttp_add_header(evhttp_request_get_output_headers(req),
                       "WWW-Authenticate", "Bearer realm=\"vspc\"");
@@ -718,7 +718,6 @@ http_new(struct proxy *px, const char *addr)
         return NULL;
     h->px = px;
     TAILQ_INIT(&h->logs);
-    h->unauth_logged = -10.0;
     if (px->cfg.http_token_file &&
         http_load_token(px->cfg.http_token_file, h->token, sizeof(h->token)) !=
             0)

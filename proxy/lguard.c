@@ -22,8 +22,7 @@ struct lguard {
     const char *what;
     double backoff;
     bool failed_again; /* an accept failed since the last pause began */
-    double logged;     /* the last line, clock_now() */
-    unsigned quiet;    /* pauses since that line */
+    struct rlim pause_rl, err_rl; /* their log lines */
 };
 
 static struct lguard *
@@ -54,17 +53,16 @@ lg_error_cb(struct evconnlistener *l, void *arg)
     int err = EVUTIL_SOCKET_ERROR();
     double now = clock_now();
     struct timeval tv;
+    unsigned quiet;
 
     if (g == NULL) {
         log_warnx("accept failed: %s", evutil_socket_error_to_string(err));
         return;
     }
     if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
-        if (now - g->logged >= LG_LOG_EVERY) {
+        if (rlim_allow(&g->err_rl, now, LG_LOG_EVERY, &quiet))
             log_warnx("%s: accept failed: %s", g->what,
                       evutil_socket_error_to_string(err));
-            g->logged = now;
-        }
         return;
     }
     px->stats.accept_paused++;
@@ -73,16 +71,11 @@ lg_error_cb(struct evconnlistener *l, void *arg)
     tv.tv_sec = (time_t)g->backoff;
     tv.tv_usec = (suseconds_t)((g->backoff - (double)tv.tv_sec) * 1e6);
     evtimer_add(g->ev, &tv);
-    if (now - g->logged >= LG_LOG_EVERY) {
+    if (rlim_allow(&g->pause_rl, now, LG_LOG_EVERY, &quiet))
         log_warnx("%s: cannot accept: %s; not accepting for %.0f ms at a "
                   "time until it passes (%u pauses since the last line)",
                   g->what, evutil_socket_error_to_string(err),
-                  g->backoff * 1000, g->quiet);
-        g->logged = now;
-        g->quiet = 0;
-    } else {
-        g->quiet++;
-    }
+                  g->backoff * 1000, quiet);
     g->backoff =
         g->backoff * 2 > LG_BACKOFF_MAX ? LG_BACKOFF_MAX : g->backoff * 2;
 }
@@ -103,7 +96,6 @@ lg_guard(struct proxy *px, struct evconnlistener *l, const char *what)
     g->l = l;
     g->what = what;
     g->backoff = LG_BACKOFF_MIN;
-    g->logged = -LG_LOG_EVERY;
     px->guards[px->n_guards++] = g;
     return 0;
 }

@@ -903,20 +903,15 @@ op_refuse_cap(struct proxy *px, int fd, const struct sockaddr *sa)
     static const char msg[] =
         "vspc: too many operator connections (--max-operators): try later\r\n";
     char addr[64];
-    double now = clock_now();
+    unsigned quiet;
     ssize_t w;
 
     px->stats.ops_refused_cap++;
     addr_str(sa, addr, sizeof(addr));
-    if (now - px->op_cap_logged >= 10.0) { /* one line per 10 s at most */
+    if (rlim_allow(&px->op_cap_rl, clock_now(), 10.0, &quiet))
         log_warnx("operator %s refused: %zu operator connections "
                   "(--max-operators; %u more refused since the last line)",
-                  addr, px->n_operators, px->op_cap_supp);
-        px->op_cap_logged = now;
-        px->op_cap_supp = 0;
-    } else {
-        px->op_cap_supp++;
-    }
+                  addr, px->n_operators, quiet);
     evutil_make_socket_nonblocking(fd);
     w = send(fd, msg, sizeof(msg) - 1, MSG_NOSIGNAL); /* best effort */
     (void)w;

@@ -18,6 +18,7 @@
 
 #include "stream.h"
 #include "vspc/addr.h"
+#include "vspc/ratelimit.h"
 #include "telnet.h"
 
 struct vmo_route;
@@ -187,10 +188,8 @@ struct proxy {
     size_t n_operators;     /* in `operators` */
     size_t pre_held;        /* bytes held before identification, all */
     struct sess_srcs *srcs; /* unidentified connections per source */
-    double src_logged;      /* the per-source refusal line: last logged */
-    unsigned src_supp;      /* refusals since */
-    double op_cap_logged;   /* the --max-operators line: when last logged */
-    unsigned op_cap_supp;   /* refusals since */
+    struct rlim src_rl;     /* the per-source refusal line */
+    struct rlim op_cap_rl;  /* the --max-operators line */
     TAILQ_HEAD(, oper) reap_operators;
     struct tn_policy hv_policy;
     struct tn_policy op_policy;

@@ -82,13 +82,15 @@ sess_unidentified(enum sess_state st)
            st == SESS_ST_PEER;
 }
 
+static const char *sess_host(const char *addr, size_t *n);
+
 /* s's host ("ADDR" of "ADDR:PORT", "[V6]" of "[V6]:PORT") into out. */
 static void
 sess_src_key(const struct session *s, char out[64])
 {
-    const char *colon = strrchr(s->peer_addr, ':');
-    size_t n = colon ? (size_t)(colon - s->peer_addr) : strlen(s->peer_addr);
+    size_t n;
 
+    sess_host(s->peer_addr, &n);
     if (n > 63)
         n = 63;
     memcpy(out, s->peer_addr, n);
@@ -1047,21 +1049,15 @@ sess_new_ex(struct proxy *px, int fd, const struct sockaddr *sa,
         px->srcs = NULL;
     }
     if (!sess_src_count(s, true)) {
-        double now = clock_now();
+        unsigned quiet;
 
         px->stats.hv_refused_per_source++;
-        if (now - px->src_logged >= 10.0) { /* a line per 10 s at most */
+        if (rlim_allow(&px->src_rl, clock_now(), 10.0, &quiet))
             log_warnx("hypervisor connection from %s refused: %u connections "
                       "from it are not identified yet "
                       "(--max-unidentified-per-source; %u more refused since "
                       "the last line)",
-                      s->peer_addr, px->cfg.max_unident_per_source,
-                      px->src_supp);
-            px->src_logged = now;
-            px->src_supp = 0;
-        } else {
-            px->src_supp++;
-        }
+                      s->peer_addr, px->cfg.max_unident_per_source, quiet);
         evutil_closesocket(fd);
         free(s);
         return NULL;
