@@ -21,6 +21,7 @@
 #include "peerlink.h"
 #include "rlog.h"
 #include "rreader.h"
+#include "tls.h"
 #include "vmcross.h"
 
 /* Links to live nodes are (re)dialed this often until up. */
@@ -43,6 +44,7 @@ struct clu {
     struct zc_keys curve;   /* .on false: plain */
     struct own_store *own;  /* the ownership directory (ownstore.h) */
     struct pl *pl;          /* the peer link to the other nodes */
+    struct tls_ctx *pl_tls; /* its TLS (--peer-tls-*), NULL: plain TCP */
     struct rr_set *readers; /* other nodes reading our consoles */
     struct opr_set *remote; /* our operators on other nodes' consoles */
     struct rlog *rlog;      /* our logs of other nodes' consoles */
@@ -486,6 +488,24 @@ clu_peer_new(struct clu *cl, uint64_t incarnation, char *err, size_t errlen)
     pc.listen = px->cfg.peer_listen;
     pc.incarnation = incarnation;
     pc.stall_timeout = 0; /* the link's own: a peer that reads nothing */
+    if (px->cfg.peer_tls_cert) {
+        char cn[PW_NODE_ID_MAX + 2];
+
+        cl->pl_tls = tls_mutual_new(px->cfg.peer_tls_cert, px->cfg.peer_tls_key,
+                                    px->cfg.peer_ca, err, errlen);
+        if (cl->pl_tls == NULL)
+            return -1;
+        if (tls_ctx_cn(cl->pl_tls, cn, sizeof(cn)) != 0 ||
+            strcmp(cn, px->cfg.node_id) != 0)
+            log_warnx("cluster: --peer-tls-cert %s: its subject CN is not "
+                      "this node's id %s: every other node will refuse this "
+                      "one's peer links",
+                      px->cfg.peer_tls_cert, px->cfg.node_id);
+        log_info("cluster: peer links in TLS 1.3, mutually authenticated "
+                 "under the CA of %s (this node: %s)",
+                 px->cfg.peer_ca, tls_ctx_subject(cl->pl_tls));
+        pc.tls = cl->pl_tls;
+    }
     if ((cl->pl = pl_new(px->base, &pc, &clu_pl_cbs, cl, err, errlen)) == NULL)
         return -1;
     cl->readers = rr_new(px);
@@ -521,6 +541,7 @@ clu_peer_free(struct clu *cl)
     opr_free(&cl->remote);
     rr_free(&cl->readers);
     pl_free(&cl->pl);
+    tls_ctx_free(&cl->pl_tls); /* after every SSL of the links */
     if (cl->dial_ev)
         event_free(cl->dial_ev);
     cl->dial_ev = NULL;
@@ -746,6 +767,17 @@ bool
 clu_knows(struct clu *cl, const char *key)
 {
     return cl && clu_find_remote(cl, key) != NULL;
+}
+
+void
+clu_names(struct clu *cl, const char *key, const char **id, const char **name)
+{
+    const struct wire_console *w = cl ? clu_find_remote(cl, key) : NULL;
+
+    if (w) {
+        *id = w->id;
+        *name = w->vm_name;
+    }
 }
 
 int

@@ -60,6 +60,10 @@ void clu_foreach_remote(struct clu *cl,
 bool clu_shadowed(struct clu *cl, const struct console *c);
 /* Does another node hold console key (id or VM name)? */
 bool clu_knows(struct clu *cl, const char *key);
+/* If so, its id and VM name (valid until the loop runs again); else *id
+ * and *name are left as they are. */
+void clu_names(struct clu *cl, const char *key, const char **id,
+               const char **name);
 /*
  * Attach operator op to console key (id or VM name) if another node owns
  * it (opremote.c): 1, op now waits for the owner's answer; 0, no other

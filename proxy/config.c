@@ -66,6 +66,25 @@ const struct opt_def cfg_opts[] = {
      "1 to 1000000 (operator connections at once)"},
     {"operator-idle-timeout", OPT_SECS, F(op_idle_timeout), 0, 1e7, "900",
      "a positive number of seconds (an operator idle at the prompt)"},
+    {"operator-tls-listen", OPT_ADDR_OFF, F(op_tls_listen), 0, 0, "none",
+     "ADDR:PORT or none (0.0.0.0:13373 once operator-cert is given)"},
+    {"operator-cert", OPT_PATH, F(op_cert), 0, 0, NULL,
+     "a PEM certificate (chain) for the operators' TLS port"},
+    {"operator-key", OPT_PATH, F(op_key), 0, 0, NULL,
+     "its PEM private key (default: operator-cert's file)"},
+    {"operator-ca", OPT_PATH, F(op_ca), 0, 0, NULL,
+     "PEM CA certificates for operators' client certificates (their "
+     "subject CN names the user)"},
+    {"operator-anonymous", CFG_ANON, F(op_anon), 0, 0, "loopback",
+     "loopback, any or none (who may use the operator port and the HTTP "
+     "API without logging in)"},
+    {"users", OPT_PATH, F(users_file), 0, 0, NULL,
+     "a users file (vspcctl passwd writes its lines)"},
+    {"acl", OPT_PATH, F(acl_file), 0, 0, NULL,
+     "a file of per-console rights (without it every operator may do "
+     "everything)"},
+    {"login-failures", OPT_UINT, F(login_failures), 1, 1000, "5",
+     "1 to 1000 (failed logins one address may make per minute)"},
     {"console-expire", OPT_SECS, F(console_expire), 0, 1e7, "86400",
      "a positive number of seconds"},
     {"scrollback", OPT_UINT, F(scrollback), 0, GIB, "65536",
@@ -114,6 +133,13 @@ const struct opt_def cfg_opts[] = {
      "ADDR:PORT (numeric IPv4, or [IPv6])"},
     {"peer-advertise", OPT_ADDR_OFF, F(peer_advertise), 0, 0, "none",
      "ADDR:PORT the other nodes dial, or none (peer-listen's)"},
+    {"peer-tls-cert", OPT_PATH, F(peer_tls_cert), 0, 0, NULL,
+     "a PEM certificate (chain) signed by peer-ca, subject CN = node-id "
+     "(peer links in TLS)"},
+    {"peer-tls-key", OPT_PATH, F(peer_tls_key), 0, 0, NULL,
+     "peer-tls-cert's PEM private key"},
+    {"peer-ca", OPT_PATH, F(peer_ca), 0, 0, NULL,
+     "the cluster CA's PEM certificate (the only one peer links trust)"},
 };
 const size_t cfg_n_opts = VSPC_ARRAY_LEN(cfg_opts);
 
@@ -183,6 +209,16 @@ cfg_parse(void *vcfg, const struct opt_def *o, const char *value, char *err,
             break;
         cfg->takeover_refuse = strcmp(value, "refuse") == 0;
         return 0;
+    case CFG_ANON:
+        if (strcmp(value, "loopback") == 0)
+            cfg->op_anon = PROXY_ANON_LOOPBACK;
+        else if (strcmp(value, "any") == 0)
+            cfg->op_anon = PROXY_ANON_ANY;
+        else if (strcmp(value, "none") == 0)
+            cfg->op_anon = PROXY_ANON_NONE;
+        else
+            break;
+        return 0;
     case CFG_ZMQ: {
         struct sockaddr_storage zs;
         socklen_t zl;
@@ -236,6 +272,34 @@ cfg_clear_list(void *vcfg, const struct opt_def *o)
     } else if (o->type == CFG_ETCD) {
         cfg->n_etcd = 0;
     }
+}
+
+/* The operators' TLS port: key defaults to the certificate's file, the
+ * port to 0.0.0.0:13373; a CA or a port without a certificate is an
+ * error. */
+static void
+cfg_check_operator_tls(struct opt_loader *ld)
+{
+    struct proxy_cfg *cfg = ld->cfg;
+    const struct opt_def *o = cfg_find("operator-tls-listen");
+    const char *file;
+    int line;
+
+    if (cfg->op_cert && !cfg->op_key &&
+        (cfg->op_key = strdup(cfg->op_cert)) == NULL)
+        opt_error(ld, NULL, 0, "out of memory");
+    if (!cfg->op_cert && (cfg->op_key || cfg->op_ca || cfg->op_tls_listen[0])) {
+        const char *n = cfg->op_key  ? "operator-key"
+                        : cfg->op_ca ? "operator-ca"
+                                     : "operator-tls-listen";
+
+        opt_where(ld, cfg_find(n), &file, &line);
+        opt_error(ld, file, line, "%s%s needs operator-cert", file ? "" : "--",
+                  n);
+    }
+    if (cfg->op_cert && !opt_given(ld, o))
+        snprintf(cfg->op_tls_listen, sizeof(cfg->op_tls_listen),
+                 "0.0.0.0:13373");
 }
 
 /* The options against each other (the engine's validate hook). */
@@ -294,6 +358,19 @@ cfg_cross_check(struct opt_loader *ld)
     }
     if (cfg->tls_cert && !opt_given(ld, o))
         snprintf(cfg->tls_listen, sizeof(cfg->tls_listen), "0.0.0.0:13369");
+    if (!cfg->peer_tls_cert != !cfg->peer_tls_key ||
+        !cfg->peer_tls_cert != !cfg->peer_ca) {
+        opt_where(ld,
+                  cfg_find(cfg->peer_tls_cert  ? "peer-tls-cert"
+                           : cfg->peer_tls_key ? "peer-tls-key"
+                                               : "peer-ca"),
+                  &file, &line);
+        opt_error(ld, file, line,
+                  "%speer-tls-cert, %speer-tls-key and %speer-ca go together "
+                  "(all three or none)",
+                  file ? "" : "--", file ? "" : "--", file ? "" : "--");
+    }
+    cfg_check_operator_tls(ld);
 }
 
 const struct opt_table cfg_table = {

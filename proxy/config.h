@@ -29,6 +29,7 @@ enum cfg_type {
     CFG_ESCAPE = OPT_CUSTOM,   /* ^X or none */
     CFG_SLOW,                  /* pace, catchup or disconnect */
     CFG_TAKEOVER,              /* replace or refuse */
+    CFG_ANON,                  /* loopback, any or none */
     CFG_URI = OPT_CUSTOM_LIST, /* service-uri: repeatable, no query */
     CFG_CIDR,                  /* allow: repeatable IPv4/IPv6 prefix */
     CFG_ZMQ,                   /* coordinator: repeatable tcp://HOST:PORT */

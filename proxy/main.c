@@ -27,6 +27,7 @@
 #include "proxy.h"
 #include "session.h"
 #include "http.h"
+#include "auth.h"
 #include "tls.h"
 #include "vmlog.h"
 #include "vmotion.h"
@@ -132,6 +133,24 @@ usage(FILE *f)
             "Flags (--refuse-vmotion, ...) also take =yes or =no.\n");
 }
 
+/* The operators' TLS context: certificate, key, client CA. NULL with the
+ * reason in err. */
+static struct tls_ctx *
+op_tls_new(const struct proxy_cfg *cfg, char *err, size_t errcap)
+{
+    struct tls_ctx *t;
+    char why[768];
+
+    t = tls_server_new_named(cfg->op_cert, cfg->op_key, "--operator-cert",
+                             "--operator-key", err, errcap);
+    if (t && cfg->op_ca &&
+        tls_ctx_client_ca(t, cfg->op_ca, why, sizeof(why)) != 0) {
+        snprintf(err, errcap, "--operator-ca %s", why);
+        tls_ctx_free(&t);
+    }
+    return t;
+}
+
 /* Check mode (-t): also load the TLS certificate and key, as a start
  * would. Returns 0 or -1 (error printed). */
 static int
@@ -140,14 +159,21 @@ check_tls(const struct proxy_cfg *cfg)
     struct tls_ctx *tls;
     char err[1024];
 
-    if (cfg->tls_cert == NULL)
-        return 0;
-    if ((tls = tls_server_new(cfg->tls_cert, cfg->tls_key, err, sizeof(err))) ==
-        NULL) {
-        fprintf(stderr, "vspc-proxy: %s\n", err);
-        return -1;
+    if (cfg->tls_cert) {
+        if ((tls = tls_server_new(cfg->tls_cert, cfg->tls_key, err,
+                                  sizeof(err))) == NULL) {
+            fprintf(stderr, "vspc-proxy: %s\n", err);
+            return -1;
+        }
+        tls_ctx_free(&tls);
     }
-    tls_ctx_free(&tls);
+    if (cfg->op_cert) {
+        if ((tls = op_tls_new(cfg, err, sizeof(err))) == NULL) {
+            fprintf(stderr, "vspc-proxy: %s\n", err);
+            return -1;
+        }
+        tls_ctx_free(&tls);
+    }
     return 0;
 }
 
@@ -195,6 +221,13 @@ op_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
              int salen, void *arg)
 {
     op_new(arg, fd, sa);
+}
+
+static void
+op_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+                 struct sockaddr *sa, int salen, void *arg)
+{
+    op_new_tls(arg, fd, sa);
 }
 
 static struct evconnlistener *
@@ -285,6 +318,19 @@ main(int argc, char **argv)
         if (px.tls == NULL)
             fatalx("%s", err);
     }
+    if (px.cfg.op_cert) {
+        char err[1024];
+
+        if ((px.op_tls = op_tls_new(&px.cfg, err, sizeof(err))) == NULL)
+            fatalx("%s", err);
+    }
+    {
+        char err[512];
+
+        /* --users and --acl are read here, before the loop runs. */
+        if ((px.auth = auth_new(&px, err, sizeof(err))) == NULL)
+            fatalx("%s", err);
+    }
     if (px.cfg.log_dir) {
         struct vmlog_cfg lc = {
             .dir = px.cfg.log_dir,
@@ -337,6 +383,22 @@ main(int argc, char **argv)
                                     : "replaced");
     px.op_listener = listen_on(&px, px.cfg.operator_listen, op_accept_cb,
                                "--operator-listen");
+    if (px.op_tls) {
+        px.op_tls_listener =
+            listen_on(&px, px.cfg.op_tls_listen, op_tls_accept_cb,
+                      "--operator-tls-listen");
+        log_info("operators over TLS on %s: certificate %s, client "
+                 "certificates %s",
+                 px.cfg.op_tls_listen, tls_ctx_subject(px.op_tls),
+                 px.cfg.op_ca ? px.cfg.op_ca : "(none: passwords only)");
+    }
+    log_info("operators: anonymous access %s, %s, %s",
+             px.cfg.op_anon == PROXY_ANON_ANY    ? "for everyone"
+             : px.cfg.op_anon == PROXY_ANON_NONE ? "for nobody"
+                                                 : "from loopback only",
+             px.cfg.users_file ? "users from --users" : "no users (--users)",
+             px.cfg.acl_file ? "rights from --acl"
+                             : "no --acl: every operator has every right");
     if (px.cfg.agent_listen[0] && (px.agent_listener = node_agent_listen(
                                        &px, px.cfg.agent_listen)) == NULL)
         fatal("--agent-listen: cannot listen on %s", px.cfg.agent_listen);
@@ -363,6 +425,8 @@ main(int argc, char **argv)
     if (px.tls_listener)
         evconnlistener_free(px.tls_listener);
     evconnlistener_free(px.op_listener);
+    if (px.op_tls_listener)
+        evconnlistener_free(px.op_tls_listener);
     lg_free_all(&px);
     if (px.agent_listener)
         evconnlistener_free(px.agent_listener);
@@ -374,6 +438,7 @@ main(int argc, char **argv)
     event_free(px.sig_hup);
     proxy_fini(&px);
     tls_ctx_free(&px.tls);
+    tls_ctx_free(&px.op_tls);
     cfg_free(&px.cfg);
     log_info("stopped");
     return 0;

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "audit.h"
+#include "auth.h"
 #include "cluster.h"
 #include "console.h"
 #include "node.h"
@@ -139,6 +140,26 @@ static const struct m_row m_vmlog_rows[] = {
      "Console log bytes waiting for the writer thread."},
 };
 #undef VLS
+
+#define AUS(field) offsetof(struct auth_stats, field)
+static const struct m_row m_auth_rows[] = {
+    {"vspc_operator_logins_total", M_COUNTER, AUS(ok),
+     "Operator logins by password."},
+    {"vspc_operator_cert_logins_total", M_COUNTER, AUS(cert_ok),
+     "Operator logins by client certificate."},
+    {"vspc_operator_logins_failed_total", M_COUNTER, AUS(failed),
+     "Failed logins: unknown user or wrong password."},
+    {"vspc_operator_logins_locked_total", M_COUNTER, AUS(locked),
+     "Logins refused: the source failed more than --login-failures times "
+     "a minute."},
+    {"vspc_operator_logins_busy_total", M_COUNTER, AUS(busy),
+     "Logins refused: too many being checked at once."},
+    {"vspc_operator_certs_refused_total", M_COUNTER, AUS(cert_bad),
+     "Client certificates refused (not verified, or not a user)."},
+    {"vspc_acl_denied_total", M_COUNTER, AUS(denied),
+     "Requests the ACL refused (attach, force write, drain, HTTP)."},
+};
+#undef AUS
 
 static void
 m_family(struct evbuffer *b, const char *name, enum m_kind kind,
@@ -383,6 +404,9 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
     evbuffer_add_printf(b, "vspc_draining %d\n", px->draining ? 1 : 0);
 
     m_rows(b, m_proxy_rows, VSPC_ARRAY_LEN(m_proxy_rows), st);
+    if (px->auth)
+        m_rows(b, m_auth_rows, VSPC_ARRAY_LEN(m_auth_rows),
+               auth_stats(px->auth));
 
     m_family(b, "vspc_vmotions_total", M_COUNTER, "vMotions by outcome.");
     evbuffer_add_printf(b,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
 #include <event2/buffer.h>
 #include <event2/util.h>
 #include <openssl/rand.h>
@@ -18,7 +19,9 @@
 #include "session.h"
 #include "cluster.h"
 #include "node.h"
+#include "auth.h"
 #include "opcmd.h"
+#include "tls.h"
 #include "vmotion.h"
 
 #define OP_PROMPT "vspc> "
@@ -26,6 +29,9 @@
 #define OP_BANNER_DELAY_MS 300
 /* quit: the output gets this long to drain. */
 #define OP_FLUSH_SECS 5
+/* A login (or TLS handshake) must be done within this (or the idle
+ * timeout if shorter). */
+#define OP_LOGIN_SECS 60.0
 
 /* Option 233 subcommands (vmware/vspc vspc/admin_option.py). */
 enum {
@@ -70,7 +76,8 @@ op_puts(struct oper *op, const char *s)
     tn_send_data(&op->tn, (const uint8_t *)s, strlen(s));
 }
 
-static void VSPC_PRINTF(2, 3) op_printf(struct oper *op, const char *fmt, ...)
+void
+op_printf(struct oper *op, const char *fmt, ...)
 {
     char buf[1024];
     va_list ap;
@@ -143,7 +150,7 @@ op_set_input_blocked(struct oper *op, bool blocked)
                                 BEV_TRIG_DEFER_CALLBACKS);
 }
 
-static void
+void
 op_close_flush(struct oper *op, const char *why)
 {
     struct timeval tv = {OP_FLUSH_SECS, 0};
@@ -160,10 +167,19 @@ op_close_flush(struct oper *op, const char *why)
 /* ---- attach and detach ----------------------------------------------------
  */
 
+void
+op_prompt(struct oper *op)
+{
+    if (op->state == OP_ST_LOGIN)
+        opa_prompt(op);
+    else
+        op_puts(op, OP_PROMPT);
+}
+
 static void
 op_banner(struct oper *op)
 {
-    if (op->banner_sent || op->admin)
+    if (op->banner_sent || op->admin || !op->started)
         return;
     op->banner_sent = true;
     evtimer_del(op->timer);
@@ -171,14 +187,16 @@ op_banner(struct oper *op)
               "vspc %s node %s (help for commands); vspc's notices on this "
               "session read [vspc %s: ...]\r\n",
               VSPC_VERSION, op->px->cfg.node_id, op->mark);
-    op_puts(op, OP_PROMPT);
+    if (op->user[0] && op->state == OP_ST_COMMAND)
+        op_printf(op, "logged in as %s (client certificate)\r\n", op->user);
+    op_prompt(op);
 }
 
 /* Input that arrived while the attach was pending, now for the console
  * (or command mode). */
 static void op_tn_data(void *arg, const uint8_t *p, size_t n);
 
-static void
+void
 op_unstash(struct oper *op)
 {
     size_t n = evbuffer_get_length(op->stash);
@@ -279,8 +297,26 @@ op_detach(struct oper *op, const char *why)
         op_set_input_blocked(op, false);
 }
 
+/* The ACL refused op something: counted and logged. */
+static void
+op_denied(struct oper *op, const char *what, const char *console_id)
+{
+    if (op->px->auth)
+        auth_count_denied(op->px->auth);
+    log_warnx("console=%s operator %s (%s): %s denied (--acl)", console_id,
+              op->addr, op->user[0] ? op->user : "anonymous", what);
+}
+
+/* May op see the console at all? */
+static bool
+op_sees(struct oper *op, const char *id, const char *name)
+{
+    return opa_right(op, id, name) != ACL_NONE;
+}
+
 /* Attach op to key, here or on the node that owns it. Returns true when
- * op left command mode (attached, or waiting for the owner). */
+ * op left command mode (attached, or waiting for the owner). With
+ * read-only rights it attaches as a spectator whatever it asked. */
 static bool
 op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
               const char **err)
@@ -289,6 +325,21 @@ op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
     bool last_cr = op->last_cr;
     int rc;
 
+    const char *id = c ? c->id : key, *name = c ? c->name : "";
+    enum acl_right right;
+
+    if (c == NULL)
+        clu_names(op->px->clu, key, &id, &name);
+    if ((right = opa_right(op, id, name)) == ACL_NONE) {
+        /* Said like an unknown console: no hint that it exists. */
+        if (c || clu_knows(op->px->clu, key))
+            op_denied(op, "attach", id);
+        *err = "no such console";
+        return false;
+    }
+    op->ro_right = right == ACL_RO;
+    if (op->ro_right)
+        req = CON_LOCK_READONLY;
     op->raw = raw;
     op->req = req;
     op->skip_lf = last_cr;
@@ -314,8 +365,24 @@ op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
 static void
 op_list_remote(const struct clu_remote *r, void *arg)
 {
+    if (!op_sees(arg, r->id, r->name))
+        return;
     op_printf(arg, "%s %s hv=%s ops=- in=- out=- node=%s name=%s\r\n", r->id,
               r->state, r->hv_addr, r->node, r->name);
+}
+
+/* The entries of a `list --json` array that op may not see, out. */
+static void
+op_json_filter(struct oper *op, json_t *arr)
+{
+    for (size_t i = json_array_size(arr); i-- > 0;) {
+        json_t *o = json_array_get(arr, i);
+        const char *id = json_string_value(json_object_get(o, "id"));
+        const char *name = json_string_value(json_object_get(o, "name"));
+
+        if (!op_sees(op, id ? id : "", name ? name : ""))
+            json_array_remove(arr, i);
+    }
 }
 
 static void
@@ -330,13 +397,14 @@ op_cmd_list(struct oper *op, bool json)
         for (c = con_first(op->px->consoles); c; c = con_next(c)) {
             json_t *o;
 
-            if (clu_shadowed(op->px->clu, c))
-                continue; /* listed as the newer owner's */
+            if (clu_shadowed(op->px->clu, c) || !op_sees(op, c->id, c->name))
+                continue; /* listed as the newer owner's, or not its */
             o = con_to_json(c);
             clu_json_local(op->px->clu, o, c);
             json_array_append_new(arr, o);
         }
         clu_json_remotes(op->px->clu, arr);
+        op_json_filter(op, arr);
         text = json_dumps(arr, JSON_COMPACT);
         json_decref(arr);
         if (text) {
@@ -347,8 +415,8 @@ op_cmd_list(struct oper *op, bool json)
         return;
     }
     for (c = con_first(op->px->consoles); c; c = con_next(c)) {
-        if (clu_shadowed(op->px->clu, c))
-            continue; /* listed as the newer owner's */
+        if (clu_shadowed(op->px->clu, c) || !op_sees(op, c->id, c->name))
+            continue; /* listed as the newer owner's, or not its */
         /* In a cluster the line names the owner node (before name=, which
          * is last because it may hold spaces). */
         op_printf(op, "%s %s hv=%s ops=%u in=%llu out=%llu %s%s%sname=%s\r\n",
@@ -401,6 +469,11 @@ op_cmd_drain(struct oper *op, const struct opc *c)
     struct proxy *px = op->px;
     bool on = c->kind == OPC_DRAIN;
 
+    if (!opa_admin(op, on ? "drain" : "undrain")) {
+        op_puts(op, "error permission denied: drain and undrain need the "
+                    "admin role\r\n");
+        return;
+    }
     if (c->kind == OPC_DRAIN_STATUS) {
         op_printf(op, "ok %s\r\n", px->draining ? "draining" : "not draining");
         return;
@@ -419,6 +492,12 @@ op_run_line(struct oper *op)
     const char *err = NULL;
 
     op->line[op->line_len] = '\0';
+    if (op->state == OP_ST_LOGIN) {
+        size_t n = op->line_len;
+
+        op->line_len = 0;
+        return opa_line(op, op->line, n);
+    }
     op->line_len = 0;
     opc_parse(op->line, &c);
     switch (c.kind) {
@@ -467,6 +546,8 @@ op_run_line(struct oper *op)
 static void
 op_echo(struct oper *op, const char *s, size_t n)
 {
+    if (op->typing_pw && !(n == 2 && s[0] == '\r'))
+        return; /* a password: only the line end */
     if (tn_local_enabled(&op->tn, TN_OPT_ECHO))
         tn_send_data(&op->tn, (const uint8_t *)s, n);
 }
@@ -502,7 +583,7 @@ op_command_bytes(struct oper *op, const uint8_t *p, size_t n)
         } else if (ch == 0x03) { /* ^C */
             op->line_len = 0;
             op_echo(op, "^C\r\n", 4);
-            op_puts(op, OP_PROMPT);
+            op_prompt(op);
         } else if (ch == 0x04 && op->line_len == 0) { /* ^D */
             op_close(op, "end of input");
             return n;
@@ -545,8 +626,14 @@ op_escape(struct oper *op, uint8_t ch)
         op->state = OP_ST_COMMAND;
         op_printf(op, "\r\n[vspc %s: detached]\r\n" OP_PROMPT, op->mark);
         return false;
-    case 'r':
     case 'f':
+        if (op->ro_right) {
+            op_denied(op, "force write", op->con ? op->con->id : "-");
+            op_notice(op, "force write needs read-write access");
+            return true;
+        }
+        /* fall through */
+    case 'r':
     case 's':
         if (op->tgt)
             op->tgt->escape(op, ch);
@@ -650,11 +737,19 @@ op_attached_bytes(struct oper *op, const uint8_t *p, size_t n)
 /* ---- option 233 (VMware's admin client) ---------------------------------- */
 
 /* One console in the port list (the first byte of b is the subcommand). */
+struct adm_list {
+    struct oper *op;
+    struct evbuffer *b;
+};
+
 static void
 adm_port_remote(const struct clu_remote *r, void *arg)
 {
-    struct evbuffer *b = arg;
+    struct adm_list *al = arg;
+    struct evbuffer *b = al->b;
 
+    if (!op_sees(al->op, r->id, r->name))
+        return;
     if (evbuffer_get_length(b) > 1)
         evbuffer_add(b, "", 1);
     evbuffer_add(b, r->id, strlen(r->id));
@@ -672,15 +767,17 @@ adm_port_list(struct oper *op)
 
     if (b == NULL)
         return;
+    struct adm_list al = {op, b};
+
     evbuffer_add(b, &sub, 1);
     for (c = con_first(op->px->consoles); c; c = con_next(c)) {
         struct clu_remote r = {.id = c->id, .name = c->name};
 
         /* id NUL name NUL uri, entries joined by NUL (no URI here). */
-        adm_port_remote(&r, b);
+        adm_port_remote(&r, &al);
     }
     if (op->px->clu)
-        clu_foreach_remote(op->px->clu, adm_port_remote, b);
+        clu_foreach_remote(op->px->clu, adm_port_remote, &al);
     tn_send_sb(&op->tn, TN_OPT_VSPC_ADMIN, evbuffer_pullup(b, -1),
                evbuffer_get_length(b));
     evbuffer_free(b);
@@ -740,6 +837,16 @@ op_tn_option(void *arg, uint8_t opt, bool local, bool enabled)
 {
     struct oper *op = arg;
 
+    if (opt == TN_OPT_VSPC_ADMIN && local && enabled && !op->authed) {
+        /* Its client cannot log in: only where anonymous is allowed. */
+        log_warnx("operator %s: option 233 refused: a login is needed from "
+                  "there (--operator-anonymous)",
+                  op->addr);
+        op_puts(op, "vspc: VMware's admin client needs anonymous access, "
+                    "which this address does not have\r\n");
+        op_close_flush(op, "option 233 without a login");
+        return;
+    }
     if (opt == TN_OPT_VSPC_ADMIN && local && enabled && !op->banner_sent) {
         op->admin = true;
         evtimer_del(op->timer);
@@ -778,11 +885,12 @@ op_tn_data(void *arg, const uint8_t *p, size_t n)
     while (n > 0 && !op->flush_close) {
         size_t used;
 
-        if (op->state == OP_ST_COMMAND && !op->admin)
+        if ((op->state == OP_ST_COMMAND || op->state == OP_ST_LOGIN) &&
+            !op->admin)
             used = op_command_bytes(op, p, n);
         else if (op->state == OP_ST_ATTACHED)
             used = op_attached_bytes(op, p, n);
-        else if (op->state == OP_ST_ATTACHING)
+        else if (op->state == OP_ST_ATTACHING || op->state == OP_ST_VERIFYING)
             used = op_stash(op, p, n);
         else
             break; /* closing, or option 233 not connected (ignored) */
@@ -806,10 +914,20 @@ static const struct tn_handlers op_tn_handlers = {
 
 /* (Re)starts the idle clock: it runs while the operator sits at the
  * prompt (attached operators are left alone however quiet). */
+static double
+op_login_timeout(const struct oper *op)
+{
+    double t = op->px->cfg.op_idle_timeout;
+
+    return t < OP_LOGIN_SECS ? t : OP_LOGIN_SECS;
+}
+
 static void
 op_idle_arm(struct oper *op)
 {
-    double t = op->px->cfg.op_idle_timeout;
+    double t = op->state == OP_ST_LOGIN || op->state == OP_ST_VERIFYING
+                   ? op_login_timeout(op)
+                   : op->px->cfg.op_idle_timeout;
     struct timeval tv = {(time_t)t,
                          (suseconds_t)((t - (double)(time_t)t) * 1e6)};
 
@@ -822,6 +940,15 @@ op_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct oper *op = arg;
 
+    if (op->state == OP_ST_LOGIN || op->state == OP_ST_VERIFYING) {
+        if (op->flush_close)
+            return;
+        log_info("operator %s: no login in %.0f s: closed", op->addr,
+                 op_login_timeout(op));
+        op_puts(op, "\r\nvspc: no login in time: closing\r\n");
+        op_close_flush(op, "no login in time");
+        return;
+    }
     if (op->state != OP_ST_COMMAND || op->flush_close) {
         op_idle_arm(op);
         return;
@@ -875,11 +1002,25 @@ op_write_cb(struct bufferevent *bev, void *arg)
         op->tgt->room(op);
 }
 
+static void op_start(struct oper *op);
+
 static void
 op_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     struct oper *op = arg;
 
+    if ((what & BEV_EVENT_CONNECTED) && op->tls && !op->started) {
+        op_start(op);
+        return;
+    }
+    if (op->tls && !op->started && (what & BEV_EVENT_ERROR)) {
+        char why[256];
+
+        tls_error_str(bev, why, sizeof(why));
+        log_info("operator %s: TLS handshake failed: %s", op->addr, why);
+        op_close(op, "TLS handshake failed");
+        return;
+    }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
         op_close(op, (what & BEV_EVENT_EOF) ? "operator closed"
                                             : "connection error");
@@ -939,11 +1080,38 @@ op_set_mark(struct oper *op, const char *mark)
     snprintf(op->mark, sizeof(op->mark), "%s", mark);
 }
 
-struct oper *
-op_new(struct proxy *px, int fd, const struct sockaddr *sa)
+/* The session begins (plain: at once; TLS: the handshake is done): who
+ * it is (opauth.c), the telnet negotiation, the banner. */
+static void
+op_start(struct oper *op)
+{
+    struct timeval tv = {0, OP_BANNER_DELAY_MS * 1000};
+
+    op->started = true;
+    if (op->tls) {
+        char desc[128];
+
+        tls_describe(op->bev, desc, sizeof(desc));
+        log_debug("operator %s: TLS %s", op->addr, desc);
+    }
+    if (!opa_start(op))
+        return;
+    op_idle_arm(op);
+    tn_request_local(&op->tn, TN_OPT_ECHO, true);
+    tn_request_local(&op->tn, TN_OPT_SGA, true);
+    tn_request_remote(&op->tn, TN_OPT_SGA, true);
+    tn_request_local(&op->tn, TN_OPT_BINARY, true);
+    tn_request_remote(&op->tn, TN_OPT_BINARY, true);
+    if (op->authed)
+        tn_request_local(&op->tn, TN_OPT_VSPC_ADMIN, true);
+    /* The banner waits for the answer about 233 (or a short timer). */
+    evtimer_add(op->timer, &tv);
+}
+
+static struct oper *
+op_new_any(struct proxy *px, int fd, const struct sockaddr *sa, bool tls)
 {
     struct oper *op;
-    struct timeval tv = {0, OP_BANNER_DELAY_MS * 1000};
 
     if (px->n_operators >= px->cfg.max_operators) {
         op_refuse_cap(px, fd, sa);
@@ -955,11 +1123,25 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     }
     op->px = px;
     op->id = ++px->next_session_id;
-    op->state = OP_ST_COMMAND;
+    op->state = OP_ST_LOGIN; /* until op_start says who it is */
+    op->tls = tls;
     op_new_mark(op);
     addr_str(sa, op->addr, sizeof(op->addr));
+    memcpy(&op->sa, sa,
+           sa->sa_family == AF_INET6  ? sizeof(struct sockaddr_in6)
+           : sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                      : sizeof(sa->sa_family));
     evutil_make_socket_nonblocking(fd);
-    op->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (tls) {
+        char why[256];
+
+        op->bev = tls_accept_bev(px->op_tls, px->base, fd, 0, why, sizeof(why));
+        if (op->bev == NULL)
+            log_warnx("operator %s: %s", op->addr, why);
+        fd = -1; /* closed by tls_accept_bev on failure */
+    } else {
+        op->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
     op->timer = evtimer_new(px->base, op_timer_cb, op);
     op->idle_ev = evtimer_new(px->base, op_idle_cb, op);
     op->stash = evbuffer_new();
@@ -967,7 +1149,7 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
         op->stash == NULL) {
         if (op->bev)
             bufferevent_free(op->bev);
-        else
+        else if (fd != -1)
             evutil_closesocket(fd);
         if (op->timer)
             event_free(op->timer);
@@ -989,17 +1171,24 @@ op_new(struct proxy *px, int fd, const struct sockaddr *sa)
     TAILQ_INSERT_TAIL(&px->operators, op, link);
     px->n_operators++;
     px->stats.ops_accepted++;
-    op_idle_arm(op);
-    tn_request_local(&op->tn, TN_OPT_ECHO, true);
-    tn_request_local(&op->tn, TN_OPT_SGA, true);
-    tn_request_remote(&op->tn, TN_OPT_SGA, true);
-    tn_request_local(&op->tn, TN_OPT_BINARY, true);
-    tn_request_remote(&op->tn, TN_OPT_BINARY, true);
-    tn_request_local(&op->tn, TN_OPT_VSPC_ADMIN, true);
-    /* The banner waits for the answer about 233 (or a short timer). */
-    evtimer_add(op->timer, &tv);
-    log_debug("operator %s connected", op->addr);
+    log_debug("operator %s connected%s", op->addr, tls ? " (TLS)" : "");
+    if (tls)
+        op_idle_arm(op); /* the handshake has the login's time */
+    else
+        op_start(op);
     return op;
+}
+
+struct oper *
+op_new(struct proxy *px, int fd, const struct sockaddr *sa)
+{
+    return op_new_any(px, fd, sa, false);
+}
+
+struct oper *
+op_new_tls(struct proxy *px, int fd, const struct sockaddr *sa)
+{
+    return op_new_any(px, fd, sa, true);
 }
 
 void
@@ -1010,6 +1199,7 @@ op_close(struct oper *op, const char *why)
     if (op->state == OP_ST_CLOSING)
         return;
     op_detach(op, why);
+    opa_cancel(op);
     op->state = OP_ST_CLOSING;
     log_debug("operator %s closed: %s", op->addr, why);
     bufferevent_disable(op->bev, EV_READ | EV_WRITE);
@@ -1024,6 +1214,7 @@ op_close(struct oper *op, const char *why)
 void
 op_free(struct oper *op)
 {
+    opa_cancel(op);
     if (op->bev)
         bufferevent_free(op->bev);
     if (op->timer)

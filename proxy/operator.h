@@ -19,9 +19,11 @@
 #include "vspc/compat.h"
 
 #include <sys/queue.h>
+#include <sys/socket.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "acl.h"
 #include "console.h"
 #include "proxy.h"
 #include "telnet.h"
@@ -32,6 +34,8 @@
 
 enum op_state {
     OP_ST_COMMAND = 0,
+    OP_ST_LOGIN,     /* TLS handshake, or typing a name or password */
+    OP_ST_VERIFYING, /* the password is being checked (opauth.c) */
     OP_ST_ATTACHING, /* waiting for the owner node's answer (cluster) */
     OP_ST_ATTACHED,
     OP_ST_CLOSING,
@@ -39,6 +43,7 @@ enum op_state {
 };
 
 struct oper;
+struct auth_login;
 
 /*
  * Where an attached operator's input and escapes go: its console on this
@@ -66,6 +71,12 @@ struct oper {
     bool last_cr;      /* NVT: drop the NUL of CR NUL */
     bool skip_lf;      /* attach line ended in CR: drop a LF/NUL */
     bool ro_told;      /* told once that its input is refused */
+    bool tls;          /* the operators' TLS port */
+    bool started;      /* negotiation begun (TLS: after the handshake) */
+    bool authed;       /* logged in, or anonymous where allowed */
+    bool typing_pw;    /* the line is a password: no echo */
+    bool ro_right;     /* the ACL gives it read-only on its console */
+    uint8_t login_tries;
     bool flush_close;  /* close once the output drained */
     uint8_t esc_state; /* 0, 1 = saw the escape char, 2 = escape + 'c' */
     uint64_t wire_out; /* bytes ever queued to the socket (progress) */
@@ -85,6 +96,11 @@ struct oper {
      * the banner, so that a VM's output cannot pass for vspc's notices
      * (the VM never sees it). */
     char mark[OP_MARK_LEN + 1];
+    /* Who (auth.h): "" anonymous; login_user while logging in. */
+    char user[72];
+    char login_user[72];
+    struct auth_login *login; /* the password being checked */
+    struct sockaddr_storage sa;
     char line[OP_LINE_MAX];
     size_t line_len;
     TAILQ_ENTRY(oper) link; /* proxy.operators */
@@ -92,6 +108,9 @@ struct oper {
 
 /* Accept an operator connection on fd. NULL (fd closed) on failure. */
 struct oper *op_new(struct proxy *px, int fd, const struct sockaddr *sa);
+/* The same on the operators' TLS port (px->op_tls): the session starts
+ * once the handshake is done. */
+struct oper *op_new_tls(struct proxy *px, int fd, const struct sockaddr *sa);
 void op_close(struct oper *op, const char *why);
 void op_free(struct oper *op);
 
@@ -126,6 +145,34 @@ void op_attach_failed(struct oper *op, const char *err);
 void op_ended(struct oper *op, const char *why);
 /* A notice line, as op_notice, even to raw operators (they must know). */
 void op_puts(struct oper *op, const char *s);
+void op_printf(struct oper *op, const char *fmt, ...) VSPC_PRINTF(2, 3);
+/* Close once the output is written (at most a few seconds). */
+void op_close_flush(struct oper *op, const char *why);
+/* The prompt of op's state ("vspc> ", "login: ", "Password: "). */
+void op_prompt(struct oper *op);
+/* Input read while reading was paused (attach, login), now used. */
+void op_unstash(struct oper *op);
+/* Offer VMware's option 233 (only to an operator that may use it). */
+void op_offer_admin(struct oper *op);
+
+/*
+ * opauth.c: the login and the rights of an operator (auth.h). Without
+ * px->auth (unit tests) everyone is anonymous with every right.
+ */
+/* The session starts: client certificate, anonymous, or a login. Returns
+ * false if op was closed. */
+bool opa_start(struct oper *op);
+/* A line typed at the login (state OP_ST_LOGIN). Returns true when op
+ * left the line editor (checking the password, or closing). */
+bool opa_line(struct oper *op, char *line, size_t len);
+void opa_prompt(struct oper *op);
+/* Forget a login in progress (op closes). */
+void opa_cancel(struct oper *op);
+/* op's rights on a console. */
+enum acl_right opa_right(struct oper *op, const char *console_id,
+                         const char *vm_name);
+/* May op run an administrative command (what: for the log)? */
+bool opa_admin(struct oper *op, const char *what);
 
 /* oplocal.c: a console of this node. */
 void opl_init(struct oper *op);

@@ -40,6 +40,7 @@
 #include "vspc/clock.h"
 #include "vspc/log.h"
 #include "vspc/random.h"
+#include "tls.h"
 
 /*
  * The state table: each state's legal exits.
@@ -107,6 +108,64 @@ static void VSPC_PRINTF(2, 3) s_warn(struct pl_link *l, const char *fmt, ...)
     log_warnx("peer %s: node=%s %s: %s%s", pl->node_id,
               l->known ? l->node_id : "?", l->st.remote, msg,
               supp ? " (and similar lines suppressed)" : "");
+}
+
+/* TLS: one line per this many seconds for failed handshakes, and as many
+ * for wrong CNs (a refused node redials every second). */
+#define PL_TLS_LOG_EVERY 10.0
+
+/* A TLS error on l (the bufferevent reported it): before UP, a failed
+ * handshake (TLS 1.3: a dialer whose certificate the acceptor refused
+ * learns it only after its own handshake ended, before the answer); a
+ * log line (rate limited), counted. l closed. */
+static void
+s_tls_error(struct pl_link *l)
+{
+    struct pl *pl = l->pl;
+    char why[400], who[PW_NODE_ID_MAX + 96];
+    unsigned quiet = 0;
+
+    if (tls_failure_str(l->bev, why, sizeof(why)) == 0 ||
+        l->state == PL_ST_UP) {
+        pl__close(l, "%s", why);
+        return;
+    }
+    pl->st.tls_failures++;
+    l->tls_refused = true;
+    if (l->outgoing)
+        snprintf(who, sizeof(who), "node %s at %s (dialed)", l->node_id,
+                 l->st.remote);
+    else
+        snprintf(who, sizeof(who), "%s (accepted)", l->st.remote);
+    if (rlim_allow(&pl->tls_rl, clock_now(), PL_TLS_LOG_EVERY, &quiet))
+        log_warnx("peer %s: TLS handshake with %s failed: %s (%u more "
+                  "failed since the last line)",
+                  pl->node_id, who, why, quiet);
+    pl__close(l, "TLS handshake failed: %s", why);
+}
+
+/* TLS: the peer's verified certificate names node id (its CN)? If not, a
+ * log line (rate limited), counted, l closed. */
+static bool
+s_cn_ok(struct pl_link *l, const char *id)
+{
+    struct pl *pl = l->pl;
+    char cn[128];
+    unsigned quiet = 0;
+
+    if (pl->cfg.tls == NULL ||
+        (tls_peer_cn(l->bev, cn, sizeof(cn)) == 0 && strcmp(cn, id) == 0))
+        return true;
+    pl->st.tls_wrong_cn++;
+    l->tls_refused = true;
+    if (rlim_allow(&pl->cn_rl, clock_now(), PL_TLS_LOG_EVERY, &quiet))
+        log_warnx("peer %s: %s (%s): certificate CN '%s' is not node %s: "
+                  "refused (%u more refused since the last line)",
+                  pl->node_id, l->st.remote,
+                  l->outgoing ? "dialed" : "accepted",
+                  cn[0] ? cn : "(none usable)", id, quiet);
+    pl__close(l, "certificate CN '%s' is not node %s", cn, id);
+    return false;
 }
 
 void
@@ -299,8 +358,11 @@ s_teardown(struct pl_link *l)
             pl->cb.link_down(l, l->reason, pl->arg);
     } else if (l->outgoing && !l->quiet) {
         pl->st.connect_failed++;
-        log_info("peer %s: connecting to %s (%s) failed: %s", pl->node_id,
-                 l->node_id, l->st.remote, l->reason);
+        /* A refused node is redialed every second: its line was the
+         * rate-limited one. */
+        log_at(l->tls_refused ? LOG_LVL_DEBUG : LOG_LVL_INFO,
+               "peer %s: connecting to %s (%s) failed: %s", pl->node_id,
+               l->node_id, l->st.remote, l->reason);
         if (pl->cb.connect_failed)
             pl->cb.connect_failed(pl, l->node_id, l->reason, pl->arg);
     }
@@ -316,6 +378,8 @@ s_conn_free(struct pl_link *l)
     smap_fini(&l->in_rx);
     smap_fini(&l->in_void);
     event_free(l->hs_ev);
+    if (l->pl->cfg.tls)
+        tls_close_notify(l->bev);
     bufferevent_free(l->bev);
     free(l);
 }
@@ -440,6 +504,8 @@ s_on_hello(struct pl_link *c, const struct pw_hello *h)
                         h->node_id);
         return;
     }
+    if (!s_cn_ok(c, h->node_id))
+        return;
     snprintf(c->node_id, sizeof(c->node_id), "%s", h->node_id);
     c->known = true;
     c->st.node_index = h->node_index;
@@ -502,11 +568,18 @@ s_on_hello(struct pl_link *c, const struct pw_hello *h)
  * input instead, up to the read bound (two maximal frames). Returns the
  * bytes read; 0 when nothing more is there now (EOF and errors are left
  * for libevent to report on its next read).
+ *
+ * TLS: the socket carries records, so libevent's OpenSSL bufferevent
+ * reads it (a record or two per readiness, up to the same bound); here
+ * only plaintext OpenSSL decrypted already moves to the input (no socket
+ * I/O), so nothing decrypted waits there for a readiness that may never
+ * come (PROTOCOL.md 7.2).
  */
 static size_t
-s_read_more(struct bufferevent *bev, struct evbuffer *in, size_t bound,
+s_read_more(struct pl_link *l, struct evbuffer *in, size_t bound,
             size_t *budget)
 {
+    struct bufferevent *bev = l->bev;
     size_t have = evbuffer_get_length(in), want;
     struct evbuffer_iovec v[2];
     struct iovec iov[2];
@@ -516,6 +589,12 @@ s_read_more(struct bufferevent *bev, struct evbuffer *in, size_t bound,
     if (have >= bound || *budget == 0)
         return 0;
     want = bound - have < *budget ? bound - have : *budget;
+    if (l->pl->cfg.tls) {
+        size_t n = tls_read_pending(bev, want);
+
+        *budget -= n;
+        return n;
+    }
     /* The bufferevent keeps its input's end frozen between its own reads
      * (as it does around them, we thaw it for ours). */
     evbuffer_unfreeze(in, 0);
@@ -563,7 +642,7 @@ s_read_cb(struct bufferevent *bev, void *arg)
         uint32_t n;
         int rc;
 
-        if (avail < 4 && s_read_more(bev, in, bound, &budget) > 0)
+        if (avail < 4 && s_read_more(l, in, bound, &budget) > 0)
             continue;
         if (avail < 4)
             break;
@@ -576,7 +655,7 @@ s_read_cb(struct bufferevent *bev, void *arg)
                             pl->cfg.max_frame);
             break;
         }
-        if (avail < 4 + (size_t)n && s_read_more(bev, in, bound, &budget) > 0)
+        if (avail < 4 + (size_t)n && s_read_more(l, in, bound, &budget) > 0)
             continue;
         if (avail < 4 + (size_t)n)
             break;
@@ -601,6 +680,12 @@ s_read_cb(struct bufferevent *bev, void *arg)
             pl__dispatch(l, &pl->rx);
         }
     }
+    /* Out of budget with plaintext perhaps left inside OpenSSL, which no
+     * socket readiness announces: come back after the others' turn. */
+    if (pl->cfg.tls && budget == 0 && l->state != PL_ST_CLOSING)
+        bufferevent_trigger(bev, EV_READ,
+                            BEV_TRIG_IGNORE_WATERMARKS |
+                                BEV_TRIG_DEFER_CALLBACKS);
 }
 
 static void
@@ -610,7 +695,12 @@ s_event_cb(struct bufferevent *bev, short what, void *arg)
     struct pl *pl = l->pl;
 
     if (what & BEV_EVENT_CONNECTED) {
+        /* TLS: the handshake is done (an acceptor waits for the hello). */
+        if (!l->outgoing)
+            return;
         s_sock_setup(l);
+        if (!s_cn_ok(l, l->node_id))
+            return;
         s_set_state(l, PL_ST_HELLO_SENT);
         s_send_hello(l);
     } else if ((what & BEV_EVENT_TIMEOUT) && l->state != PL_ST_UP) {
@@ -623,6 +713,8 @@ s_event_cb(struct bufferevent *bev, short what, void *arg)
                   pl->cfg.stall_timeout);
     } else if (what & BEV_EVENT_EOF) {
         pl__close(l, "closed by the peer");
+    } else if (pl->cfg.tls) {
+        s_tls_error(l);
     } else {
         pl__close(l, "%s",
                   evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -638,23 +730,32 @@ s_accept_cb(struct evconnlistener *lst, evutil_socket_t fd, struct sockaddr *sa,
     struct pl *pl = arg;
     struct bufferevent *bev = NULL;
     struct pl_link *l;
-    char who[64];
+    char who[64], why[160];
 
+    addr_str(sa, who, sizeof(who));
     if (pl->n_accepting >= PL_ACCEPT_MAX) {
         pl->st.accept_refused++;
-        addr_str(sa, who, sizeof(who));
         if (rlog_allow(&pl->rl, "accept", 6, clock_now(), NULL))
             log_warnx("peer %s: refusing %s: %u connections without hello",
                       pl->node_id, who, pl->n_accepting);
-    } else if ((bev = bufferevent_socket_new(pl->base, fd,
-                                             BEV_OPT_CLOSE_ON_FREE)) != NULL) {
-        if ((l = s_conn_new(pl, bev, PL_ST_HELLO_WAIT)) != NULL)
-            s_sock_setup(l);
-        else
-            bufferevent_free(bev);
+        evutil_closesocket(fd);
         return;
     }
-    evutil_closesocket(fd);
+    /* Either way fd is the bufferevent's, or closed. */
+    if (pl->cfg.tls) {
+        if ((bev = tls_accept_bev(pl->cfg.tls, pl->base, fd, 0, why,
+                                  sizeof(why))) == NULL)
+            log_warnx("peer %s: %s: %s", pl->node_id, who, why);
+    } else if ((bev = bufferevent_socket_new(pl->base, fd,
+                                             BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+        evutil_closesocket(fd);
+    }
+    if (bev == NULL)
+        return;
+    if ((l = s_conn_new(pl, bev, PL_ST_HELLO_WAIT)) != NULL)
+        s_sock_setup(l);
+    else
+        bufferevent_free(bev);
 }
 
 struct pl *
@@ -756,6 +857,7 @@ pl_connect(struct pl *pl, const char *node_id, const char *addr)
     socklen_t sslen;
     struct bufferevent *bev;
     struct pl_link *l;
+    char why[160];
 
     if (node_id == NULL || !wire_valid_node_id(node_id) ||
         strcmp(node_id, pl->node_id) == 0 || addr == NULL ||
@@ -765,7 +867,12 @@ pl_connect(struct pl *pl, const char *node_id, const char *addr)
     }
     if (s_other(pl, NULL, node_id) != NULL)
         return 0; /* up, or on its way */
-    bev = bufferevent_socket_new(pl->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    /* TLS: the socket comes from bufferevent_socket_connect below, and the
+     * handshake follows the connect. */
+    if (pl->cfg.tls)
+        bev = tls_connect_bev(pl->cfg.tls, pl->base, -1, 0, why, sizeof(why));
+    else
+        bev = bufferevent_socket_new(pl->base, -1, BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL || (l = s_conn_new(pl, bev, PL_ST_CONNECTING)) == NULL) {
         if (bev)
             bufferevent_free(bev);

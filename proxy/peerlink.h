@@ -68,6 +68,18 @@
  * or held records during a vMotion): then one slow console holds up the
  * input of the others on the link only while its own queue is full.
  *
+ * TLS (cfg.tls): every connection, both ways, is TLS 1.3 with mutual
+ * authentication under the cluster CA (tls.h), before any frame; the hello
+ * is sent once the handshake is done. A peer's certificate must also name
+ * the node it is: its subject CN equal to the node id of its hello (the
+ * dialer checks the node it dialed already at the handshake's end), so a
+ * node with a valid certificate cannot pose as another. A failed handshake
+ * or a CN that does not match: a log line (rate limited, with the address
+ * and OpenSSL's reason), a count (pl_stats), the connection closed. The
+ * tls_ctx must outlive the instance. Reading: libevent's OpenSSL
+ * bufferevent reads and decrypts, the read callback only takes what
+ * OpenSSL holds already (no socket I/O of ours under TLS).
+ *
  * Every malformed, oversized or wrong-version frame, any protocol
  * violation: a log line (rate limited per peer address) and that
  * connection closed; other links are unaffected. Memory is bounded:
@@ -130,6 +142,7 @@
 
 struct pl;
 struct pl_link;
+struct tls_ctx;
 
 struct pl_config {
     const char *node_id;  /* this node; copied */
@@ -142,6 +155,8 @@ struct pl_config {
                              PW_MAX_FRAME */
     size_t max_frame;     /* largest frame accepted; 0: PW_MAX_FRAME;
                              clamped to 1024..PW_MAX_FRAME */
+    struct tls_ctx *tls;  /* NULL: plain TCP; else every connection is TLS
+                             (tls_mutual_new), not owned: see "TLS" */
 };
 
 /* How a validation ended (validate_done). */
@@ -240,6 +255,8 @@ struct pl_stats {
     uint64_t duplicates;      /* connections closed as duplicates */
     uint64_t stalled;         /* links closed by the stall timeout */
     uint64_t accept_refused;  /* over PL_ACCEPT_MAX */
+    uint64_t tls_failures;    /* TLS handshakes that failed */
+    uint64_t tls_wrong_cn;    /* certificate CN not the node of the hello */
     uint64_t decode_errors[PW_ERR__COUNT]; /* by -pw_err */
 };
 

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "vspc/ratelimit.h"
 #include "vspc/ratelog.h"
 #include "vspc/strmap.h"
 #include "peerlink.h"
@@ -66,6 +67,7 @@ struct pl_link {
     bool torn;        /* teardown callbacks done */
     bool out_blocked; /* output over out_max: room 0 until drained */
     bool in_blocked;  /* someone saw input room 0 */
+    bool tls_refused; /* TLS failure or wrong CN: logged, rate limited */
     struct bufferevent *bev;
     struct event *hs_ev; /* hello timeout */
     char node_id[PW_NODE_ID_MAX + 1];
@@ -100,6 +102,7 @@ struct pl {
     unsigned n_accepting; /* in HELLO_WAIT */
     uint64_t next_req_id;
     struct rlog rl;
+    struct rlim tls_rl, cn_rl; /* failed handshakes, wrong CNs: log lines */
     uint8_t txbuf[4 + PW_MAX_FRAME];
     struct pw_frame rx, tx; /* scratch frames */
     struct pl_stats st;

@@ -15,6 +15,7 @@
 #include "cluster.h"
 #include "console.h"
 #include "http.h"
+#include "auth.h"
 #include "operator.h"
 #include "vmlog.h"
 #include "session.h"
@@ -85,6 +86,7 @@ proxy_fini(struct proxy *px)
     clog_free(&px->clog);
     vmlog_free(&px->vmlog);
     http_free(&px->http);
+    auth_free(&px->auth); /* after every operator and HTTP request */
     con_registry_free(&px->consoles);
     aud_free(&px->audit);
     event_free(px->reap_ev);

@@ -40,6 +40,14 @@ struct proxy_cidr {
     unsigned bits;
 };
 
+/* --operator-anonymous: who may use the operator port and the HTTP API
+ * without logging in. */
+enum proxy_anon {
+    PROXY_ANON_LOOPBACK = 0, /* clients on 127.0.0.0/8 and ::1 */
+    PROXY_ANON_ANY,
+    PROXY_ANON_NONE,
+};
+
 struct proxy_cfg {
     char vm_listen[128];
     char operator_listen[128];
@@ -81,6 +89,15 @@ struct proxy_cfg {
     int log_level;    /* enum log_level: main.c applies it */
     const char *user; /* become it once the ports are bound (NULL: stay) */
     const char *http_token_file; /* bearer token the HTTP API requires */
+    /* Operator authentication (auth.h). */
+    char op_tls_listen[128]; /* "" = no TLS operator listener */
+    const char *op_cert;     /* its PEM certificate chain */
+    const char *op_key;      /* its PEM private key */
+    const char *op_ca;       /* client certificates' CA (NULL: none) */
+    enum proxy_anon op_anon; /* who may skip the login */
+    const char *users_file;  /* users and password hashes (users.h) */
+    const char *acl_file;    /* per-console rights (acl.h) */
+    unsigned login_failures; /* failed logins per source per minute */
     /* The cluster (cluster.c): none = this node runs alone. */
     char coordinators[PROXY_MAX_COORDINATORS][PROXY_ENDPOINT_MAX];
     size_t n_coordinators;
@@ -93,6 +110,10 @@ struct proxy_cfg {
     const char *curve_key;    /* CURVE secret key file (NULL: plain) */
     char coordinator_key[41]; /* the coordinators' public key (Z85) */
     char peer_advertise[128]; /* "" = peer_listen's address */
+    /* The peer link in TLS (tls_mutual_new); NULL: plain TCP. */
+    const char *peer_tls_cert; /* this node's chain, CN = node_id */
+    const char *peer_tls_key;  /* its private key */
+    const char *peer_ca;       /* the cluster CA: the only one trusted */
     bool owns_strings; /* config.c copied the strings: cfg_free frees them */
 };
 
@@ -202,6 +223,9 @@ struct proxy {
     struct evconnlistener *agent_listener; /* NULL without --agent-listen */
     struct event *drain_close_ev;          /* drain --close-after, or NULL */
     struct tls_ctx *tls;                   /* NULL without --tls-cert */
+    struct tls_ctx *op_tls;                /* NULL without --operator-cert */
+    struct evconnlistener *op_tls_listener;
+    struct auth *auth;      /* logins and rights (auth.h); NULL in unit tests */
     struct aud_ring *audit; /* the last cfg.audit_max vMotion records */
     bool draining; /* operator `drain`: BEGIN gets NOTNOW (node_set_draining) */
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */

@@ -60,7 +60,7 @@ struct opt_def {
     const char *want; /* what a valid value looks like, for errors */
 };
 
-#define OPT_MAX_OPTS 48
+#define OPT_MAX_OPTS 80
 
 struct opt_loader;
 

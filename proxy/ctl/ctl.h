@@ -8,6 +8,7 @@
  *   ctl_console.c  `console`: the operator port, a raw terminal, escapes
  *   ctl_drain.c    `drain`, `undrain`: the operator port's drain command
  *   ctl_keygen.c   `keygen`: a CURVE key pair for the cluster links
+ *   ctl_passwd.c   `passwd`: a users-file line (a password hashed, users.h)
  *
  * vspcctl is a client, not the daemon: it blocks, resolves host names and
  * exits on errors. Exit status: 0 success, 1 failure, 2 bad usage.
@@ -78,6 +79,10 @@ int ctl_load_token(const char *file);
 
 /* `vspcctl keygen [FILE]` (file NULL: both keys on stdout). Exit status. */
 int ctl_keygen(const char *file);
+
+/* `vspcctl passwd [--scheme S] [--cost N] NAME [GROUPS]`, argv[0] being
+ * "passwd": the users-file line on stdout. Exit status. */
+int ctl_passwd(int argc, char **argv);
 
 /*
  * `vspcctl console`: attach to key (id, VM name or unique id prefix)

@@ -7,6 +7,7 @@
  *     log <key> [--follow]     a console's log (HTTP), like tail -f
  *     status [--json]          the node and its cluster (/api/v1/cluster)
  *     drain NODE [--close-after S], undrain NODE   (the operator port)
+ *     passwd [--scheme S] [--cost N] NAME [GROUPS]   a users-file line
  *
  * <key> is a console id, a VM name or a unique id prefix (as the operator
  * port's attach). Defaults: operator port 127.0.0.1:13371, HTTP
@@ -53,6 +54,12 @@ usage(int status)
             "links: the secret\n"
             "                            into FILE (0600), the public key "
             "printed\n"
+            "  passwd [--scheme scrypt|pbkdf2-sha256] [--cost N] NAME "
+            "[GROUPS]\n"
+            "                            a users-file line for NAME (the "
+            "password from the\n"
+            "                            terminal, twice, or one line of "
+            "stdin)\n"
             "\n"
             "<key>: console id, VM name or unique id prefix.\n"
             "  --operator ADDR:PORT      operator port (default %s, or "
@@ -418,6 +425,8 @@ main(int argc, char **argv)
     if (optind >= argc)
         usage(2);
     cmd = argv[optind];
+    if (strcmp(cmd, "passwd") == 0) /* its own options */
+        return ctl_passwd(argc - optind, argv + optind);
     /* Command options and operands, in any order. */
     argc -= optind;
     argv += optind;

@@ -11,7 +11,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 secs=${1:-30}
 merge=${2:-}
-targets=(telnet pproxy wire etcdkv opcmd)
+targets=(telnet pproxy wire etcdkv opcmd users acl)
 cc=$(command -v clang || command -v clang-14 || true)
 [ -n "$cc" ] || { echo "run.sh: clang is not installed (deploy/deps.sh --test)" >&2; exit 1; }
 b=$root/build-fuzz

@@ -17,3 +17,8 @@ add_test(NAME scenario_vspcctl_pty
           $<TARGET_FILE:vspcctl> $<TARGET_FILE:vspc-hvsim>)
 set_tests_properties(scenario_vspcctl_pty PROPERTIES TIMEOUT 60
   LABELS scenario)
+
+# vspcctl passwd: a users-file line from a password on stdin (no daemon).
+add_test(NAME ctl_passwd
+  COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/ctl_passwd.sh $<TARGET_FILE:vspcctl>)
+set_tests_properties(ctl_passwd PROPERTIES TIMEOUT 60 LABELS scenario)

@@ -84,3 +84,15 @@ set_tests_properties(http_token PROPERTIES TIMEOUT 60 LABELS "scenario;edge")
 add_test(NAME journal
   COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/journal.sh ${CMAKE_BINARY_DIR})
 set_tests_properties(journal PROPERTIES TIMEOUT 60 LABELS "scenario")
+
+# Operator logins and per-console ACLs (tests/scenario/op_auth.py): ports
+# 25900-25912; a coordinator and two nodes with --users and --acl: client
+# certificates (good, expired, another CA), passwords (PBKDF2, scrypt),
+# wrong ones alike, the brute-force limit, option 233, rights on attach,
+# force write, list, drain, across nodes.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME op_auth
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/op_auth.py
+            ${CMAKE_BINARY_DIR} 25900)
+  set_tests_properties(op_auth PROPERTIES TIMEOUT 120 LABELS "scenario;edge")
+endif()

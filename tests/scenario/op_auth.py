@@ -1,0 +1,374 @@
+#!/usr/bin/env python3
+"""op_auth.py: operator authentication and per-console ACLs (ctest
+op_auth). A coordinator and two nodes; both read the same users file and
+ACL file:
+
+    admin      @admins
+    @ops       rw    *
+    alice      rw    id:<console A>
+    bob        ro    name:web-*
+    anonymous  ro    name:web-*
+    *          none  *
+
+Users: alice (PBKDF2-SHA256), bob (scrypt), carol (client certificate
+only; groups ops, admins), dave (disabled). Console A ("db-1") and
+console B ("web-1") are VMs on n1. n1 lets nobody in without a login
+(--operator-anonymous none) and has a TLS operator port with a client CA;
+n2 keeps the default (anonymous from loopback).
+
+ 1. carol's client certificate on n1's TLS port: logged in without a
+    password; sees both consoles, attaches rw, may force write, may drain.
+ 2. An expired certificate and one from another CA: told why, closed.
+ 3. alice by password over TLS: sees only A; B is "no such console";
+    drain is refused (not an admin); A attaches rw.
+ 4. bob by password on the plain port: sees only B; attaching rw gives a
+    read-only spectator; force write is refused in-band.
+ 5. Wrong password, unknown user, disabled user, a certificate-only user
+    with a password: all "Login incorrect" alike; three per connection.
+ 6. Brute force: past --login-failures 4 a minute, even the right
+    password is refused ("too many failed logins"), and counted.
+ 7. Option 233 on n1 without a login: refused with a line; on n2
+    (anonymous, the ACL's anonymous rule): the port list has only B, A
+    cannot be connected, B connects read-only.
+ 8. n2, anonymous on loopback: `list` has only B (a console of n1: the node
+    the operator is on enforces), attach A is "no such console", drain
+    refused.
+ 9. Metrics count logins, failures, refusals and ACL denials.
+
+usage: op_auth.py BUILD_DIR BASE_PORT   (ports BASE..BASE+12)
+"""
+import base64
+import hashlib
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from clusterlib import Cluster, Operator, run  # noqa: E402
+
+C = Cluster(sys.argv[1], int(sys.argv[2]), "op_auth", n_nodes=2)
+TLS_PORT = C.base + 12
+A = "0123456789abcdeffedcba9800590000"
+B = "0123456789abcdeffedcba9800600000"
+D = C.logdir
+
+
+def sh(*argv):
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, cwd=D)
+
+
+def make_certs():
+    """A CA; the node's certificate; carol's; an expired one; a rogue."""
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    sh("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
+       "-subj", "/CN=vspc test operators CA", "-days", "2")
+    for name, cn in (("node", "127.0.0.1"), ("carol", "carol"),
+                     ("old", "carol")):
+        sh("openssl", "req", "-new", *ec, "-keyout", name + ".key", "-out",
+           name + ".csr", "-subj", "/CN=" + cn)
+    for name in ("node", "carol"):
+        sh("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem",
+           "-CAkey", "ca.key", "-CAcreateserial", "-out", name + ".pem",
+           "-days", "2")
+    with open(os.path.join(D, "ca.cnf"), "w") as f:
+        f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
+                "new_certs_dir = .\nserial = ca.srl\ndefault_md = sha256\n"
+                "policy = p\n[p]\ncommonName = supplied\n")
+    open(os.path.join(D, "index.txt"), "w").close()
+    sh("openssl", "ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem",
+       "-keyfile", "ca.key", "-in", "old.csr", "-out", "old.pem",
+       "-startdate", "20200101000000Z", "-enddate", "20200201000000Z",
+       "-notext")
+    sh("openssl", "req", "-x509", *ec, "-keyout", "rogue.key", "-out",
+       "rogue.pem", "-subj", "/CN=carol", "-days", "2")
+
+
+def b64(b):
+    return base64.b64encode(b).decode().rstrip("=")
+
+
+def make_files():
+    salt = b"0123456789abcdef"
+    pb = hashlib.pbkdf2_hmac("sha256", b"alice-pw", salt, 1000)
+    sc = hashlib.scrypt(b"bob-pw", salt=salt, n=1 << 10, r=8, p=1,
+                        dklen=32)
+    users = ("# name:hash:groups\n"
+             "alice:$pbkdf2-sha256$i=1000$%s$%s:\n"
+             "bob:$scrypt$ln=10,r=8,p=1$%s$%s:helpdesk\n"
+             "carol:cert:ops,admins\n"
+             "dave:!:ops\n" % (b64(salt), b64(pb), b64(salt), b64(sc)))
+    acl = ("admin      @admins\n"
+           "@ops       rw    *\n"
+           "alice      rw    id:%s\n"
+           "bob        ro    name:web-*\n"
+           "anonymous  ro    name:web-*\n"
+           "*          none  *\n" % A)
+    for name, text in (("users", users), ("acl", acl)):
+        path = os.path.join(D, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+
+
+class Conn(Operator):
+    """An operator connection that has not logged in yet."""
+
+    def __init__(self, port, cert=None, tls=False, admin=False):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if tls or cert:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(os.path.join(D, "ca.pem"))
+            ctx.check_hostname = False
+            if cert:
+                ctx.load_cert_chain(os.path.join(D, cert + ".pem"),
+                                    os.path.join(D, cert + ".key"))
+            raw = ctx.wrap_socket(raw)
+        self.s = raw
+        self.buf = b""
+        self.raw = b""
+        if admin:
+            self.s.sendall(b"\xff\xfd\xe9")  # DO 233: VMware's client
+        else:
+            self.s.sendall(b"\xff\xfc\xe9")  # WONT 233
+
+    def login(self, user, pw):
+        head = self.read_until(b"login: ")
+        m = re.search(rb"read \[vspc ([A-Z0-9]+): \.\.\.\]", head)
+        if m:
+            self.mark = m.group(1)
+        self.send(user.encode() + b"\r\n")
+        self.read_until(b"Password: ")
+        self.send(pw.encode() + b"\r\n")
+
+    def command(self, line):
+        """A command's reply, up to the next prompt."""
+        self.send(line.encode() + b"\r\n")
+        out = self.read_until(b"vspc> ")
+        return out.decode(errors="replace")
+
+    def closed(self, timeout=5.0):
+        """Everything until the node closes the connection (or raises)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.s.settimeout(deadline - time.monotonic())
+            try:
+                data = self.s.recv(65536)
+            except (ssl.SSLError, ConnectionResetError):
+                data = b""
+            if not data:
+                out, self.buf = self.buf, b""
+                return out.decode(errors="replace")
+            self._feed(data)
+        raise OSError("not closed within %.0f s (got %r)" %
+                      (timeout, self.buf[-200:]))
+
+
+def expect(cond, what):
+    if not cond:
+        C.fail(what)
+    print("ok: " + what)
+
+
+def listed(text):
+    return sorted(set(re.findall(r"^(?:vspc> )?([0-9a-f]{32}) ", text,
+                                 re.M)))
+
+
+def metric(node, name):
+    return C.metric(node, name) or 0
+
+
+def step1():
+    c = Conn(TLS_PORT, cert="carol")
+    head = c.read_until(b"vspc> ").decode(errors="replace")
+    expect("logged in as carol (client certificate)" in head,
+           "1. carol's certificate logs her in without a password")
+    expect(listed(c.command("list")) == [A, B], "1. carol (@ops) sees both")
+    c.send(b"attach %s\r\n" % A.encode())
+    line = c.read_until(b"\r\n", 5).decode()
+    expect(line.startswith("ok attached %s rw" % A), "1. attach rw: " +
+           line.strip())
+    c.send(b"\x05cf")
+    c.send(b"\x05c.")
+    c.read_until(b"detached]")
+    c.read_until(b"vspc> ")
+    expect("ok not draining" in c.command("drain status"),
+           "1. carol (@admins) may use drain")
+    c.close()
+
+
+def step2():
+    for cert, why in (("old", "certificate has expired"),
+                      ("rogue", "self-signed certificate")):
+        c = Conn(TLS_PORT, cert=cert)
+        out = c.closed()
+        expect("your client certificate was refused: " + why in out,
+               "2. %s certificate: told (%s) and closed" % (cert, why))
+
+
+def step3():
+    c = Conn(TLS_PORT, tls=True)
+    c.login("alice", "alice-pw")
+    head = c.read_until(b"vspc> ").decode(errors="replace")
+    expect("logged in as alice" in head, "3. alice logs in by password")
+    expect(listed(c.command("list")) == [A], "3. alice sees only A")
+    expect("error no such console" in c.command("attach " + B),
+           "3. B is no such console to alice")
+    expect("error permission denied" in c.command("drain"),
+           "3. drain refused: alice is not an admin")
+    c.send(b"attach %s\r\n" % A.encode())
+    line = c.read_until(b"\r\n", 5).decode()
+    expect(line.startswith("ok attached %s rw" % A), "3. alice attaches A rw")
+    c.close()
+
+
+def step4():
+    c = Conn(C.oper["n1"])
+    c.login("bob", "bob-pw")
+    c.read_until(b"logged in as bob")
+    c.read_until(b"vspc> ")
+    expect(listed(c.command("list")) == [B], "4. bob sees only B")
+    js = c.command("list --json")
+    expect(('"%s"' % A) not in js and ('"%s"' % B) in js,
+           "4. bob's list --json has B, not A")
+    c.send(b"attach %s rw\r\n" % B.encode())
+    line = c.read_until(b"\r\n", 5).decode()
+    expect(("ok attached %s ro" % B) in line,
+           "4. bob's rw attach of B is read-only: " + line.strip())
+    c.send(b"\x05cf")
+    c.read_until(c.notice(b"force write needs read-write access]"))
+    print("ok: 4. bob's force write refused in-band")
+    c.close()
+
+
+def step5_6():
+    before = metric("n1", "vspc_operator_logins_failed_total")
+    c = Conn(C.oper["n1"])
+    for user, pw in (("alice", "wrong"), ("mallory", "x"), ("dave", "x")):
+        c.login(user, pw)
+        c.read_until(b"Login incorrect\r\n")
+    out = c.closed()
+    expect("login:" not in out, "5. three failures end the connection")
+    c = Conn(C.oper["n1"])
+    c.login("carol", "anything")
+    c.read_until(b"Login incorrect\r\n")
+    print("ok: 5. wrong password, unknown, disabled, certificate-only: "
+          "Login incorrect alike")
+    c.login("alice", "alice-pw")
+    out = c.closed()
+    expect("too many failed logins from your address" in out,
+           "6. past --login-failures even the right password is refused")
+    expect(metric("n1", "vspc_operator_logins_failed_total") - before == 4,
+           "6. four failures counted")
+    expect(metric("n1", "vspc_operator_logins_locked_total") >= 1,
+           "6. the lock-out counted")
+
+
+def admin_sb(c, payload):
+    c.s.sendall(b"\xff\xfa\xe9" + payload + b"\xff\xf0")
+
+
+def admin_reply(c, timeout=5.0):
+    """The next option-233 subnegotiation's payload."""
+    deadline = time.monotonic() + timeout
+    while True:
+        k = c.raw.find(b"\xff\xfa\xe9")
+        if k >= 0:
+            e = c.raw.find(b"\xff\xf0", k)
+            if e >= 0:
+                p = c.raw[k + 3:e].replace(b"\xff\xff", b"\xff")
+                c.raw = c.raw[e + 2:]
+                return p
+        c.s.settimeout(max(0.1, deadline - time.monotonic()))
+        if time.monotonic() > deadline:
+            raise OSError("no option-233 reply")
+        data = c.s.recv(65536)
+        if not data:
+            raise OSError("closed")
+        c.raw += data
+
+
+def step7():
+    c = Conn(C.oper["n1"], admin=True)
+    out = c.closed()
+    expect("admin client needs anonymous access" in out,
+           "7. option 233 without a login on n1: refused with a line")
+    c = socket.create_connection(("127.0.0.1", C.oper["n2"]), timeout=5)
+    c.sendall(b"\xff\xfd\xe9")
+    a = Conn.__new__(Conn)
+    a.s, a.buf, a.raw = c, b"", b""
+    time.sleep(0.5)
+    admin_sb(a, b"\x10")
+    lst = admin_reply(a)
+    while lst[:1] != b"\x11":
+        lst = admin_reply(a)
+    ids = [x for x in lst[1:].split(b"\0") if re.match(rb"^[0-9a-f]{32}$", x)]
+    expect(ids == [B.encode()], "7. n2's option-233 port list: only B")
+    admin_sb(a, b"\x20\x00" + A.encode())
+    expect(admin_reply(a) == b"\x22", "7. connecting A: disconnected")
+    admin_sb(a, b"\x20\x00" + B.encode())
+    expect(admin_reply(a) == b"\x21", "7. connecting B: connected")
+    c.close()
+
+
+def step8():
+    o = Operator(C.oper["n2"])
+    o.send(b"list\r\n")
+    text = o.read_until(b"vspc> ").decode(errors="replace")
+    expect(listed(text) == [B], "8. anonymous on n2 sees only B (on n1)")
+    expect(o.attach(A) == "error no such console",
+           "8. anonymous: A is no such console")
+    o.read_until(b"vspc> ")
+    o.send(b"drain\r\n")
+    expect(b"error permission denied" in o.read_until(b"vspc> "),
+           "8. anonymous may not drain")
+    line = o.attach(B, "rw")
+    expect(line.startswith("ok attached %s ro" % B),
+           "8. anonymous attaches B (owned by n1) read-only")
+    o.close()
+
+
+def step9():
+    expect(metric("n1", "vspc_operator_cert_logins_total") == 1,
+           "9. one certificate login on n1")
+    expect(metric("n1", "vspc_operator_logins_total") == 2,
+           "9. two password logins on n1")
+    expect(metric("n1", "vspc_operator_certs_refused_total") == 2,
+           "9. two certificates refused")
+    expect(metric("n1", "vspc_acl_denied_total") >= 3,
+           "9. ACL denials counted")
+
+
+def main():
+    make_certs()
+    make_files()
+    common = ["--users", os.path.join(D, "users"), "--acl",
+              os.path.join(D, "acl"), "--login-failures", "4"]
+    C.start_coordinator()
+    C.start_node("n1", common + [
+        "--operator-anonymous", "none",
+        "--operator-tls-listen", "127.0.0.1:%d" % TLS_PORT,
+        "--operator-cert", os.path.join(D, "node.pem"),
+        "--operator-key", os.path.join(D, "node.key"),
+        "--operator-ca", os.path.join(D, "ca.pem")])
+    C.start_node("n2", common)
+    for n in C.nodes:
+        C.wait_for(n + " up", lambda: C.http(n, "/healthz"))
+    for name, cid in (("db-", A), ("web-", B)):
+        C.hvsim("vm-" + name, "n1", ["--consoles", "1", "--uuid-base", cid,
+                                     "--name-prefix", name, "--text",
+                                     "--rate", "20", "--duration", "120"])
+    C.wait_for("both consoles on n2's list", lambda: {A, B} <= {
+        c["id"] for c in C.consoles("n2")})
+    for step in (step1, step2, step3, step4, step5_6, step7, step8, step9):
+        step()
+    C.stop_all()
+    print("op_auth: all checks passed")
+
+
+run(C, main)
