@@ -359,6 +359,12 @@ auth_anonymous_ok(const struct auth *a, const struct sockaddr *sa)
     case PROXY_ANON_LOOPBACK:
         break;
     }
+    return auth_is_loopback(sa);
+}
+
+bool
+auth_is_loopback(const struct sockaddr *sa)
+{
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
 

@@ -66,6 +66,8 @@ void auth_count_denied(struct auth *a);
 
 /* May a client at sa skip the login (--operator-anonymous)? */
 bool auth_anonymous_ok(const struct auth *a, const struct sockaddr *sa);
+/* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104? */
+bool auth_is_loopback(const struct sockaddr *sa);
 /* Is there a users file (else nobody can log in)? */
 bool auth_has_users(const struct auth *a);
 /* Rights of user ("" anonymous) on a console. */

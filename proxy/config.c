@@ -104,6 +104,10 @@ const struct opt_def cfg_opts[] = {
     {"http-token-file", OPT_PATH, F(http_token_file), 0, 0, NULL,
      "a file whose first line (16 to 255 characters) every HTTP request "
      "but /healthz and /readyz must bear"},
+    {"http-cert", OPT_PATH, F(http_cert), 0, 0, NULL,
+     "a PEM certificate (chain): the HTTP listener speaks HTTPS"},
+    {"http-key", OPT_PATH, F(http_key), 0, 0, NULL,
+     "its PEM private key (default: http-cert's file)"},
     {"log-dir", OPT_PATH, F(log_dir), 0, 0, NULL, "a directory"},
     {"log-timestamps", OPT_BOOL, F(log_timestamps), 0, 0, "no",
      "yes, no, true, false, 1 or 0"},
@@ -296,6 +300,14 @@ cfg_check_operator_tls(struct opt_loader *ld)
         opt_where(ld, cfg_find(n), &file, &line);
         opt_error(ld, file, line, "%s%s needs operator-cert", file ? "" : "--",
                   n);
+    }
+    if (cfg->http_cert && !cfg->http_key &&
+        (cfg->http_key = strdup(cfg->http_cert)) == NULL)
+        opt_error(ld, NULL, 0, "out of memory");
+    if (cfg->http_key && !cfg->http_cert) {
+        opt_where(ld, cfg_find("http-key"), &file, &line);
+        opt_error(ld, file, line, "%shttp-key needs http-cert",
+                  file ? "" : "--");
     }
     if (cfg->op_cert && !opt_given(ld, o))
         snprintf(cfg->op_tls_listen, sizeof(cfg->op_tls_listen),

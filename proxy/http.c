@@ -45,6 +45,9 @@
 #include "node.h"
 #include "vmlog.h"
 #include "metrics.h"
+#include "auth.h"
+#include "httpauth.h"
+#include "tls.h"
 #include "vmotion.h"
 
 #define HTTP_LOG_CHUNK (64 * 1024)     /* bytes per vmlog_read */
@@ -69,10 +72,9 @@ struct http {
     TAILQ_HEAD(, http_log) logs; /* every log request not orphaned */
     unsigned n_logs;
     unsigned n_follow;
-    uint64_t requests; /* served, any path */
-    char token[256];   /* "" : no token required */
-    uint64_t unauthorized;
-    struct rlim unauth_rl; /* the 401 line */
+    uint64_t requests;   /* served, any path */
+    struct hta *hta;     /* who a request is (httpauth.h) */
+    struct tls_ctx *tls; /* HTTPS (--http-cert), else NULL */
 };
 
 #define HTTP_TOKEN_MIN 16
@@ -151,7 +153,8 @@ http_get_metrics(struct http *h, struct evhttp_request *req)
 /* ---- /api/v1/consoles ---------------------------------------------------- */
 
 static void
-http_get_consoles(struct http *h, struct evhttp_request *req)
+http_get_consoles(struct http *h, struct evhttp_request *req,
+                  const struct hta_who *who)
 {
     json_t *arr = json_array();
     struct console *c;
@@ -159,8 +162,9 @@ http_get_consoles(struct http *h, struct evhttp_request *req)
     for (c = con_first(h->px->consoles); c && arr; c = con_next(c)) {
         json_t *o;
 
-        if (clu_shadowed(h->px->clu, c))
-            continue; /* listed as the newer owner's */
+        if (clu_shadowed(h->px->clu, c) ||
+            hta_right(h->hta, who, c->id, c->name) == ACL_NONE)
+            continue; /* listed as the newer owner's, or not its */
         o = con_to_json(c);
         clu_json_local(h->px->clu, o, c);
         if (json_array_append_new(arr, o) == -1) {
@@ -169,6 +173,14 @@ http_get_consoles(struct http *h, struct evhttp_request *req)
         }
     }
     clu_json_remotes(h->px->clu, arr);
+    for (size_t i = arr ? json_array_size(arr) : 0; i-- > 0;) {
+        json_t *o = json_array_get(arr, i);
+        const char *id = json_string_value(json_object_get(o, "id"));
+        const char *name = json_string_value(json_object_get(o, "name"));
+
+        if (hta_right(h->hta, who, id ? id : "", name ? name : "") == ACL_NONE)
+            json_array_remove(arr, i);
+    }
     http_reply_json(req, arr);
 }
 
@@ -567,12 +579,13 @@ http_get_log(struct http *h, struct evhttp_request *req, const char *id,
 
 static void
 http_api(struct http *h, struct evhttp_request *req, const char *rest,
-         const char *query)
+         const char *query, const struct hta_who *who)
 {
     char id[VMX_CONSOLE_ID_MAX + 1];
     const char *slash = strchr(rest, '/');
     size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
     struct console *c;
+    const char *cid, *name = "";
 
     if (len == 0 || len >= sizeof(id)) {
         http_reply_text(req, 404, "no such console\n");
@@ -580,6 +593,18 @@ http_api(struct http *h, struct evhttp_request *req, const char *rest,
     }
     memcpy(id, rest, len);
     id[len] = '\0';
+    cid = id;
+    if ((c = con_find(h->px->consoles, id)) != NULL)
+        name = c->name;
+    else
+        clu_names(h->px->clu, id, &cid, &name);
+    if (hta_right(h->hta, who, cid, name) == ACL_NONE) {
+        /* Said like an unknown console: no hint that it exists. */
+        if (h->px->auth && (c || clu_knows(h->px->clu, id)))
+            auth_count_denied(h->px->auth);
+        http_reply_text(req, 404, "no such console\n");
+        return;
+    }
     if (slash) {
         if (strcmp(slash, "/log") == 0)
             http_get_log(h, req, id, query);
@@ -594,42 +619,15 @@ http_api(struct http *h, struct evhttp_request *req, const char *rest,
     http_reply_json(req, con_to_json(c));
 }
 
-/* "Authorization: Bearer <token>" (--http-token-file), compared in
- * constant time; else 401, counted, logged at most every 10 s. */
-static bool
-http_authorized(struct http *h, struct evhttp_request *req)
+static void
+http_forbidden(struct evhttp_request *req)
 {
-    const char *a = evhttp_find_header(evhttp_request_get_input_headers(req),
-                                       "Authorization");
-    size_t tl = strlen(h->token);
-    double now = clock_now();
-    unsigned quiet;
-
-    if (a && strncmp(a, "Bearer ", 7) == 0 && strlen(a + 7) == tl &&
-        CRYPTO_memcmp(a + 7, h->token, tl) == 0)
-        return true;
-    h->unauthorized++;
-    if (rlim_allow(&h->unauth_rl, now, 10.0, &quiet)) {
-        char peer[64] = "?";
-        const char *host = NULL;
-        uint16_t port = 0;
-
-        evhttp_connection_get_peer(evhttp_request_get_connection(req),
-                                   (char **)&host, &port);
-        snprintf(peer, sizeof(peer), "%s:%u", host ? host : "?", port);
-        log_warnx("http: %s from %s without the token (--http-token-file): "
-                  "401 (%llu so far)",
-                  evhttp_request_get_uri(req), peer,
-                  (unsigned long long)h->unauthorized);
-    }
-    evhttp_add_header(evhttp_request_get_output_headers(req),
-                      "WWW-Authenticate", "Bearer realm=\"vspc\"");
-    http_reply_text(req, 401, "a bearer token is required\n");
-    return false;
+    http_reply_text(req, 403, "forbidden: this needs the admin role (--acl)\n");
 }
 
+/* The request, once we know who sent it (httpauth.h). */
 static void
-http_gen_cb(struct evhttp_request *req, void *arg)
+http_route(void *arg, struct evhttp_request *req, const struct hta_who *who)
 {
     struct http *h = arg;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
@@ -637,10 +635,6 @@ http_gen_cb(struct evhttp_request *req, void *arg)
     const char *query = uri ? evhttp_uri_get_query(uri) : NULL;
     size_t plen = strlen(HTTP_API_PREFIX);
 
-    h->requests++;
-    if (h->token[0] && path && strcmp(path, "/healthz") != 0 &&
-        strcmp(path, "/readyz") != 0 && !http_authorized(h, req))
-        return;
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
                           "GET");
@@ -651,22 +645,42 @@ http_gen_cb(struct evhttp_request *req, void *arg)
         http_reply_text(req, 404, "not found\n");
         return;
     }
-    if (strcmp(path, "/metrics") == 0)
-        http_get_metrics(h, req);
-    else if (strcmp(path, "/healthz") == 0)
-        http_reply_text(req, 200, "ok\n");
-    else if (strcmp(path, "/readyz") == 0)
-        http_get_readyz(h, req);
-    else if (strcmp(path, HTTP_VMOTIONS) == 0)
-        http_get_vmotions(h, req, query);
-    else if (strcmp(path, "/api/v1/cluster") == 0)
-        http_get_cluster(h, req);
-    else if (strcmp(path, HTTP_API_PREFIX) == 0)
-        http_get_consoles(h, req);
-    else if (strncmp(path, HTTP_API_PREFIX "/", plen + 1) == 0)
-        http_api(h, req, path + plen + 1, query);
-    else
+    if (strcmp(path, "/metrics") == 0 || strcmp(path, HTTP_VMOTIONS) == 0 ||
+        strcmp(path, "/api/v1/cluster") == 0) {
+        if (!hta_admin(h->hta, who))
+            http_forbidden(req);
+        else if (path[1] == 'm')
+            http_get_metrics(h, req);
+        else if (strcmp(path, HTTP_VMOTIONS) == 0)
+            http_get_vmotions(h, req, query);
+        else
+            http_get_cluster(h, req);
+    } else if (strcmp(path, HTTP_API_PREFIX) == 0) {
+        http_get_consoles(h, req, who);
+    } else if (strncmp(path, HTTP_API_PREFIX "/", plen + 1) == 0) {
+        http_api(h, req, path + plen + 1, query, who);
+    } else {
         http_reply_text(req, 404, "not found\n");
+    }
+}
+
+static void
+http_gen_cb(struct evhttp_request *req, void *arg)
+{
+    struct http *h = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+
+    h->requests++;
+    /* The probes are open: load balancers carry no credentials. */
+    if (path && evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
+        strcmp(path, "/healthz") == 0)
+        http_reply_text(req, 200, "ok\n");
+    else if (path && evhttp_request_get_command(req) == EVHTTP_REQ_GET &&
+             strcmp(path, "/readyz") == 0)
+        http_get_readyz(h, req);
+    else
+        hta_identify(h->hta, req, http_route, h);
 }
 
 /* ---- life ---------------------------------------------------------------- */
@@ -700,6 +714,20 @@ http_load_token(const char *file, char *out, size_t cap)
     return 0;
 }
 
+/* evhttp's bufferevent for a new HTTPS connection (its fd set later). */
+static struct bufferevent *
+http_tls_bev(struct event_base *base, void *arg)
+{
+    struct http *h = arg;
+    char why[256];
+    struct bufferevent *bev =
+        tls_accept_bev(h->tls, base, -1, 0, why, sizeof(why));
+
+    if (bev == NULL)
+        log_warnx("http: %s", why);
+    return bev;
+}
+
 struct http *
 http_new(struct proxy *px, const char *addr)
 {
@@ -707,6 +735,7 @@ http_new(struct proxy *px, const char *addr)
     socklen_t sslen;
     struct evconnlistener *lev;
     struct http *h;
+    char token[256] = "";
 
     /* Numeric only (addr_parse): evhttp_bind_socket() would run
      * getaddrinfo, and this daemon resolves nothing. */
@@ -719,12 +748,28 @@ http_new(struct proxy *px, const char *addr)
     h->px = px;
     TAILQ_INIT(&h->logs);
     if (px->cfg.http_token_file &&
-        http_load_token(px->cfg.http_token_file, h->token, sizeof(h->token)) !=
-            0)
+        http_load_token(px->cfg.http_token_file, token, sizeof(token)) != 0)
+        goto fail;
+    if (px->cfg.http_cert) {
+        char err[1024];
+
+        h->tls =
+            tls_server_new_named(px->cfg.http_cert, px->cfg.http_key,
+                                 "--http-cert", "--http-key", err, sizeof(err));
+        if (h->tls == NULL) {
+            log_errorx("http: %s", err);
+            goto fail;
+        }
+    }
+    h->hta = hta_new(px, token, h->tls != NULL);
+    OPENSSL_cleanse(token, sizeof(token));
+    if (h->hta == NULL)
         goto fail;
     if ((h->evh = evhttp_new(px->base)) == NULL)
         goto fail;
     evhttp_set_gencb(h->evh, http_gen_cb, h);
+    if (h->tls)
+        evhttp_set_bevcb(h->evh, http_tls_bev, h);
     /* Every method reaches http_gen_cb, which answers 405 for all but GET
      * (libevent would answer 501 for some). */
     evhttp_set_allowed_methods(
@@ -747,11 +792,13 @@ http_new(struct proxy *px, const char *addr)
         log_errorx("http: cannot listen on %s", addr);
         goto fail;
     }
-    log_info("http: listening on %s", addr);
+    log_info("http: listening on %s%s", addr, h->tls ? " (HTTPS)" : "");
     return h;
 fail:
     if (h->evh)
         evhttp_free(h->evh);
+    hta_free(&h->hta);
+    tls_ctx_free(&h->tls);
     free(h);
     return NULL;
 }
@@ -768,6 +815,8 @@ http_free(struct http **httpp)
     /* Closes every connection: each log request's closecb runs and frees
      * its state unless a read is pending. */
     evhttp_free(h->evh);
+    hta_free(&h->hta);
+    tls_ctx_free(&h->tls);
     while ((st = TAILQ_FIRST(&h->logs)) != NULL) {
         TAILQ_REMOVE(&h->logs, st, link);
         st->http = NULL; /* orphaned: the pending read callback frees it */

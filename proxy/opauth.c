@@ -194,3 +194,20 @@ opa_admin(struct oper *op, const char *what)
               op->user[0] ? op->user : "anonymous", what);
     return false;
 }
+
+/* The ACL refused op something: counted and logged. */
+void
+opa_denied(struct oper *op, const char *what, const char *console_id)
+{
+    if (op->px->auth)
+        auth_count_denied(op->px->auth);
+    log_warnx("console=%s operator %s (%s): %s denied (--acl)", console_id,
+              op->addr, op->user[0] ? op->user : "anonymous", what);
+}
+
+/* May op see the console at all? */
+bool
+opa_sees(struct oper *op, const char *id, const char *name)
+{
+    return opa_right(op, id, name) != ACL_NONE;
+}

@@ -33,23 +33,7 @@
  * timeout if shorter). */
 #define OP_LOGIN_SECS 60.0
 
-/* Option 233 subcommands (vmware/vspc vspc/admin_option.py). */
-enum {
-    ADM_GET_VM_PORT_LIST = 0x10,
-    ADM_VM_PORT_LIST = 0x11,
-    ADM_VM_PORT_SET_CONNECTION = 0x20,
-    ADM_VM_PORT_CONNECTED = 0x21,
-    ADM_VM_PORT_DISCONNECTED = 0x22,
-};
-
 static const char *const op_mode_names[OP_MODE__COUNT] = {"rw", "ro"};
-
-/* A one-byte option-233 subnegotiation. */
-static void
-adm_send(struct oper *op, uint8_t sub)
-{
-    tn_send_sb(&op->tn, TN_OPT_VSPC_ADMIN, &sub, 1);
-}
 
 /* ---- output -------------------------------------------------------------- */
 
@@ -285,7 +269,7 @@ op_ended(struct oper *op, const char *why)
     op_printf(op, "\r\n[vspc %s: detached: %s]\r\n" OP_PROMPT, op->mark, why);
 }
 
-static void
+void
 op_detach(struct oper *op, const char *why)
 {
     if (op->tgt == NULL)
@@ -297,27 +281,10 @@ op_detach(struct oper *op, const char *why)
         op_set_input_blocked(op, false);
 }
 
-/* The ACL refused op something: counted and logged. */
-static void
-op_denied(struct oper *op, const char *what, const char *console_id)
-{
-    if (op->px->auth)
-        auth_count_denied(op->px->auth);
-    log_warnx("console=%s operator %s (%s): %s denied (--acl)", console_id,
-              op->addr, op->user[0] ? op->user : "anonymous", what);
-}
-
-/* May op see the console at all? */
-static bool
-op_sees(struct oper *op, const char *id, const char *name)
-{
-    return opa_right(op, id, name) != ACL_NONE;
-}
-
 /* Attach op to key, here or on the node that owns it. Returns true when
  * op left command mode (attached, or waiting for the owner). With
  * read-only rights it attaches as a spectator whatever it asked. */
-static bool
+bool
 op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
               const char **err)
 {
@@ -333,7 +300,7 @@ op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
     if ((right = opa_right(op, id, name)) == ACL_NONE) {
         /* Said like an unknown console: no hint that it exists. */
         if (c || clu_knows(op->px->clu, key))
-            op_denied(op, "attach", id);
+            opa_denied(op, "attach", id);
         *err = "no such console";
         return false;
     }
@@ -361,129 +328,6 @@ op_attach_key(struct oper *op, const char *key, enum con_lock_req req, bool raw,
 
 /* ---- command mode -------------------------------------------------------- */
 
-/* A console of another node in `list` (cluster). */
-static void
-op_list_remote(const struct clu_remote *r, void *arg)
-{
-    if (!op_sees(arg, r->id, r->name))
-        return;
-    op_printf(arg, "%s %s hv=%s ops=- in=- out=- node=%s name=%s\r\n", r->id,
-              r->state, r->hv_addr, r->node, r->name);
-}
-
-/* The entries of a `list --json` array that op may not see, out. */
-static void
-op_json_filter(struct oper *op, json_t *arr)
-{
-    for (size_t i = json_array_size(arr); i-- > 0;) {
-        json_t *o = json_array_get(arr, i);
-        const char *id = json_string_value(json_object_get(o, "id"));
-        const char *name = json_string_value(json_object_get(o, "name"));
-
-        if (!op_sees(op, id ? id : "", name ? name : ""))
-            json_array_remove(arr, i);
-    }
-}
-
-static void
-op_cmd_list(struct oper *op, bool json)
-{
-    struct console *c;
-
-    if (json) {
-        json_t *arr = json_array();
-        char *text;
-
-        for (c = con_first(op->px->consoles); c; c = con_next(c)) {
-            json_t *o;
-
-            if (clu_shadowed(op->px->clu, c) || !op_sees(op, c->id, c->name))
-                continue; /* listed as the newer owner's, or not its */
-            o = con_to_json(c);
-            clu_json_local(op->px->clu, o, c);
-            json_array_append_new(arr, o);
-        }
-        clu_json_remotes(op->px->clu, arr);
-        op_json_filter(op, arr);
-        text = json_dumps(arr, JSON_COMPACT);
-        json_decref(arr);
-        if (text) {
-            op_puts(op, text);
-            op_puts(op, "\r\n");
-            free(text);
-        }
-        return;
-    }
-    for (c = con_first(op->px->consoles); c; c = con_next(c)) {
-        if (clu_shadowed(op->px->clu, c) || !op_sees(op, c->id, c->name))
-            continue; /* listed as the newer owner's, or not its */
-        /* In a cluster the line names the owner node (before name=, which
-         * is last because it may hold spaces). */
-        op_printf(op, "%s %s hv=%s ops=%u in=%llu out=%llu %s%s%sname=%s\r\n",
-                  c->id, con_state_str(con_state(c)), c->hv_addr, c->n_ops,
-                  (unsigned long long)c->bytes_in,
-                  (unsigned long long)c->bytes_out, op->px->clu ? "node=" : "",
-                  op->px->clu ? op->px->cfg.node_id : "",
-                  op->px->clu ? " " : "", c->name);
-    }
-    if (op->px->clu)
-        clu_foreach_remote(op->px->clu, op_list_remote, op);
-}
-
-static void
-op_cmd_help(struct oper *op)
-{
-    op_printf(op,
-              "commands:\r\n"
-              "  list [--json]        the consoles: id, state, hypervisor, "
-              "operators,\r\n"
-              "                       bytes from/to the VM, VM name\r\n"
-              "  attach <console> [rw|ro|excl] [raw]\r\n"
-              "                       console: id, VM name or unique id "
-              "prefix;\r\n"
-              "                       rw shares the console (default), ro "
-              "watches,\r\n"
-              "                       excl takes the write lock; raw: no "
-              "escapes\r\n"
-              "  drain [status]       drain the node for an upgrade: "
-              "operators are told,\r\n"
-              "                       /readyz 503, agent check \"drain\" "
-              "(alone: new vMotions\r\n"
-              "                       get NOTNOW)\r\n"
-              "  drain --close-after S   the same; after S seconds its "
-              "hypervisors are let go\r\n"
-              "  undrain              end the drain\r\n"
-              "  help                 this text\r\n"
-              "  quit                 leave\r\n"
-              "attached: ^%cc. detach, ^%ccr replay, ^%ccf force write, "
-              "^%ccs spectator, ^%cc? help\r\n",
-              op->px->cfg.escape_char + '@', op->px->cfg.escape_char + '@',
-              op->px->cfg.escape_char + '@', op->px->cfg.escape_char + '@',
-              op->px->cfg.escape_char + '@');
-}
-
-/* drain [status] / undrain (node_set_draining). */
-static void
-op_cmd_drain(struct oper *op, const struct opc *c)
-{
-    struct proxy *px = op->px;
-    bool on = c->kind == OPC_DRAIN;
-
-    if (!opa_admin(op, on ? "drain" : "undrain")) {
-        op_puts(op, "error permission denied: drain and undrain need the "
-                    "admin role\r\n");
-        return;
-    }
-    if (c->kind == OPC_DRAIN_STATUS) {
-        op_printf(op, "ok %s\r\n", px->draining ? "draining" : "not draining");
-        return;
-    }
-    if (!node_set_draining(px, on, op->addr, c->close_after))
-        op_printf(op, "ok already %s\r\n", on ? "draining" : "not draining");
-    else
-        op_printf(op, "ok %s\r\n", on ? "draining" : "not draining");
-}
-
 /* Returns true when the operator left command mode. */
 static bool
 op_run_line(struct oper *op)
@@ -504,7 +348,7 @@ op_run_line(struct oper *op)
     case OPC_EMPTY:
         break;
     case OPC_LIST:
-        op_cmd_list(op, c.json);
+        ocm_list(op, c.json);
         break;
     case OPC_ATTACH:
         if (op_attach_key(op, c.key, c.req, c.raw, &err))
@@ -514,10 +358,10 @@ op_run_line(struct oper *op)
     case OPC_DRAIN:
     case OPC_DRAIN_STATUS:
     case OPC_UNDRAIN:
-        op_cmd_drain(op, &c);
+        ocm_drain(op, &c);
         break;
     case OPC_HELP:
-        op_cmd_help(op);
+        ocm_help(op);
         break;
     case OPC_QUIT:
         op_puts(op, "bye\r\n");
@@ -628,7 +472,7 @@ op_escape(struct oper *op, uint8_t ch)
         return false;
     case 'f':
         if (op->ro_right) {
-            op_denied(op, "force write", op->con ? op->con->id : "-");
+            opa_denied(op, "force write", op->con ? op->con->id : "-");
             op_notice(op, "force write needs read-write access");
             return true;
         }
@@ -734,86 +578,6 @@ op_attached_bytes(struct oper *op, const uint8_t *p, size_t n)
     return i;
 }
 
-/* ---- option 233 (VMware's admin client) ---------------------------------- */
-
-/* One console in the port list (the first byte of b is the subcommand). */
-struct adm_list {
-    struct oper *op;
-    struct evbuffer *b;
-};
-
-static void
-adm_port_remote(const struct clu_remote *r, void *arg)
-{
-    struct adm_list *al = arg;
-    struct evbuffer *b = al->b;
-
-    if (!op_sees(al->op, r->id, r->name))
-        return;
-    if (evbuffer_get_length(b) > 1)
-        evbuffer_add(b, "", 1);
-    evbuffer_add(b, r->id, strlen(r->id));
-    evbuffer_add(b, "", 1);
-    evbuffer_add(b, r->name, strlen(r->name));
-    evbuffer_add(b, "", 1);
-}
-
-static void
-adm_port_list(struct oper *op)
-{
-    struct evbuffer *b = evbuffer_new();
-    struct console *c;
-    uint8_t sub = ADM_VM_PORT_LIST;
-
-    if (b == NULL)
-        return;
-    struct adm_list al = {op, b};
-
-    evbuffer_add(b, &sub, 1);
-    for (c = con_first(op->px->consoles); c; c = con_next(c)) {
-        struct clu_remote r = {.id = c->id, .name = c->name};
-
-        /* id NUL name NUL uri, entries joined by NUL (no URI here). */
-        adm_port_remote(&r, &al);
-    }
-    if (op->px->clu)
-        clu_foreach_remote(op->px->clu, adm_port_remote, &al);
-    tn_send_sb(&op->tn, TN_OPT_VSPC_ADMIN, evbuffer_pullup(b, -1),
-               evbuffer_get_length(b));
-    evbuffer_free(b);
-}
-
-static void
-adm_set_connection(struct oper *op, const uint8_t *p, size_t n)
-{
-    char key[VMX_CONSOLE_ID_MAX + VMX_NAME_MAX + 2];
-    enum con_lock_req req;
-    const char *err = "bad request";
-    struct console *c;
-
-    op_detach(op, "admin client disconnected");
-    op->state = OP_ST_COMMAND;
-    if (n == 0) {
-        adm_send(op, ADM_VM_PORT_DISCONNECTED);
-        return;
-    }
-    if (n >= 2 && n - 1 < sizeof(key) && con_lock_from_byte(p[0], &req) == 0) {
-        memcpy(key, p + 1, n - 1);
-        key[n - 1] = '\0';
-        /* vmware/vspc shows ids in upper case; ours are lower case. Only
-         * if the exact key is unknown here and in the cluster: a VM name
-         * keeps its capitals (ProdVM). */
-        c = con_lookup(op->px->consoles, key, &err);
-        if (c == NULL && !clu_knows(op->px->clu, key))
-            for (char *k = key; *k && k - key < VMX_UUID_HEX; k++)
-                *k = (char)tolower((unsigned char)*k);
-        if (op_attach_key(op, key, req, true, &err))
-            return;
-    }
-    log_info("operator %s (option 233): connect refused: %s", op->addr, err);
-    adm_send(op, ADM_VM_PORT_DISCONNECTED);
-}
-
 static void
 op_tn_subneg(void *arg, uint8_t opt, const uint8_t *p, size_t n)
 {
@@ -823,13 +587,7 @@ op_tn_subneg(void *arg, uint8_t opt, const uint8_t *p, size_t n)
         log_debug("operator %s: SB option %u ignored", op->addr, opt);
         return;
     }
-    if (p[0] == ADM_GET_VM_PORT_LIST && n == 1)
-        adm_port_list(op);
-    else if (p[0] == ADM_VM_PORT_SET_CONNECTION)
-        adm_set_connection(op, p + 1, n - 1);
-    else
-        log_warnx("operator %s: bad option-233 request %u (%zu bytes)",
-                  op->addr, p[0], n);
+    adm_request(op, p, n);
 }
 
 static void

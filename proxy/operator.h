@@ -25,6 +25,7 @@
 
 #include "acl.h"
 #include "console.h"
+#include "opcmd.h"
 #include "proxy.h"
 #include "telnet.h"
 
@@ -173,6 +174,40 @@ enum acl_right opa_right(struct oper *op, const char *console_id,
                          const char *vm_name);
 /* May op run an administrative command (what: for the log)? */
 bool opa_admin(struct oper *op, const char *what);
+/* May op see the console at all (rights above none)? */
+bool opa_sees(struct oper *op, const char *console_id, const char *vm_name);
+/* The ACL refused op something (what) on a console: counted, logged. */
+void opa_denied(struct oper *op, const char *what, const char *console_id);
+
+/* For the command handlers (opcmds.c) and option 233 (opadmin.c). */
+/* Attach op to key, here or on the node that owns it. Returns true when
+ * op left command mode (attached, or waiting for the owner); false with
+ * *err. With read-only rights it attaches as a spectator whatever it
+ * asked. */
+bool op_attach_key(struct oper *op, const char *key, enum con_lock_req req,
+                   bool raw, const char **err);
+/* Leave the console (if any). */
+void op_detach(struct oper *op, const char *why);
+
+/* opcmds.c: the command-mode commands that answer from the node's state
+ * (the parser is opcmd.c). */
+void ocm_list(struct oper *op, bool json);
+void ocm_help(struct oper *op);
+void ocm_drain(struct oper *op, const struct opc *c);
+
+/* opadmin.c: VMware's admin option 233 (PROTOCOL.md 8.2), subcommands
+ * from vmware/vspc vspc/admin_option.py. */
+enum {
+    ADM_GET_VM_PORT_LIST = 0x10,
+    ADM_VM_PORT_LIST = 0x11,
+    ADM_VM_PORT_SET_CONNECTION = 0x20,
+    ADM_VM_PORT_CONNECTED = 0x21,
+    ADM_VM_PORT_DISCONNECTED = 0x22,
+};
+/* A one-byte option-233 subnegotiation. */
+void adm_send(struct oper *op, uint8_t sub);
+/* An option-233 request (the SB payload, n > 0). */
+void adm_request(struct oper *op, const uint8_t *p, size_t n);
 
 /* oplocal.c: a console of this node. */
 void opl_init(struct oper *op);

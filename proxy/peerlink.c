@@ -869,10 +869,14 @@ pl_connect(struct pl *pl, const char *node_id, const char *addr)
         return 0; /* up, or on its way */
     /* TLS: the socket comes from bufferevent_socket_connect below, and the
      * handshake follows the connect. */
-    if (pl->cfg.tls)
-        bev = tls_connect_bev(pl->cfg.tls, pl->base, -1, 0, why, sizeof(why));
-    else
+    if (pl->cfg.tls) {
+        if ((bev = tls_connect_bev(pl->cfg.tls, pl->base, -1, 0, why,
+                                   sizeof(why))) == NULL)
+            log_warnx("peer %s: dialing %s (%s): %s", pl->node_id, node_id,
+                      addr, why);
+    } else {
         bev = bufferevent_socket_new(pl->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    }
     if (bev == NULL || (l = s_conn_new(pl, bev, PL_ST_CONNECTING)) == NULL) {
         if (bev)
             bufferevent_free(bev);

@@ -98,6 +98,8 @@ struct proxy_cfg {
     const char *users_file;  /* users and password hashes (users.h) */
     const char *acl_file;    /* per-console rights (acl.h) */
     unsigned login_failures; /* failed logins per source per minute */
+    const char *http_cert;   /* HTTPS on the HTTP listener (NULL: plain) */
+    const char *http_key;
     /* The cluster (cluster.c): none = this node runs alone. */
     char coordinators[PROXY_MAX_COORDINATORS][PROXY_ENDPOINT_MAX];
     size_t n_coordinators;

@@ -426,8 +426,13 @@ tls_mutual_new(const char *cert_file, const char *key_file, const char *ca_file,
                                     SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(t->ssl, 0);
-    SSL_CTX_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                                 SSL_MODE_ENABLE_PARTIAL_WRITE);
+    /* libevent writes from its evbuffer chunks: they move between
+     * retries. No SSL_MODE_ENABLE_PARTIAL_WRITE: libevent 2.1's do_write
+     * goes on to the next chunk after a partial SSL_write and drains
+     * bytes it never sent (fixed in 2.2, fc568ff0): a chunk over one
+     * record (16 KiB) corrupts the stream. Without it a chunk is written
+     * whole or retried whole. */
+    SSL_CTX_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_use_certificate_chain_file(t->ssl, cert_file) != 1) {
         tls_queue_str(why, sizeof(why));
         snprintf(err, errcap, "--peer-tls-cert %s: %s", cert_file, why);

@@ -58,7 +58,7 @@ fi
 [ "$(code $u/api/v1/consoles/$id/log)" = 401 ] || fail "a console log without the token"
 [ "$(code -H "Authorization: Bearer $tok" $u/api/v1/consoles/$id/log)" = 200 ] ||
     fail "a console log with the token"
-grep -q "without the token (--http-token-file): 401" "$dir/node.log" || fail "no log line"
+grep -q "a bearer token (--http-token-file) or a user is required: 401" "$dir/node.log" || fail "no log line"
 kill "$vm" "$pid"
 wait 2>/dev/null
 pid=

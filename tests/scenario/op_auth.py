@@ -25,7 +25,7 @@ n2 keeps the default (anonymous from loopback).
     read-only spectator; force write is refused in-band.
  5. Wrong password, unknown user, disabled user, a certificate-only user
     with a password: all "Login incorrect" alike; three per connection.
- 6. Brute force: past --login-failures 4 a minute, even the right
+ 6. Brute force: past --login-failures 5 a minute, even the right
     password is refused ("too many failed logins"), and counted.
  7. Option 233 on n1 without a login: refused with a line; on n2
     (anonymous, the ACL's anonymous rule): the port list has only B, A
@@ -39,6 +39,7 @@ usage: op_auth.py BUILD_DIR BASE_PORT   (ports BASE..BASE+12)
 """
 import base64
 import hashlib
+import json
 import os
 import re
 import socket
@@ -46,6 +47,8 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from clusterlib import Cluster, Operator, run  # noqa: E402
@@ -67,14 +70,19 @@ def make_certs():
     ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
     sh("openssl", "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
        "-subj", "/CN=vspc test operators CA", "-days", "2")
-    for name, cn in (("node", "127.0.0.1"), ("carol", "carol"),
+    sh("openssl", "req", "-new", *ec, "-keyout", "node.key", "-out",
+       "node.csr", "-subj", "/CN=127.0.0.1", "-addext",
+       "subjectAltName=IP:127.0.0.1")
+    with open(os.path.join(D, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for name, cn in (("carol", "carol"),
                      ("old", "carol")):
         sh("openssl", "req", "-new", *ec, "-keyout", name + ".key", "-out",
            name + ".csr", "-subj", "/CN=" + cn)
     for name in ("node", "carol"):
         sh("openssl", "x509", "-req", "-in", name + ".csr", "-CA", "ca.pem",
            "-CAkey", "ca.key", "-CAcreateserial", "-out", name + ".pem",
-           "-days", "2")
+           "-days", "2", *(["-extfile", "san.ext"] if name == "node" else []))
     with open(os.path.join(D, "ca.cnf"), "w") as f:
         f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\n"
                 "new_certs_dir = .\nserial = ca.srl\ndefault_md = sha256\n"
@@ -95,20 +103,24 @@ def b64(b):
 def make_files():
     salt = b"0123456789abcdef"
     pb = hashlib.pbkdf2_hmac("sha256", b"alice-pw", salt, 1000)
+    pe = hashlib.pbkdf2_hmac("sha256", b"erin-pw", salt, 1000)
     sc = hashlib.scrypt(b"bob-pw", salt=salt, n=1 << 10, r=8, p=1,
                         dklen=32)
     users = ("# name:hash:groups\n"
              "alice:$pbkdf2-sha256$i=1000$%s$%s:\n"
              "bob:$scrypt$ln=10,r=8,p=1$%s$%s:helpdesk\n"
              "carol:cert:ops,admins\n"
-             "dave:!:ops\n" % (b64(salt), b64(pb), b64(salt), b64(sc)))
+             "dave:!:ops\n"
+             "erin:$pbkdf2-sha256$i=1000$%s$%s:ops,admins\n" %
+             (b64(salt), b64(pb), b64(salt), b64(sc), b64(salt), b64(pe)))
     acl = ("admin      @admins\n"
            "@ops       rw    *\n"
            "alice      rw    id:%s\n"
            "bob        ro    name:web-*\n"
            "anonymous  ro    name:web-*\n"
            "*          none  *\n" % A)
-    for name, text in (("users", users), ("acl", acl)):
+    for name, text in (("users", users), ("acl", acl),
+                       ("token", TOKEN + "\n")):
         path = os.path.join(D, name)
         with open(path, "w") as f:
             f.write(text)
@@ -179,8 +191,67 @@ def listed(text):
                                  re.M)))
 
 
+TOKEN = "op-auth-test-token-0123456789"
+
+
+def http(node, path, user=None, pw=None, token=None):
+    """GET path from node (n1: HTTPS): (status, body)."""
+    ctx = None
+    scheme = "http"
+    if node == "n1":
+        scheme = "https"
+        ctx = ssl.create_default_context(cafile=os.path.join(D, "ca.pem"))
+    req = urllib.request.Request("%s://127.0.0.1:%d%s" %
+                                 (scheme, C.http_port[node], path))
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    elif user:
+        req.add_header("Authorization", "Basic " + base64.b64encode(
+            ("%s:%s" % (user, pw)).encode()).decode())
+    try:
+        with urllib.request.urlopen(req, timeout=5, context=ctx) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def api_ids(node, user=None, pw=None):
+    st, body = http(node, "/api/v1/consoles", user, pw)
+    return st, sorted(c["id"] for c in json.loads(body)) if st == 200 else []
+
+
 def metric(node, name):
-    return C.metric(node, name) or 0
+    st, body = http(node, "/metrics", token=TOKEN if node == "n1" else None)
+    for line in body.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0
+
+
+def step10():
+    """HTTP: the same identities and rights."""
+    st, _ = http("n1", "/api/v1/consoles")
+    expect(st == 401, "10. n1 HTTPS without credentials: 401")
+    expect(api_ids("n1", "alice", "alice-pw") == (200, [A]),
+           "10. alice (Basic over HTTPS) lists only A")
+    expect(api_ids("n1", "erin", "erin-pw") == (200, [A, B]),
+           "10. erin (@ops) lists both")
+    st, _ = http("n1", "/api/v1/consoles/" + B, "alice", "alice-pw")
+    expect(st == 404, "10. B is 404 to alice")
+    st, _ = http("n1", "/api/v1/consoles/" + A + "/log", "bob", "bob-pw")
+    expect(st == 404, "10. A's log is 404 to bob")
+    st, _ = http("n1", "/api/v1/consoles/" + B, "bob", "bob-pw")
+    expect(st == 200, "10. B is readable by bob")
+    st, _ = http("n1", "/metrics", "alice", "alice-pw")
+    expect(st == 403, "10. /metrics needs the admin role: 403 for alice")
+    st, _ = http("n1", "/api/v1/vmotions", "erin", "erin-pw")
+    expect(st == 200, "10. erin (@admins) reads /api/v1/vmotions")
+    st, _ = http("n1", "/healthz")
+    expect(st == 200, "10. /healthz is open")
+    expect(api_ids("n2") == (200, [B]),
+           "10. n2, anonymous from loopback: only B")
+    st, _ = http("n2", "/metrics")
+    expect(st == 403, "10. n2 anonymous: /metrics 403 (not an admin)")
 
 
 def step1():
@@ -254,6 +325,9 @@ def step5_6():
         c.read_until(b"Login incorrect\r\n")
     out = c.closed()
     expect("login:" not in out, "5. three failures end the connection")
+    st, body = http("n1", "/api/v1/consoles", "alice", "nope")
+    expect(st == 401 and "wrong user or password" in body,
+           "5. HTTP Basic with a wrong password: 401")
     c = Conn(C.oper["n1"])
     c.login("carol", "anything")
     c.read_until(b"Login incorrect\r\n")
@@ -263,8 +337,13 @@ def step5_6():
     out = c.closed()
     expect("too many failed logins from your address" in out,
            "6. past --login-failures even the right password is refused")
-    expect(metric("n1", "vspc_operator_logins_failed_total") - before == 4,
-           "6. four failures counted")
+    st, body = http("n1", "/api/v1/consoles", "erin", "erin-pw")
+    expect(st == 401 and "too many failed logins" in body,
+           "6. ... on the HTTP API too (one limit per source)")
+    st, _ = http("n1", "/api/v1/consoles", token=TOKEN)
+    expect(st == 200, "6. the bearer token still works")
+    expect(metric("n1", "vspc_operator_logins_failed_total") - before == 5,
+           "6. five failures counted")
     expect(metric("n1", "vspc_operator_logins_locked_total") >= 1,
            "6. the lock-out counted")
 
@@ -336,8 +415,6 @@ def step8():
 def step9():
     expect(metric("n1", "vspc_operator_cert_logins_total") == 1,
            "9. one certificate login on n1")
-    expect(metric("n1", "vspc_operator_logins_total") == 2,
-           "9. two password logins on n1")
     expect(metric("n1", "vspc_operator_certs_refused_total") == 2,
            "9. two certificates refused")
     expect(metric("n1", "vspc_acl_denied_total") >= 3,
@@ -348,24 +425,34 @@ def main():
     make_certs()
     make_files()
     common = ["--users", os.path.join(D, "users"), "--acl",
-              os.path.join(D, "acl"), "--login-failures", "4"]
+              os.path.join(D, "acl"), "--login-failures", "5"]
     C.start_coordinator()
     C.start_node("n1", common + [
         "--operator-anonymous", "none",
         "--operator-tls-listen", "127.0.0.1:%d" % TLS_PORT,
         "--operator-cert", os.path.join(D, "node.pem"),
         "--operator-key", os.path.join(D, "node.key"),
-        "--operator-ca", os.path.join(D, "ca.pem")])
+        "--operator-ca", os.path.join(D, "ca.pem"),
+        "--http-cert", os.path.join(D, "node.pem"),
+        "--http-key", os.path.join(D, "node.key"),
+        "--http-token-file", os.path.join(D, "token")])
     C.start_node("n2", common)
     for n in C.nodes:
-        C.wait_for(n + " up", lambda: C.http(n, "/healthz"))
+        C.wait_for(n + " up", lambda: http(n, "/healthz")[0] == 200)
     for name, cid in (("db-", A), ("web-", B)):
         C.hvsim("vm-" + name, "n1", ["--consoles", "1", "--uuid-base", cid,
                                      "--name-prefix", name, "--text",
                                      "--rate", "20", "--duration", "120"])
-    C.wait_for("both consoles on n2's list", lambda: {A, B} <= {
-        c["id"] for c in C.consoles("n2")})
-    for step in (step1, step2, step3, step4, step5_6, step7, step8, step9):
+    C.wait_for("both consoles listed", lambda: api_ids(
+        "n1", "erin", "erin-pw") == (200, [A, B]) and api_ids("n2") == (
+        200, [B]))
+    step10()
+    logins = metric("n1", "vspc_operator_logins_total")
+    for step in (step1, step2, step3, step4):
+        step()
+    expect(metric("n1", "vspc_operator_logins_total") == logins + 2,
+           "9. two password logins counted (alice, bob)")
+    for step in (step5_6, step7, step8, step9):
         step()
     C.stop_all()
     print("op_auth: all checks passed")

@@ -11,8 +11,10 @@ A vspc-coordinator, then, each bounded:
      certificate of n1 to a client with n2's certificate;
   2. VMs on n1 with operators on n2, and on n2 with operators on n1:
      VM output and operator input byte-exact both ways over the TLS link,
-     then a console bounced between n1 and n2 by vMotion (validation and
-     handover frames over TLS), both operators exact;
+     flat out; a console's 64 KiB scrollback replayed through n2 equal to
+     n1's own; no peer connection closed for a bad frame; then a console
+     bounced between n1 and n2 by vMotion (validation and handover frames
+     over TLS), both operators exact;
   3. n3, its certificate signed by a rogue CA: n1 and n2 log the failed
      handshakes (address, OpenSSL's reason) and no link comes up; an
      operator attaching through n3 to a console of n1 gets an error, not
@@ -120,9 +122,10 @@ def listed(node, cid):
     return cid in {c["id"] for c in C.consoles(node)}
 
 
-def pair(name, vm_node, op_node, cid, size):
+def pair(name, vm_node, op_node, cid, size, consoles=1):
     return (name, C.hvsim(name, vm_node, [
-        "--operator", "127.0.0.1:%d" % C.oper[op_node], "--consoles", "1",
+        "--operator", "127.0.0.1:%d" % C.oper[op_node], "--consoles",
+        str(consoles),
         "--uuid-base", cid, "--name-prefix", name + "-", "--bytes", size,
         "--rate", "0", "--operator-rate", "100000", "--operator-bytes",
         "64k"]))
@@ -148,10 +151,46 @@ def step1(ca, n2cert):
           "the cluster certificate of n1")
 
 
+def clean_link():
+    """No peer connection of n1 or n2 was ever closed for a bad frame: a
+    stream broken under TLS would heal by resubscribing, so byte-exact
+    operators alone would not show it."""
+    for n in ("n1", "n2"):
+        e = C.metric(n, "vspc_peer_protocol_errors_total")
+        if e != 0:
+            C.fail("%s: %s peer protocol errors" % (n, e))
+
+
+def scrollback():
+    """A console of n1 with 256 KiB written, its host gone: its 64 KiB of
+    scrollback replayed through n2 (large Data frames, more than a TLS
+    record each) equal to the owner's own replay."""
+    cid = uuid(5, 1)
+    wait_pass([("scroll", C.hvsim("scroll", "n1", [
+        "--consoles", "1", "--uuid-base", cid, "--name-prefix", "scroll",
+        "--bytes", "256k", "--rate", "0"]))], 30)
+    C.wait_for("2: scrollback console listed on n2", lambda: listed("n2", cid))
+    got = {}
+    for n in ("n1", "n2"):
+        o = Operator(C.oper[n])
+        r = o.attach(cid, "ro raw")
+        if not r.startswith("ok attached %s ro offset=" % cid):
+            C.fail("2: attach on %s: %r" % (n, r))
+        got[n] = (r.split()[4:], o.read_idle(1.0))
+        o.close()
+    if len(got["n1"][1]) != 65536 or got["n2"] != got["n1"]:
+        C.fail("2: scrollback through n2: %r %d bytes, the owner's %r %d "
+               "bytes (same: %s)" % (got["n2"][0], len(got["n2"][1]),
+                                     got["n1"][0], len(got["n1"][1]),
+                                     got["n2"][1] == got["n1"][1]))
+
+
 def step2():
-    runs = [pair("x12", "n1", "n2", uuid(1, 1), "1M"),
-            pair("x21", "n2", "n1", uuid(2, 1), "1M")]
-    wait_pass(runs, 60)
+    runs = [pair("x12", "n1", "n2", uuid(1, 1), "8M", consoles=4),
+            pair("x21", "n2", "n1", uuid(2, 1), "2M")]
+    wait_pass(runs, 90)
+    scrollback()
+    clean_link()
     cid = uuid(3, 1)
     name = "bounce"
     p = C.hvsim(name, "n1", [
@@ -173,8 +212,10 @@ def step2():
             C.fail("2: bounce: operator %d verified %d of %d VM bytes, the "
                    "VM %d of its %d; %s vMotions" %
                    (k, got, sent, ver, typed, s["vmotions_ok"]))
-    print("peer_tls: 2. 1 MiB each way n1 -> n2 and n2 -> n1 (operators "
-          "typing): byte-exact; 10 vMotions n1 <-> n2, %d bytes exact at "
+    clean_link()
+    print("peer_tls: 2. 4 x 8 MiB n1 -> n2 and 2 MiB n2 -> n1 flat out "
+          "(operators typing): byte-exact; 64 KiB of scrollback through n2 "
+          "as on n1; no bad frame; 10 vMotions n1 <-> n2, %d bytes exact at "
           "both operators" % sent)
 
 
@@ -325,6 +366,7 @@ def main():
     wait_pass([pair("again", "n2", "n1", uuid(6, 1), "256k")], 60)
     if links("n1") != 1 or links("n2") != 1:
         C.fail("6: n1 and n2 no longer linked")
+    clean_link()
     print("peer_tls: 6. n1 <-> n2 still up, 256 KiB exact both ways")
     C.stop_all()
     print("peer_tls: PASS")
