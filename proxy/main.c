@@ -135,9 +135,13 @@ usage(FILE *f)
             "coordinator (twice:\n"
             "                               the HA pair); none: run alone\n"
             "  --peer-listen ADDR:PORT      the peer link to other nodes "
-            "(0.0.0.0:13390)\n"
+            "(127.0.0.1:13390)\n"
             "  --peer-advertise ADDR:PORT   the address other nodes dial "
             "(peer-listen's)\n"
+            "  --peer-tls-cert FILE --peer-tls-key FILE --peer-ca FILE\n"
+            "                               peer links in mutual TLS under "
+            "the cluster CA\n"
+            "                               (certificate CN = --node-id)\n"
             "  -c, --config FILE            read these options from an INI "
             "file first\n"
             "                               ([proxy] section, keys = the "
@@ -181,6 +185,14 @@ check_tls(const struct proxy_cfg *cfg)
     if (cfg->tls_cert) {
         if ((tls = tls_server_new(cfg->tls_cert, cfg->tls_key, err,
                                   sizeof(err))) == NULL) {
+            fprintf(stderr, "vspc-proxy: %s\n", err);
+            return -1;
+        }
+        tls_ctx_free(&tls);
+    }
+    if (cfg->peer_tls_cert) {
+        if ((tls = tls_mutual_new(cfg->peer_tls_cert, cfg->peer_tls_key,
+                                  cfg->peer_ca, err, sizeof(err))) == NULL) {
             fprintf(stderr, "vspc-proxy: %s\n", err);
             return -1;
         }
@@ -370,7 +382,7 @@ main(int argc, char **argv)
 
         px.clu = clu_new(&px, err, sizeof(err));
         if (px.clu == NULL && err[0])
-            fatalx("--coordinator: %s", err);
+            fatalx("cluster: %s", err);
     }
     if (px.cfg.http_listen[0] &&
         (px.http = http_new(&px, px.cfg.http_listen)) == NULL)

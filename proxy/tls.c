@@ -103,9 +103,9 @@ tls_server_new_named(const char *cert_file, const char *key_file,
     SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
     SSL_CTX_set_num_tickets(t->ssl, 0);
     /* libevent writes from its evbuffer chunks: they move between
-     * retries. */
-    SSL_CTX_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                                 SSL_MODE_ENABLE_PARTIAL_WRITE);
+     * retries. Never SSL_MODE_ENABLE_PARTIAL_WRITE (see tls_mutual_new:
+     * libevent 2.1 would drop the unwritten rest of a chunk). */
+    SSL_CTX_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_use_certificate_chain_file(t->ssl, cert_file) != 1) {
         tls_queue_str(why, sizeof(why));
         snprintf(err, errcap, "%s %s: %s", cert_opt, cert_file, why);

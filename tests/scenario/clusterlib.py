@@ -294,6 +294,25 @@ class Operator:
         out, self.buf = self.buf, b""
         return out
 
+    def read_for(self, secs):
+        """Everything that arrives within secs (for a console that keeps
+        printing, where read_idle would wait for it to stop)."""
+        deadline = time.monotonic() + secs
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self.s.settimeout(left)
+            try:
+                data = self.s.recv(65536)
+            except socket.timeout:
+                break
+            if not data:
+                break
+            self._feed(data)
+        out, self.buf = self.buf, b""
+        return out
+
     def send(self, data):
         self.s.sendall(data)
 

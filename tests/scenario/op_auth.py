@@ -254,16 +254,35 @@ def step10():
     expect(st == 403, "10. n2 anonymous: /metrics 403 (not an admin)")
 
 
+def replay(c):
+    """A's scrollback after the attach reply: all 61440 bytes of it."""
+    c.send(b"attach %s\r\n" % A.encode())
+    line = c.read_until(b"\r\n", 5).decode()
+    deadline = time.monotonic() + 10
+    while len(c.buf) < 61440 and time.monotonic() < deadline:
+        c.s.settimeout(deadline - time.monotonic())
+        c._feed(c.s.recv(65536))
+    out, c.buf = c.buf[:61440], c.buf[61440:]
+    return line, out
+
+
 def step1():
     c = Conn(TLS_PORT, cert="carol")
     head = c.read_until(b"vspc> ").decode(errors="replace")
     expect("logged in as carol (client certificate)" in head,
            "1. carol's certificate logs her in without a password")
     expect(listed(c.command("list")) == [A, B], "1. carol (@ops) sees both")
-    c.send(b"attach %s\r\n" % A.encode())
-    line = c.read_until(b"\r\n", 5).decode()
+    line, tls_bytes = replay(c)
     expect(line.startswith("ok attached %s rw" % A), "1. attach rw: " +
            line.strip())
+    p = Conn(C.oper["n1"])
+    p.login("erin", "erin-pw")
+    p.read_until(b"vspc> ")
+    _, plain_bytes = replay(p)
+    p.close()
+    expect(len(tls_bytes) == 61440 and tls_bytes == plain_bytes,
+           "1. A's 60 KiB scrollback over TLS equals the plain port's, "
+           "byte for byte")
     c.send(b"\x05cf")
     c.send(b"\x05c.")
     c.read_until(b"detached]")
@@ -439,19 +458,25 @@ def main():
     C.start_node("n2", common)
     for n in C.nodes:
         C.wait_for(n + " up", lambda: http(n, "/healthz")[0] == 200)
-    for name, cid in (("db-", A), ("web-", B)):
-        C.hvsim("vm-" + name, "n1", ["--consoles", "1", "--uuid-base", cid,
-                                     "--name-prefix", name, "--text",
-                                     "--rate", "20", "--duration", "120"])
+    # A: 60 KiB at once, then quiet (its scrollback replay is compared
+    # over TLS and plain telnet); B: a slow trickle.
+    C.hvsim("vm-db-", "n1", ["--consoles", "1", "--uuid-base", A,
+                             "--name-prefix", "db-", "--text", "--bytes",
+                             "60k", "--rate", "0", "--duration", "120"])
+    C.hvsim("vm-web-", "n1", ["--consoles", "1", "--uuid-base", B,
+                              "--name-prefix", "web-", "--text", "--rate",
+                              "20", "--duration", "120"])
     C.wait_for("both consoles listed", lambda: api_ids(
         "n1", "erin", "erin-pw") == (200, [A, B]) and api_ids("n2") == (
         200, [B]))
+    C.wait_for("A's 60 KiB in", lambda: json.loads(http(
+        "n1", "/api/v1/consoles/" + A, token=TOKEN)[1])["bytes_in"] == 61440)
     step10()
     logins = metric("n1", "vspc_operator_logins_total")
     for step in (step1, step2, step3, step4):
         step()
-    expect(metric("n1", "vspc_operator_logins_total") == logins + 2,
-           "9. two password logins counted (alice, bob)")
+    expect(metric("n1", "vspc_operator_logins_total") == logins + 3,
+           "9. three password logins counted (erin, alice, bob)")
     for step in (step5_6, step7, step8, step9):
         step()
     C.stop_all()

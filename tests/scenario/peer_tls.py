@@ -229,22 +229,6 @@ def live_console():
     return cid
 
 
-def read_for(o, secs):
-    """What an operator receives in secs (the console keeps printing)."""
-    deadline = time.monotonic() + secs
-    while time.monotonic() < deadline:
-        o.s.settimeout(max(0.01, deadline - time.monotonic()))
-        try:
-            data = o.s.recv(65536)
-        except socket.timeout:
-            break
-        if not data:
-            break
-        o._feed(data)
-    out, o.buf = o.buf, b""
-    return out
-
-
 def refused_through(node, cid, what):
     """An operator on node attaching to cid gets an error and no bytes;
     through n2 the console streams."""
@@ -260,7 +244,7 @@ def refused_through(node, cid, what):
         C.fail("%s: %s sent %r after the error" % (what, node, rest[:200]))
     o = Operator(C.oper["n2"])
     ok = o.attach(cid, "ro")
-    got = read_for(o, 1.5)
+    got = o.read_for(1.5)
     o.close()
     if not ok.startswith("ok attached") or len(got) == 0:
         C.fail("%s: through n2: %r, %d bytes" % (what, ok, len(got)))
