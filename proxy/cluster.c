@@ -921,6 +921,8 @@ clu_stats(struct clu *cl, struct clu_stats *out)
 
         out->links_up = ps->links_up - ps->links_down;
         out->peer_errors = ps->protocol_errors;
+        out->peer_tls_failures = ps->tls_failures;
+        out->peer_tls_wrong_cn = ps->tls_wrong_cn;
     }
     out->remote_readers = rr_count(cl->readers);
     out->remote_attachments = opr_count(cl->remote);

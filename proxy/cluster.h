@@ -102,6 +102,8 @@ struct clu_stats {
     uint64_t vmo_handed_over, vmo_taken_over, vmo_peers_forwarded;
     uint64_t vmo_peers_no_owner, vmo_claimed, vmo_held_bytes;
     uint64_t input_lost, stream_restarts, output_lost;
+    uint64_t peer_tls_failures; /* peer TLS handshakes failed */
+    uint64_t peer_tls_wrong_cn; /* certificate CN not the hello's node */
 };
 void clu_stats(struct clu *cl, struct clu_stats *out);
 const char *clu_state_str(int state);

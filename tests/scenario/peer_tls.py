@@ -269,6 +269,9 @@ def step3(rogue_ca, rogue_cert, cid):
     isolated("n3", "3")
     r = refused_through("n3", cid, "3")
     line = pat.search(node_log("n1")).group(0)
+    for n in ("n1", "n2"):
+        if not C.metric(n, "vspc_peer_tls_failures_total"):
+            C.fail("3: %s did not count the failed handshake" % n)
     print("peer_tls: 3. rogue-CA node n3: no link; n1 logged %r; an "
           "operator through n3: %r" % (line[:160], r))
     C.stop(C.node_procs["n3"])
@@ -283,6 +286,9 @@ def step4(cid):
         C.wait_for("4: %s refuses n4 (CN n2)" % n,
                    lambda: pat.search(node_log(n)), 10)
     isolated("n4", "4")
+    for n in ("n1", "n2"):
+        if not C.metric(n, "vspc_peer_tls_wrong_cn_total"):
+            C.fail("4: %s did not count the wrong CN" % n)
     r = refused_through("n4", cid, "4")
     print("peer_tls: 4. node n4 with the cluster certificate of CN n2: "
           "refused by n1 and n2, no link; an operator through n4: %r" % r)
