@@ -58,6 +58,12 @@ struct auth_stats {
     uint64_t denied;   /* requests refused by the ACL */
 };
 
+/* SIGHUP: read --users and --acl again, on the worker thread; the loop
+ * takes them when both read well (else the old ones stay, with a log
+ * line). Logins checked meanwhile use what was in force when they
+ * started. */
+void auth_reload(struct auth *a);
+
 /* Reads --users and --acl (at start). NULL with the reason in err. */
 struct auth *auth_new(struct proxy *px, char *err, size_t errcap);
 void auth_free(struct auth **a);

@@ -295,9 +295,11 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                (unsigned long long)now.tv_sec * 1000000ULL +
                    (unsigned long long)now.tv_nsec / 1000);
-    log_info("SIGHUP: reopening console logs");
+    log_info("SIGHUP: reopening console logs, reading --users and --acl");
     if (px->vmlog)
         vmlog_reopen(px->vmlog);
+    if (px->auth)
+        auth_reload(px->auth);
     sd_notify(0, "READY=1");
 }
 

@@ -92,6 +92,22 @@ opa_start(struct oper *op)
     return true;
 }
 
+bool
+opa_login_cmd(struct oper *op, const char *name)
+{
+    if (op->px->auth == NULL || !auth_has_users(op->px->auth)) {
+        op_puts(op, "error no users are configured (--users)\r\n");
+        return false;
+    }
+    op->state = OP_ST_LOGIN;
+    op->login_tries = 0;
+    op->typing_pw = name != NULL;
+    if (name)
+        snprintf(op->login_user, sizeof(op->login_user), "%s", name);
+    opa_prompt(op);
+    return true;
+}
+
 void
 opa_prompt(struct oper *op)
 {

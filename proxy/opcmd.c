@@ -60,6 +60,25 @@ opc_drain(const char *args, bool on, struct opc *o)
         o->kind = on ? OPC_DRAIN : OPC_UNDRAIN;
 }
 
+/* login [NAME]: one word at most. */
+static void
+opc_login(char *rest, struct opc *o)
+{
+    char *end;
+
+    rest += strspn(rest, " \t");
+    o->kind = OPC_LOGIN;
+    if (*rest == '\0')
+        return;
+    end = rest + strcspn(rest, " \t");
+    if (end[strspn(end, " \t")] != '\0') {
+        o->kind = OPC_LOGIN_USAGE;
+        return;
+    }
+    *end = '\0';
+    o->key = rest;
+}
+
 void
 opc_parse(char *line, struct opc *out)
 {
@@ -87,6 +106,8 @@ opc_parse(char *line, struct opc *out)
         out->kind = OPC_HELP;
     else if (strcmp(cmd, "quit") == 0 || strcmp(cmd, "exit") == 0)
         out->kind = OPC_QUIT;
+    else if (strcmp(cmd, "login") == 0)
+        opc_login(rest, out);
     else {
         out->kind = OPC_UNKNOWN;
         out->bad = cmd;

@@ -28,12 +28,14 @@ enum opc_kind {
     OPC_UNDRAIN,
     OPC_HELP,
     OPC_QUIT,
+    OPC_LOGIN, /* key: the user name, or NULL (asked) */
     /* errors */
     OPC_UNKNOWN,       /* bad: the command */
     OPC_ATTACH_OPTION, /* bad: the option */
     OPC_ATTACH_USAGE,
     OPC_DRAIN_USAGE,
     OPC_UNDRAIN_USAGE,
+    OPC_LOGIN_USAGE,
 };
 
 struct opc {

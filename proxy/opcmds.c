@@ -107,6 +107,9 @@ ocm_help(struct oper *op)
               "hypervisors are let go\r\n"
               "  undrain              end the drain\r\n"
               "  help                 this text\r\n"
+              "  login [NAME]         log in as a user of --users (more "
+              "rights than\r\n"
+              "                       anonymous, where the ACL says so)\r\n"
               "  quit                 leave\r\n"
               "attached: ^%cc. detach, ^%ccr replay, ^%ccf force write, "
               "^%ccs spectator, ^%cc? help\r\n",

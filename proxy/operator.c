@@ -382,6 +382,13 @@ op_run_line(struct oper *op)
     case OPC_UNDRAIN_USAGE:
         op_puts(op, "error usage: undrain\r\n");
         break;
+    case OPC_LOGIN:
+        if (opa_login_cmd(op, c.key))
+            return false; /* the login prompt is out */
+        break;
+    case OPC_LOGIN_USAGE:
+        op_puts(op, "error usage: login [NAME]\r\n");
+        break;
     }
     op_puts(op, OP_PROMPT);
     return false;

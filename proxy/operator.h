@@ -167,6 +167,10 @@ bool opa_start(struct oper *op);
  * left the line editor (checking the password, or closing). */
 bool opa_line(struct oper *op, char *line, size_t len);
 void opa_prompt(struct oper *op);
+/* The `login [NAME]` command: an operator let in anonymously (or logged
+ * in) logs in (again) as a user. true: the prompt is out; false: told
+ * why not. */
+bool opa_login_cmd(struct oper *op, const char *name);
 /* Forget a login in progress (op closes). */
 void opa_cancel(struct oper *op);
 /* op's rights on a console. */

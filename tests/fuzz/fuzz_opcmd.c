@@ -76,6 +76,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case OPC_QUIT:
         snprintf(canon, sizeof(canon), "quit");
         break;
+    case OPC_LOGIN:
+        snprintf(canon, sizeof(canon), "login%s%s", a.key ? " " : "",
+                 a.key ? a.key : "");
+        break;
     default:
         return 0; /* empty and errors: nothing to write back */
     }

@@ -34,6 +34,10 @@ n2 keeps the default (anonymous from loopback).
     the operator is on enforces), attach A is "no such console", drain
     refused.
  9. Metrics count logins, failures, refusals and ACL denials.
+10. HTTP (n1 HTTPS): Basic users see what the ACL shows them; /metrics
+    needs the admin role; the probes are open; anonymous on n2.
+11. SIGHUP reads the ACL again (bob gets rw); a broken file is refused
+    and the rules in force stay.
 
 usage: op_auth.py BUILD_DIR BASE_PORT   (ports BASE..BASE+12)
 """
@@ -42,6 +46,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -440,6 +445,51 @@ def step9():
            "9. ACL denials counted")
 
 
+def node_log(n):
+    with open(os.path.join(C.logdir, n + ".log"), errors="replace") as f:
+        return f.read()
+
+
+def step11():
+    """SIGHUP reads the files again; a broken one leaves the old in force."""
+    path = os.path.join(D, "acl")
+    with open(path) as f:
+        old = f.read()
+    with open(path, "w") as f:
+        f.write(old.replace("bob        ro", "bob        rw"))
+    C.node_procs["n2"].send_signal(signal.SIGHUP)
+    C.wait_for("n2 reloads", lambda: "rights from --acl reloaded" in
+               node_log("n2"))
+    c = Operator(C.oper["n2"])  # anonymous on loopback: `login bob`
+    c.send(b"login bob\r\n")
+    c.read_until(b"Password: ")
+    c.send(b"bob-pw\r\n")
+    c.read_until(b"logged in as bob\r\nvspc> ")
+    c.send(b"attach %s rw\r\n" % B.encode())
+    line = c.read_until(b"\r\n", 5).decode()
+    expect(("ok attached %s rw" % B) in line,
+           "11. after SIGHUP bob (`login bob` on n2) has rw on B: " +
+           line.strip())
+    c.close()
+    with open(path, "w") as f:
+        f.write("bob  maybe  *\n")
+    C.node_procs["n2"].send_signal(signal.SIGHUP)
+    C.wait_for("n2 refuses the broken file", lambda: "keeping the users and "
+               "rights in force" in node_log("n2"))
+    c = Operator(C.oper["n2"])
+    c.send(b"login\r\n")
+    c.read_until(b"login: ")
+    c.send(b"bob\r\n")
+    c.read_until(b"Password: ")
+    c.send(b"bob-pw\r\n")
+    c.read_until(b"logged in as bob\r\nvspc> ")
+    c.send(b"attach %s rw\r\n" % B.encode())
+    line = c.read_until(b"\r\n", 5).decode()
+    expect(("ok attached %s rw" % B) in line,
+           "11. a broken ACL file on SIGHUP: the rules in force stay")
+    c.close()
+
+
 def main():
     make_certs()
     make_files()
@@ -477,7 +527,7 @@ def main():
         step()
     expect(metric("n1", "vspc_operator_logins_total") == logins + 3,
            "9. three password logins counted (erin, alice, bob)")
-    for step in (step5_6, step7, step8, step9):
+    for step in (step5_6, step7, step8, step9, step11):
         step()
     C.stop_all()
     print("op_auth: all checks passed")
