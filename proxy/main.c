@@ -28,6 +28,7 @@
 #include "session.h"
 #include "http.h"
 #include "auth.h"
+#include "users.h"
 #include "tls.h"
 #include "vmlog.h"
 #include "vmotion.h"
@@ -174,10 +175,10 @@ op_tls_new(const struct proxy_cfg *cfg, char *err, size_t errcap)
     return t;
 }
 
-/* Check mode (-t): also load the TLS certificate and key, as a start
- * would. Returns 0 or -1 (error printed). */
+/* Check mode (-t): also load the certificates and keys, the users file
+ * and the ACL file, as a start would. Returns 0 or -1 (error printed). */
 static int
-check_tls(const struct proxy_cfg *cfg)
+check_files(const struct proxy_cfg *cfg)
 {
     struct tls_ctx *tls;
     char err[1024];
@@ -197,6 +198,24 @@ check_tls(const struct proxy_cfg *cfg)
             return -1;
         }
         tls_ctx_free(&tls);
+    }
+    if (cfg->users_file) {
+        struct usr_db *u = usr_db_load(cfg->users_file, err, sizeof(err));
+
+        if (u == NULL) {
+            fprintf(stderr, "vspc-proxy: %s\n", err);
+            return -1;
+        }
+        usr_db_free(&u);
+    }
+    if (cfg->acl_file) {
+        struct acl *a = acl_load(cfg->acl_file, err, sizeof(err));
+
+        if (a == NULL) {
+            fprintf(stderr, "vspc-proxy: %s\n", err);
+            return -1;
+        }
+        acl_free(&a);
     }
     if (cfg->op_cert) {
         if ((tls = op_tls_new(cfg, err, sizeof(err))) == NULL) {
@@ -224,7 +243,7 @@ parse_args(int argc, char **argv, struct proxy_cfg *cfg)
     check = opt_cmdline(&ld, "vspc-proxy", usage, argc, argv);
     log_verbosity = cfg->log_level;
     if (check) {
-        int rc = check_tls(cfg);
+        int rc = check_files(cfg);
 
         if (rc == 0)
             printf("config ok\n");

@@ -2,7 +2,8 @@
 # config.sh PROXY_BIN WORKDIR [EXAMPLE_INI]: vspc-proxy's --config /
 # --check-config.
 #   0. the example file (deploy/vspc-proxy.ini) checks, as shipped and with
-#      every key uncommented (but the TLS ones: no certificate here);
+#      every key uncommented (but the TLS ones: no certificate here, nor
+#      the users and ACL files);
 #   1. -t -c good.ini exits 0 and prints "config ok" (listening on nothing);
 #   2. -t -c bad.ini exits 1, every error with bad.ini:LINE on stderr;
 #   3. a proxy started with -c listens on the file's ports (25800-25802),
@@ -39,6 +40,9 @@ if [ -n "$example" ]; then
     # nor the CURVE keys: placeholders)
     grep -v '^;tls-' "$example" | grep -v '^;etcd = ' |
         grep -v '^;curve-key\|^;coordinator-key' |
+        grep -v '^;operator-tls-listen\|^;operator-cert\|^;operator-key' |
+        grep -v '^;operator-ca\|^;http-cert\|^;http-key\|^;peer-tls-\|^;peer-ca' |
+        grep -v '^;users\|^;acl' |
         sed 's/^;\([a-z]\)/\1/' >example.ini
     "$proxy" -t -c example.ini >/dev/null || fail "-t (uncommented) $example failed"
 fi

@@ -490,9 +490,28 @@ def step11():
     c.close()
 
 
+def check_mode():
+    """-t reads the users and ACL files as a start would."""
+    bad = os.path.join(D, "bad.acl")
+    with open(bad, "w") as f:
+        f.write("@ops rw *\nbob maybe *\n")
+    r = subprocess.run([C.proxy_bin, "-t", "--users", os.path.join(D, "users"),
+                        "--acl", bad], capture_output=True, text=True)
+    expect(r.returncode == 1 and "line 2" in r.stderr,
+           "0. -t refuses a broken ACL file, naming the line: " +
+           r.stderr.strip()[:100])
+    os.chmod(os.path.join(D, "users"), 0o644)
+    r = subprocess.run([C.proxy_bin, "-t", "--users", os.path.join(D, "users")],
+                       capture_output=True, text=True)
+    os.chmod(os.path.join(D, "users"), 0o600)
+    expect(r.returncode == 1, "0. -t refuses a users file others can read: " +
+           r.stderr.strip()[:100])
+
+
 def main():
     make_certs()
     make_files()
+    check_mode()
     common = ["--users", os.path.join(D, "users"), "--acl",
               os.path.join(D, "acl"), "--login-failures", "5"]
     C.start_coordinator()
