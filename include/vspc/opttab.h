@@ -58,7 +58,11 @@ struct opt_def {
     double min, max;  /* numbers: bounds (repeatable: max = most entries) */
     const char *def;  /* the default, as it would be written (NULL = unset) */
     const char *want; /* what a valid value looks like, for errors */
+    unsigned flags;   /* OPT_F_* */
 };
+
+/* opt_def.flags */
+#define OPT_F_RELOAD 1u /* SIGHUP applies a new value to the running daemon */
 
 #define OPT_MAX_OPTS 80
 
