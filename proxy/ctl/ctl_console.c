@@ -2,11 +2,13 @@
  * ctl_console.c: `vspcctl console`, a terminal on one console through the
  * operator port (tests/hvsim/OPERATOR-PORT.md).
  *
- * Phases: connect; wait for the prompt; send "attach <key> rw|ro"; read
- * lines until "ok attached ..." (then every byte after that line is the
- * console) or "error ...". Attached: stdin goes to the socket, the socket
- * to stdout, both through the telnet codec (0xFF doubled one way, IAC
- * sequences and negotiation handled the other way).
+ * Phases: connect (plain or tls://), log in if asked, up to the prompt
+ * (ctl_op.c); send "attach <key> rw|ro"; read lines until "ok attached
+ * ..." (then every byte after that line is the console) or "error ...".
+ * Attached: stdin goes to the connection, the connection to stdout, both
+ * through the telnet codec (0xFF doubled one way, IAC sequences and
+ * negotiation handled the other way). The terminal turns raw only once
+ * attached, so a password is asked in the terminal's normal mode.
  *
  * Escapes, conserver style: ^E c . detaches and exits, ^E c ? prints the
  * list; any other ^E c <x> is passed on to the proxy (which knows ^Ecr,
@@ -33,7 +35,6 @@
 #include "telnet.h"
 
 #define ESC_CHAR 0x05       /* ^E */
-#define REPLY_MAX 8192      /* command-mode bytes kept while waiting */
 #define EOF_QUIET_MS 500    /* stdin ended: leave after this silence */
 #define EOF_LINGER_MAX 2000 /* ... or this long at most */
 
@@ -116,148 +117,50 @@ say(const char *text)
 
 /* ---- the session --------------------------------------------------------- */
 
-enum cs_phase {
-    CS_PROMPT,   /* waiting for "vspc> " */
-    CS_REPLY,    /* attach sent, waiting for ok / error */
-    CS_ATTACHED, /* console bytes both ways */
-};
-
 struct cs {
-    int fd;
-    enum cs_phase phase;
-    bool failed;    /* socket or stdout error: leave with status 1 */
+    struct ctl_op op; /* connected and logged in, at the prompt */
+    bool attached;
     bool out_error; /* stdout is gone */
-    struct tn tn;
-    char reply[REPLY_MAX + 1];
-    size_t reply_len;
-    char err[256]; /* "error ..." from the proxy */
-    uint8_t esc;   /* 0, 1 = saw ^E, 2 = saw ^E c */
+    uint8_t esc;    /* 0, 1 = saw ^E, 2 = saw ^E c */
 };
 
 static void
-cs_tn_out(void *arg, const uint8_t *p, size_t n)
+cs_stdout(void *arg, const uint8_t *p, size_t n)
 {
     struct cs *cs = arg;
 
-    if (!cs->failed && ctl_write_all(cs->fd, p, n, CTL_IO_TIMEOUT_MS) == -1) {
-        say(errno == ETIMEDOUT ? "vspcctl: the proxy stopped reading"
-                               : "vspcctl: connection lost");
-        cs->failed = true;
-    }
-}
-
-static void
-cs_stdout(struct cs *cs, const void *p, size_t n)
-{
     if (n == 0 || cs->out_error)
         return;
     if (ctl_write_all(STDOUT_FILENO, p, n, -1) == -1)
         cs->out_error = true;
 }
 
-/*
- * Command-mode bytes: look for the prompt, then for the reply line. On
- * "ok attached" the bytes after the line are console output already.
- */
+/* The session broke (cs->op.err says how): tell the user. */
 static void
-cs_reply_bytes(struct cs *cs, const uint8_t *p, size_t n)
+cs_broken(struct cs *cs)
 {
-    char *line, *nl;
+    char msg[300];
 
-    if (cs->reply_len + n > REPLY_MAX) {
-        snprintf(cs->err, sizeof(cs->err), "no answer to attach");
-        cs->failed = true;
-        return;
-    }
-    memcpy(cs->reply + cs->reply_len, p, n);
-    cs->reply_len += n;
-    cs->reply[cs->reply_len] = '\0';
-    if (cs->phase != CS_REPLY)
-        return;
-    line = cs->reply;
-    while (
-        (nl = memchr(line, '\n', cs->reply_len - (size_t)(line - cs->reply)))) {
-        char *s = line;
-        size_t rest;
-
-        *nl = '\0';
-        if (nl > s && nl[-1] == '\r')
-            nl[-1] = '\0';
-        while (strncmp(s, "vspc> ", 6) == 0)
-            s += 6;
-        if (strncmp(s, "ok attached ", 12) == 0) {
-            rest = cs->reply_len - (size_t)(nl + 1 - cs->reply);
-            cs->phase = CS_ATTACHED;
-            say(s);
-            cs_stdout(cs, nl + 1, rest);
-            cs->reply_len = 0;
-            return;
-        }
-        if (strncmp(s, "error ", 6) == 0) {
-            snprintf(cs->err, sizeof(cs->err), "%s", s + 6);
-            cs->failed = true;
-            return;
-        }
-        line = nl + 1;
-    }
-    /* Keep only the unfinished line. */
-    cs->reply_len -= (size_t)(line - cs->reply);
-    memmove(cs->reply, line, cs->reply_len);
-    cs->reply[cs->reply_len] = '\0';
-}
-
-static void
-cs_tn_data(void *arg, const uint8_t *p, size_t n)
-{
-    struct cs *cs = arg;
-
-    if (cs->phase == CS_ATTACHED)
-        cs_stdout(cs, p, n);
-    else
-        cs_reply_bytes(cs, p, n);
-}
-
-static const struct tn_handlers cs_handlers = {
-    .output = cs_tn_out,
-    .data = cs_tn_data,
-};
-
-/* Read the socket once and feed the codec. Returns bytes read, 0 at EOF,
- * -1 on error. */
-static ssize_t
-cs_read_socket(struct cs *cs)
-{
-    uint8_t buf[16384];
-    ssize_t r = read(cs->fd, buf, sizeof(buf));
-
-    if (r == -1 && (errno == EINTR || errno == EAGAIN))
-        return 1;
-    if (r <= 0)
-        return r;
-    tn_feed(&cs->tn, buf, (size_t)r);
-    if (tn_failed(&cs->tn)) {
-        say("vspcctl: telnet protocol error from the proxy");
-        cs->failed = true;
-        return -1;
-    }
-    return r;
+    snprintf(msg, sizeof(msg), "[vspcctl: %s]",
+             cs->op.err[0] ? cs->op.err : "connection lost");
+    say(msg);
 }
 
 /* User bytes toward the console, CR as CR NUL unless we send binary. */
 static void
 cs_send(struct cs *cs, const uint8_t *p, size_t n)
 {
-    if (tn_local_enabled(&cs->tn, TN_OPT_BINARY)) {
-        tn_send_data(&cs->tn, p, n);
+    if (tn_local_enabled(&cs->op.tn, TN_OPT_BINARY)) {
+        ctl_op_send(&cs->op, p, n);
         return;
     }
     for (size_t i = 0; i < n; i++) {
         static const uint8_t crnul[2] = {'\r', '\0'};
 
         if (p[i] == '\r')
-            tn_send_data(&cs->tn, crnul, 2);
+            ctl_op_send(&cs->op, crnul, 2);
         else
-            tn_send_data(&cs->tn, p + i, 1);
+            ctl_op_send(&cs->op, p + i, 1);
     }
 }
 
@@ -317,51 +220,31 @@ cs_stdin_bytes(struct cs *cs, const uint8_t *p, size_t n)
     return false;
 }
 
-/* Wait for the prompt and the reply to attach. Returns 0 once attached. */
+/* At the prompt: attach, and wait for the reply. Returns 0 once attached
+ * (the console's bytes then go to stdout). */
 static int
 cs_attach(struct cs *cs, const char *key, bool ro)
 {
     int64_t deadline = ctl_now_ms() + CTL_IO_TIMEOUT_MS;
-    char cmd[512];
+    char cmd[512], line[CTL_OP_TEXT_MAX + 1];
 
-    while (!cs->failed && cs->phase != CS_ATTACHED) {
-        struct pollfd pfd = {.fd = cs->fd, .events = POLLIN};
-        int64_t left = deadline - ctl_now_ms();
-        ssize_t r;
-
-        if (cs->phase == CS_PROMPT && strstr(cs->reply, "vspc> ")) {
-            snprintf(cmd, sizeof(cmd), "attach %s %s\r\n", key,
-                     ro ? "ro" : "rw");
-            cs->phase = CS_REPLY;
-            cs->reply_len = 0;
-            cs->reply[0] = '\0';
-            tn_send_data(&cs->tn, (const uint8_t *)cmd, strlen(cmd));
-            continue;
+    snprintf(cmd, sizeof(cmd), "attach %s %s\r\n", key, ro ? "ro" : "rw");
+    if (ctl_op_send(&cs->op, cmd, strlen(cmd)) == 0) {
+        while (ctl_op_line(&cs->op, deadline, "answer to attach", line,
+                           sizeof(line)) == 0) {
+            if (strncmp(line, "ok attached ", 12) == 0) {
+                say(line);
+                cs->attached = true;
+                ctl_op_set_sink(&cs->op, cs_stdout, cs);
+                return 0;
+            }
+            if (strncmp(line, "error ", 6) == 0) {
+                snprintf(cs->op.err, sizeof(cs->op.err), "%.200s", line + 6);
+                break;
+            }
         }
-        if (left <= 0) {
-            snprintf(cs->err, sizeof(cs->err), "no %s from the proxy",
-                     cs->phase == CS_PROMPT ? "prompt" : "answer to attach");
-            break;
-        }
-        r = poll(&pfd, 1, (int)left);
-        if (r == -1 && errno != EINTR)
-            break;
-        if (r <= 0)
-            continue;
-        r = cs_read_socket(cs);
-        if (r == 0) {
-            snprintf(cs->err, sizeof(cs->err),
-                     "the proxy closed the "
-                     "connection");
-            break;
-        }
-        if (r == -1)
-            break;
     }
-    if (cs->phase == CS_ATTACHED && !cs->failed)
-        return 0;
-    ctl_warnx("cannot attach to \"%s\": %s", key,
-              cs->err[0] ? cs->err : strerror(errno));
+    ctl_warnx("cannot attach to \"%s\": %s", key, cs->op.err);
     return -1;
 }
 
@@ -372,13 +255,16 @@ cs_relay(struct cs *cs)
     bool stdin_open = true;
     int64_t eof_at = 0, last_rx = 0;
 
-    while (!cs->failed && !cs->out_error) {
+    while (!cs->op.failed && !cs->out_error) {
         struct pollfd pfd[2] = {
-            {.fd = cs->fd, .events = POLLIN},
+            {.fd = -1},
             {.fd = stdin_open ? STDIN_FILENO : -1, .events = POLLIN},
         };
+        /* Bytes decrypted already (TLS) do not wake poll(). */
+        bool pending = ctl_conn_pending(&cs->op.conn);
         int timeout = -1, r;
 
+        ctl_conn_pollfd(&cs->op.conn, &pfd[0]);
         if (!stdin_open) {
             int64_t now = ctl_now_ms();
 
@@ -386,6 +272,8 @@ cs_relay(struct cs *cs)
                 return 0;
             timeout = (int)(EOF_QUIET_MS - (now - last_rx));
         }
+        if (pending)
+            timeout = 0;
         r = poll(pfd, 2, timeout);
         if (r == -1) {
             if (errno == EINTR)
@@ -393,16 +281,15 @@ cs_relay(struct cs *cs)
             ctl_warnx("poll: %s", strerror(errno));
             return 1;
         }
-        if (pfd[0].revents) {
-            ssize_t n = cs_read_socket(cs);
+        if (pfd[0].revents || pending) {
+            ssize_t n = ctl_op_read(&cs->op);
 
             if (n == 0) {
                 say("[vspcctl: the proxy closed the connection]");
                 return stdin_open ? 1 : 0;
             }
             if (n == -1) {
-                if (!cs->failed)
-                    say("[vspcctl: connection lost]");
+                cs_broken(cs);
                 return 1;
             }
             last_rx = ctl_now_ms();
@@ -424,30 +311,24 @@ cs_relay(struct cs *cs)
             }
         }
     }
+    if (cs->op.failed)
+        cs_broken(cs);
     return 1;
 }
 
 int
 ctl_console(const char *addr, const char *key, bool ro)
 {
-    static struct tn_policy policy;
     struct cs *cs = calloc(1, sizeof(*cs));
     int status = 1;
 
     if (cs == NULL)
         return 1;
-    /* Binary and SGA both ways; the proxy echoes (WILL ECHO); we refuse
-     * VMware's admin option 233, so we get the text command mode. */
-    tn_policy_allow(&policy, TN_OPT_BINARY, true, true);
-    tn_policy_allow(&policy, TN_OPT_SGA, true, true);
-    tn_policy_allow(&policy, TN_OPT_ECHO, false, true);
-    if ((cs->fd = ctl_connect(addr, CTL_CONNECT_TIMEOUT_MS)) == -1) {
+    /* The login, if any, happens here, before the terminal goes raw. */
+    if (ctl_op_open(&cs->op, addr) == -1) {
         free(cs);
         return 1;
     }
-    tn_init(&cs->tn, &policy, &cs_handlers, cs);
-    tn_request_local(&cs->tn, TN_OPT_BINARY, true);
-    tn_request_remote(&cs->tn, TN_OPT_BINARY, true);
     if (cs_attach(cs, key, ro) == 0) {
         if (tty_make_raw() == 0) {
             if (tty_raw)
@@ -456,7 +337,7 @@ ctl_console(const char *addr, const char *key, bool ro)
         }
         tty_restore();
     }
-    close(cs->fd);
+    ctl_op_close(&cs->op);
     free(cs);
     return status;
 }

@@ -2,12 +2,12 @@
  * ctl_drain.c: `vspcctl drain NODE [--close-after SECONDS]` and `vspcctl
  * undrain NODE`: the operator port's drain command, sent to the node at
  * --operator once --http confirms that node is NODE (a drain meant for
- * another node never lands on this one).
+ * another node never lands on this one). Both may need a login (--user;
+ * ctl_op.c, ctl_net.c).
  */
 #include "vspc/compat.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,53 +45,37 @@ node_id_at(const char *addr, char *out, size_t cap)
     return 0;
 }
 
-/* Send line on the operator port at addr; print the "ok ..."/"error ..."
- * answer. Telnet negotiation bytes are skipped. Returns the exit status. */
+/* Send line on the operator port at addr (logged in if asked); print the
+ * "ok ..."/"error ..." answer. Returns the exit status. */
 static int
 op_command(const char *addr, const char *line)
 {
-    char buf[2048], text[2048];
-    size_t tn = 0;
-    int64_t deadline = ctl_now_ms() + CTL_IO_TIMEOUT_MS;
-    int fd = ctl_connect(addr, CTL_CONNECT_TIMEOUT_MS);
+    struct ctl_op *op = malloc(sizeof(*op));
+    char reply[CTL_OP_TEXT_MAX + 1];
+    int64_t deadline;
+    int rc = 1;
 
-    if (fd == -1)
-        return 1;
-    if (ctl_write_all(fd, line, strlen(line), CTL_IO_TIMEOUT_MS) == -1) {
-        ctl_warnx("%s: %s", addr, strerror(errno));
-        close(fd);
+    if (op == NULL || ctl_op_open(op, addr) == -1) {
+        free(op);
         return 1;
     }
-    for (;;) {
-        struct pollfd p = {fd, POLLIN, 0};
-        int left = (int)(deadline - ctl_now_ms());
-        char *ok, *err, *eol;
-        ssize_t r;
-
-        if (left <= 0 || poll(&p, 1, left) <= 0 ||
-            (r = read(fd, buf, sizeof(buf))) <= 0)
-            break;
-        for (ssize_t i = 0; i < r && tn + 1 < sizeof(text); i++)
-            if ((unsigned char)buf[i] < 0x80 && buf[i] != '\0')
-                text[tn++] = buf[i];
-        text[tn] = '\0';
-        /* The answer follows the prompt ("vspc> ") or a line's start. */
-        if ((ok = strstr(text, "> ok ")) == NULL)
-            ok = strstr(text, "\nok ");
-        if ((err = strstr(text, "> error ")) == NULL)
-            err = strstr(text, "\nerror ");
-        if ((ok || err) && (eol = strchr(ok ? ok : err, '\r')) != NULL) {
-            char *at = strchr(ok ? ok : err, ok ? 'o' : 'e');
-
-            *eol = '\0';
-            printf("%s\n", at);
-            close(fd);
-            return ok ? 0 : 1;
+    deadline = ctl_now_ms() + CTL_IO_TIMEOUT_MS;
+    if (ctl_op_send(op, line, strlen(line)) == 0) {
+        while (ctl_op_line(op, deadline, "answer to the drain command", reply,
+                           sizeof(reply)) == 0) {
+            if (strncmp(reply, "ok ", 3) == 0 ||
+                strncmp(reply, "error ", 6) == 0) {
+                printf("%s\n", reply);
+                rc = reply[0] == 'o' ? 0 : 1;
+                goto out;
+            }
         }
     }
-    ctl_warnx("%s: no answer to the drain command", addr);
-    close(fd);
-    return 1;
+    ctl_warnx("%s: %s", addr, op->err);
+out:
+    ctl_op_close(op);
+    free(op);
+    return rc;
 }
 
 int

@@ -16,7 +16,10 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 
+#include <openssl/crypto.h>
+
 #define CTL_HEAD_MAX (16 * 1024)
+#define CTL_AUTH_MAX 2048 /* "Basic " and base64 of user:password */
 
 void
 ctl_warnx(const char *fmt, ...)
@@ -39,8 +42,7 @@ ctl_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Split "host:port" / "[v6]:port". Returns 0 or -1. */
-static int
+int
 ctl_split_addr(const char *addr, char *host, size_t hcap, char *port,
                size_t pcap)
 {
@@ -162,31 +164,6 @@ ctl_write_all(int fd, const void *p, size_t n, int timeout_ms)
         n -= (size_t)w;
     }
     return 0;
-}
-
-/* Read once, waiting at most idle_ms (-1 forever). >0 bytes, 0 EOF, -1
- * error or timeout (errno). */
-static ssize_t
-ctl_read_wait(int fd, char *buf, size_t cap, int idle_ms)
-{
-    for (;;) {
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int r = poll(&pfd, 1, idle_ms);
-        ssize_t n;
-
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r == -1)
-            return -1;
-        if (r == 0) {
-            errno = ETIMEDOUT;
-            return -1;
-        }
-        n = read(fd, buf, cap);
-        if (n == -1 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        return n;
-    }
 }
 
 /* ---- chunked transfer decoding ------------------------------------------ */
@@ -356,39 +333,77 @@ ctl_load_token(const char *file)
     return 0;
 }
 
+/*
+ * The Authorization header for a request to c (plain or TLS), into out:
+ * the bearer token if there is one, else HTTP Basic if --user was given
+ * (never in clear beyond loopback), else nothing. 0, or -1 (printed).
+ */
+static int
+ctl_auth_header(const struct ctl_conn *c, const char *addr, char *out,
+                size_t cap)
+{
+    char basic[CTL_AUTH_MAX];
+
+    out[0] = '\0';
+    if (ctl_token[0]) {
+        snprintf(out, cap, "Authorization: Bearer %s\r\n", ctl_token);
+        return 0;
+    }
+    if (!ctl_login_configured())
+        return 0;
+    if (c->ssl == NULL && !ctl_conn_peer_loopback(c)) {
+        ctl_warnx("%s: will not send a password in clear beyond loopback: "
+                  "use https://%s (or --token-file)",
+                  addr, c->addr);
+        return -1;
+    }
+    if (ctl_login_basic(addr, basic, sizeof(basic)) == -1)
+        return -1;
+    snprintf(out, cap, "Authorization: %s\r\n", basic);
+    OPENSSL_cleanse(basic, sizeof(basic));
+    return 0;
+}
+
 int
 ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
              void *arg)
 {
-    char *buf = malloc(CTL_HEAD_MAX + 1), req[1024];
-    size_t len = 0;
+    char *buf = malloc(CTL_HEAD_MAX + 1), *req = NULL;
+    char auth[CTL_AUTH_MAX + 32];
+    size_t len = 0, reqcap = CTL_AUTH_MAX + 1024;
     char *sep = NULL;
-    const char *v;
-    int fd, status = -1, rc = 0, n;
-    bool chunked = false, has_length = false;
+    const char *v, *hostport;
+    int status = -1, rc = 0, n;
+    bool chunked = false, has_length = false, tls, auth_sent;
     uint64_t length = 0, got = 0;
     struct chunked ch = {0};
     struct sink_wrap w = {.cb = sink, .arg = arg};
+    struct ctl_conn conn = {.fd = -1};
     ssize_t r;
 
     if (buf == NULL)
         return -1;
-    n = snprintf(req, sizeof(req),
+    if ((hostport = ctl_addr_strip(addr, "https", "http", &tls)) == NULL ||
+        ctl_conn_open(&conn, hostport, tls, CTL_CONNECT_TIMEOUT_MS) == -1) {
+        free(buf);
+        return -1;
+    }
+    if (ctl_auth_header(&conn, addr, auth, sizeof(auth)) == -1 ||
+        (req = malloc(reqcap)) == NULL)
+        goto out;
+    auth_sent = auth[0] != '\0';
+    n = snprintf(req, reqcap,
                  "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: vspcctl/%s\r\n"
-                 "Accept: */*\r\n%s%s%sConnection: close\r\n\r\n",
-                 path, addr, VSPC_VERSION,
-                 ctl_token[0] ? "Authorization: Bearer " : "", ctl_token,
-                 ctl_token[0] ? "\r\n" : "");
-    if (n < 0 || (size_t)n >= sizeof(req)) {
+                 "Accept: */*\r\n%sConnection: close\r\n\r\n",
+                 path, hostport, VSPC_VERSION, auth);
+    OPENSSL_cleanse(auth, sizeof(auth));
+    if (n < 0 || (size_t)n >= reqcap) {
         ctl_warnx("request too long");
-        free(buf);
-        return -1;
+        goto out;
     }
-    if ((fd = ctl_connect(addr, CTL_CONNECT_TIMEOUT_MS)) == -1) {
-        free(buf);
-        return -1;
-    }
-    if (ctl_write_all(fd, req, (size_t)n, CTL_IO_TIMEOUT_MS) == -1) {
+    r = ctl_conn_write_all(&conn, req, (size_t)n, CTL_IO_TIMEOUT_MS);
+    OPENSSL_cleanse(req, (size_t)n);
+    if (r == -1) {
         ctl_warnx("%s: write: %s", addr, strerror(errno));
         goto out;
     }
@@ -398,7 +413,8 @@ ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
             ctl_warnx("%s: response headers too long", addr);
             goto out;
         }
-        r = ctl_read_wait(fd, buf + len, CTL_HEAD_MAX - len, CTL_IO_TIMEOUT_MS);
+        r = ctl_conn_read_wait(&conn, buf + len, CTL_HEAD_MAX - len,
+                               CTL_IO_TIMEOUT_MS);
         if (r <= 0) {
             ctl_warnx("%s: %s", addr,
                       r == 0 ? "connection closed before a response"
@@ -416,6 +432,12 @@ ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
     }
     status = atoi(buf + 9);
     w.status = status;
+    if (status == 401)
+        ctl_warnx("%s: %s", addr,
+                  auth_sent ? "the credentials were refused"
+                            : "the HTTP API wants credentials: --user NAME "
+                              "(over https:// or loopback) or --token-file "
+                              "FILE");
     if ((v = ctl_header(buf, "Transfer-Encoding")) &&
         strncasecmp(v, "chunked", 7) == 0)
         chunked = true;
@@ -454,7 +476,7 @@ ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
             if (rc == 1)
                 break;
         }
-        r = ctl_read_wait(fd, buf, CTL_HEAD_MAX, idle_ms);
+        r = ctl_conn_read_wait(&conn, buf, CTL_HEAD_MAX, idle_ms);
         if (r == 0 && !chunked && !has_length) {
             rc = 1; /* body delimited by the end of the connection */
             break;
@@ -471,7 +493,8 @@ ctl_http_get(const char *addr, const char *path, int idle_ms, ctl_body_cb sink,
     if (rc == -1)
         status = -1;
 out:
-    close(fd);
+    ctl_conn_close(&conn);
+    free(req);
     free(buf);
     return status;
 }

@@ -1,7 +1,9 @@
 /*
  * vspcctl.c: the command line for operators and administrators.
  *
- *   vspcctl [--operator ADDR:PORT] [--http ADDR:PORT] COMMAND ...
+ *   vspcctl [--operator [tls://]ADDR:PORT] [--http [https://]ADDR:PORT]
+ *           [--ca FILE] [--cert FILE [--key FILE]]
+ *           [--user NAME [--password-file FILE]] COMMAND ...
  *     list [--json]            consoles (HTTP /api/v1/consoles)
  *     console <key> [--ro]     attach through the operator port
  *     log <key> [--follow]     a console's log (HTTP), like tail -f
@@ -12,6 +14,15 @@
  * <key> is a console id, a VM name or a unique id prefix (as the operator
  * port's attach). Defaults: operator port 127.0.0.1:13371, HTTP
  * 127.0.0.1:13372, or $VSPC_OPERATOR / $VSPC_HTTP.
+ *
+ * Logging in: tls:// and https:// verify the server (--ca, else the
+ * system's CAs) and offer --cert as a client certificate, which logs in
+ * by itself on the operator port. --user logs in with a password (the
+ * first line of --password-file, else asked on the terminal): on the
+ * operator port when it asks, and over HTTP as Basic on every request
+ * (unless a --token-file token is given; never in clear beyond loopback).
+ * Each option has an environment twin: $VSPC_CA, $VSPC_CERT, $VSPC_KEY,
+ * $VSPC_USER, $VSPC_PASSWORD_FILE.
  */
 #include "vspc/compat.h"
 
@@ -28,13 +39,25 @@
 
 static const char *opt_operator = CTL_DEFAULT_OPERATOR;
 static const char *opt_http = CTL_DEFAULT_HTTP;
+/* Logging in: files and names (ctl_tls.c, ctl_login.c). */
+static const char *opt_ca, *opt_cert, *opt_key, *opt_user, *opt_pw_file;
+
+enum {
+    OPT_CA = 256,
+    OPT_CERT,
+    OPT_KEY,
+    OPT_USER,
+    OPT_PW_FILE,
+};
 
 static void VSPC_NORETURN
 usage(int status)
 {
     fprintf(status ? stderr : stdout,
-            "usage: vspcctl [--operator ADDR:PORT] [--http ADDR:PORT] "
-            "COMMAND ...\n"
+            "usage: vspcctl [--operator [tls://]ADDR:PORT] "
+            "[--http [https://]ADDR:PORT]\n"
+            "               [--ca FILE] [--cert FILE [--key FILE]]\n"
+            "               [--user NAME [--password-file FILE]] COMMAND ...\n"
             "\n"
             "  list [--json]             consoles on the node\n"
             "  console <key> [--ro]      attach to a console (^Ec. detaches, "
@@ -62,11 +85,28 @@ usage(int status)
             "stdin)\n"
             "\n"
             "<key>: console id, VM name or unique id prefix.\n"
-            "  --operator ADDR:PORT      operator port (default %s, or "
-            "$VSPC_OPERATOR)\n"
-            "  --http ADDR:PORT          HTTP API (default %s, or $VSPC_HTTP)\n"
+            "  --operator [tls://]ADDR:PORT\n"
+            "                            operator port (default %s,\n"
+            "                            or $VSPC_OPERATOR)\n"
+            "  --http [https://]ADDR:PORT\n"
+            "                            HTTP API (default %s, or $VSPC_HTTP)\n"
             "  --token-file FILE         the HTTP API's bearer token (or "
             "$VSPC_TOKEN_FILE)\n"
+            "  --ca FILE                 CA certificates (PEM) for tls:// and "
+            "https://\n"
+            "                            servers (default: the system's; "
+            "$VSPC_CA)\n"
+            "  --cert FILE, --key FILE   a client certificate and its key "
+            "(default: in the\n"
+            "                            cert file) for tls:// and https:// "
+            "($VSPC_CERT,\n"
+            "                            $VSPC_KEY)\n"
+            "  --user NAME               log in as NAME when asked (operator "
+            "port), and HTTP\n"
+            "                            Basic on every request ($VSPC_USER)\n"
+            "  --password-file FILE      NAME's password on its first line "
+            "(default: asked on\n"
+            "                            the terminal; $VSPC_PASSWORD_FILE)\n"
             "  --help, --version\n",
             CTL_DEFAULT_OPERATOR, CTL_DEFAULT_HTTP);
     exit(status);
@@ -353,6 +393,50 @@ cmd_log(const char *key, bool follow)
 /* ---- main -----------------------------------------------------------------
  */
 
+/* The environment's defaults for the login options. */
+static void
+login_env(void)
+{
+    static const struct {
+        const char *name;
+        const char **opt;
+    } vars[] = {
+        {"VSPC_CA", &opt_ca},
+        {"VSPC_CERT", &opt_cert},
+        {"VSPC_KEY", &opt_key},
+        {"VSPC_USER", &opt_user},
+        {"VSPC_PASSWORD_FILE", &opt_pw_file},
+    };
+    const char *env;
+
+    for (size_t i = 0; i < VSPC_ARRAY_LEN(vars); i++)
+        if ((env = getenv(vars[i].name)) != NULL && env[0])
+            *vars[i].opt = env;
+}
+
+/* One of --ca, --cert, --key, --user, --password-file. */
+static void
+login_opt(int c, const char *arg)
+{
+    switch (c) {
+    case OPT_CA:
+        opt_ca = arg;
+        break;
+    case OPT_CERT:
+        opt_cert = arg;
+        break;
+    case OPT_KEY:
+        opt_key = arg;
+        break;
+    case OPT_USER:
+        opt_user = arg;
+        break;
+    case OPT_PW_FILE:
+        opt_pw_file = arg;
+        break;
+    }
+}
+
 /* Console ids and keys travel in a URL path and an operator command. */
 static bool
 key_ok(const char *key)
@@ -373,6 +457,11 @@ main(int argc, char **argv)
         {"operator", required_argument, NULL, 'o'},
         {"http", required_argument, NULL, 'H'},
         {"token-file", required_argument, NULL, 'T'},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"user", required_argument, NULL, OPT_USER},
+        {"password-file", required_argument, NULL, OPT_PW_FILE},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -384,6 +473,11 @@ main(int argc, char **argv)
         {"close-after", required_argument, NULL, 'c'},
         {"operator", required_argument, NULL, 'o'},
         {"http", required_argument, NULL, 'H'},
+        {"ca", required_argument, NULL, OPT_CA},
+        {"cert", required_argument, NULL, OPT_CERT},
+        {"key", required_argument, NULL, OPT_KEY},
+        {"user", required_argument, NULL, OPT_USER},
+        {"password-file", required_argument, NULL, OPT_PW_FILE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -399,6 +493,7 @@ main(int argc, char **argv)
         opt_http = env;
     if ((env = getenv("VSPC_TOKEN_FILE")) != NULL && env[0])
         token_file = env;
+    login_env();
     /* Global options stop at the command ("+"). */
     while ((c = getopt_long(argc, argv, "+h", global_opts, NULL)) != -1) {
         switch (c) {
@@ -410,6 +505,13 @@ main(int argc, char **argv)
             break;
         case 'T':
             token_file = optarg;
+            break;
+        case OPT_CA:
+        case OPT_CERT:
+        case OPT_KEY:
+        case OPT_USER:
+        case OPT_PW_FILE:
+            login_opt(c, optarg);
             break;
         case 'h':
             usage(0);
@@ -451,12 +553,25 @@ main(int argc, char **argv)
         case 'H':
             opt_http = optarg;
             break;
+        case OPT_CA:
+        case OPT_CERT:
+        case OPT_KEY:
+        case OPT_USER:
+        case OPT_PW_FILE:
+            login_opt(c, optarg);
+            break;
         case 'h':
             usage(0);
         default:
             usage(2);
         }
     }
+    if (opt_key && opt_cert == NULL) {
+        ctl_warnx("--key goes with --cert");
+        usage(2);
+    }
+    ctl_tls_setup(opt_ca, opt_cert, opt_key);
+    ctl_login_setup(opt_user, opt_pw_file);
     if (optind < argc)
         key = argv[optind++];
     if (optind < argc) {

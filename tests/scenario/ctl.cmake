@@ -22,3 +22,13 @@ set_tests_properties(scenario_vspcctl_pty PROPERTIES TIMEOUT 60
 add_test(NAME ctl_passwd
   COMMAND sh ${CMAKE_CURRENT_LIST_DIR}/ctl_passwd.sh $<TARGET_FILE:vspcctl>)
 set_tests_properties(ctl_passwd PROPERTIES TIMEOUT 60 LABELS scenario)
+
+# vspcctl logging in: passwords, tls://, a client certificate, HTTP Basic.
+# Ports 26500 (hypervisors), 26501 (operators), 26502 (HTTP), 26503
+# (operators over TLS), 26519 (a listener on a non-loopback address).
+add_test(NAME ctl_auth
+  COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/ctl_auth.sh
+          $<TARGET_FILE:vspcctl> $<TARGET_FILE:vspc-proxy>
+          $<TARGET_FILE:vspc-hvsim> ${CMAKE_CURRENT_LIST_DIR}/with-proxy.sh
+          26500)
+set_tests_properties(ctl_auth PROPERTIES TIMEOUT 90 LABELS scenario)
