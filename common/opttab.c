@@ -444,6 +444,33 @@ opt_validate(struct opt_loader *ld)
 
 enum { O_HELP = 900, O_VERSION, O_TABLE = 1000 };
 
+struct opt_sources opt_started;
+
+int
+opt_reload(struct opt_loader *ld, const struct opt_sources *src)
+{
+    if (src->file)
+        opt_load_file(ld, src->file);
+    for (size_t i = 0; i < src->n; i++)
+        opt_set_arg(ld, src->names[i], src->values[i]);
+    return opt_validate(ld);
+}
+
+bool
+opt_same(const struct opt_def *o, const void *a, const void *b)
+{
+    const char *fa = (const char *)a + o->off, *fb = (const char *)b + o->off;
+
+    if (o->type == OPT_PATH) {
+        const char *pa, *pb;
+
+        memcpy(&pa, fa, sizeof(pa));
+        memcpy(&pb, fb, sizeof(pb));
+        return pa == pb || (pa && pb && strcmp(pa, pb) == 0);
+    }
+    return memcmp(fa, fb, o->size) == 0;
+}
+
 /* getopt_long's array: the table's rows (a boolean's value optional),
  * then -c, -t, --help and --version. opts holds OPT_MAX_OPTS + 5. */
 static void
@@ -514,12 +541,18 @@ opt_cmdline(struct opt_loader *ld, const char *prog, void (*usage)(FILE *f),
         free(given);
         exit(2);
     }
-    if (file)
-        opt_load_file(ld, file);
-    for (size_t i = 0; i < ngiven; i++)
-        opt_set_arg(ld, tab->opts[given[i].opt].name, given[i].value);
+    opt_started.file = file;
+    opt_started.names = calloc(ngiven + 1, sizeof(*opt_started.names));
+    opt_started.values = calloc(ngiven + 1, sizeof(*opt_started.values));
+    if (opt_started.names == NULL || opt_started.values == NULL)
+        fatalx("out of memory");
+    for (size_t i = 0; i < ngiven; i++) {
+        opt_started.names[i] = tab->opts[given[i].opt].name;
+        opt_started.values[i] = given[i].value;
+    }
+    opt_started.n = ngiven;
     free(given);
-    opt_validate(ld);
+    opt_reload(ld, &opt_started);
     if (ld->n_errors) {
         /* One line per error: "FILE:LINE: key: ..." or "--key: ...". */
         for (p = opt_errors(ld); *p;) {

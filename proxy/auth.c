@@ -68,49 +68,15 @@ struct auth {
     struct login_q todo; /* under mu */
     struct login_q done; /* under mu */
     bool stop;           /* under mu */
-    /* SIGHUP: the worker reads the files, the loop swaps them in. */
-    bool reload_asked;        /* under mu */
-    bool reload_done;         /* under mu */
-    struct usr_db *new_users; /* under mu: read by the worker */
-    struct acl *new_acl;      /* under mu */
-    char reload_err[512];     /* under mu: "" if both read well */
-    size_t queued;            /* loop thread: logins in todo or being checked */
+    size_t queued;       /* loop thread: logins in todo or being checked */
     struct event *done_ev;
     struct smap srcs;
     struct rlim fail_rl, lock_rl;
     struct auth_stats st;
-    uint64_t reloads;
 };
 
 /* ---- the worker thread ---------------------------------------------------
  */
-
-/* SIGHUP, on the worker: read --users and --acl again (disk I/O never on
- * the loop). The config's paths are not changed after start. */
-static void
-auth_read_files(struct auth *a)
-{
-    const struct proxy_cfg *cfg = &a->px->cfg;
-    struct usr_db *users = NULL;
-    struct acl *acl = NULL;
-    char err[512] = "";
-
-    if (cfg->users_file &&
-        (users = usr_db_load(cfg->users_file, err, sizeof(err))) == NULL) {
-        /* keep the error */
-    } else if (cfg->acl_file &&
-               (acl = acl_load(cfg->acl_file, err, sizeof(err))) == NULL) {
-        usr_db_free(&users);
-    }
-    pthread_mutex_lock(&a->mu);
-    usr_db_free(&a->new_users); /* a reload not taken yet: replaced */
-    acl_free(&a->new_acl);
-    a->new_users = users;
-    a->new_acl = acl;
-    snprintf(a->reload_err, sizeof(a->reload_err), "%s", err);
-    a->reload_done = true;
-    pthread_mutex_unlock(&a->mu);
-}
 
 static void *
 auth_worker(void *arg)
@@ -122,18 +88,10 @@ auth_worker(void *arg)
         struct auth_login *l;
         bool skip;
 
-        while (!a->stop && TAILQ_EMPTY(&a->todo) && !a->reload_asked)
+        while (!a->stop && TAILQ_EMPTY(&a->todo))
             pthread_cond_wait(&a->cv, &a->mu);
         if (a->stop)
             break;
-        if (a->reload_asked) {
-            a->reload_asked = false;
-            pthread_mutex_unlock(&a->mu);
-            auth_read_files(a);
-            pthread_mutex_lock(&a->mu);
-            event_active(a->done_ev, EV_READ, 1);
-            continue;
-        }
         l = TAILQ_FIRST(&a->todo);
         TAILQ_REMOVE(&a->todo, l, link);
         skip = l->cancelled;
@@ -263,34 +221,15 @@ auth_failed(struct auth *a, struct auth_login *l)
     auth_answer_later(l, AUTH_BAD, AUTH_FAIL_DELAY_MS);
 }
 
-/* The files read again (SIGHUP): in, unless one failed (then the old
- * ones stay, and the log says why). Operators hold names, never pointers
- * into them; the worker copies what it checks: the old ones go at once. */
-static void
-auth_swap(struct auth *a, struct usr_db *users, struct acl *acl,
-          const char *err)
+void
+auth_install(struct auth *a, struct usr_db *users, struct acl *acl)
 {
-    if (err[0]) {
-        log_errorx("SIGHUP: %s: keeping the users and rights in force", err);
-        return;
-    }
+    /* Operators hold names, never pointers into these; the worker checks
+     * copies: the old ones go at once. */
     usr_db_free(&a->users);
     acl_free(&a->acl);
     a->users = users;
     a->acl = acl;
-    a->reloads++;
-    log_info("SIGHUP: %zu users%s, %s", users ? usr_db_count(users) : 0,
-             a->px->cfg.users_file ? "" : " (no --users)",
-             acl ? "rights from --acl reloaded" : "no --acl");
-}
-
-void
-auth_reload(struct auth *a)
-{
-    pthread_mutex_lock(&a->mu);
-    a->reload_asked = true;
-    pthread_cond_signal(&a->cv);
-    pthread_mutex_unlock(&a->mu);
 }
 
 static void
@@ -302,24 +241,9 @@ auth_done_cb(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    struct usr_db *users = NULL;
-    struct acl *acl = NULL;
-    bool reloaded;
-    char err[512];
-
     pthread_mutex_lock(&a->mu);
     TAILQ_CONCAT(&q, &a->done, link);
-    if ((reloaded = a->reload_done)) {
-        a->reload_done = false;
-        users = a->new_users;
-        acl = a->new_acl;
-        a->new_users = NULL;
-        a->new_acl = NULL;
-        snprintf(err, sizeof(err), "%s", a->reload_err);
-    }
     pthread_mutex_unlock(&a->mu);
-    if (reloaded)
-        auth_swap(a, users, acl, err);
     while ((l = TAILQ_FIRST(&q)) != NULL) {
         TAILQ_REMOVE(&q, l, link);
         a->queued--;
@@ -628,8 +552,6 @@ auth_free(struct auth **ap)
     smap_fini(&a->srcs);
     usr_db_free(&a->users);
     acl_free(&a->acl);
-    usr_db_free(&a->new_users);
-    acl_free(&a->new_acl);
     pthread_cond_destroy(&a->cv);
     pthread_mutex_destroy(&a->mu);
     free(a);

@@ -58,11 +58,11 @@ struct auth_stats {
     uint64_t denied;   /* requests refused by the ACL */
 };
 
-/* SIGHUP: read --users and --acl again, on the worker thread; the loop
- * takes them when both read well (else the old ones stay, with a log
- * line). Logins checked meanwhile use what was in force when they
- * started. */
-void auth_reload(struct auth *a);
+/* SIGHUP (reload.c read the files on its thread): these users and rules
+ * from now on (NULL: none; taken over). Logins being checked use what was
+ * in force when they started. */
+struct usr_db;
+void auth_install(struct auth *a, struct usr_db *users, struct acl *acl);
 
 /* Reads --users and --acl (at start). NULL with the reason in err. */
 struct auth *auth_new(struct proxy *px, char *err, size_t errcap);

@@ -685,9 +685,10 @@ http_gen_cb(struct evhttp_request *req, void *arg)
 
 /* ---- life ---------------------------------------------------------------- */
 
-/* The token: the file's first line, printable, no spaces. At start. */
-static int
-http_load_token(const char *file, char *out, size_t cap)
+/* The token: the file's first line, printable, no spaces. At start, and
+ * on the reload thread. */
+int
+http_read_token(const char *file, char *out, size_t cap)
 {
     FILE *f = fopen(file, "r");
     size_t n;
@@ -748,7 +749,7 @@ http_new(struct proxy *px, const char *addr)
     h->px = px;
     TAILQ_INIT(&h->logs);
     if (px->cfg.http_token_file &&
-        http_load_token(px->cfg.http_token_file, token, sizeof(token)) != 0)
+        http_read_token(px->cfg.http_token_file, token, sizeof(token)) != 0)
         goto fail;
     if (px->cfg.http_cert) {
         char err[1024];
@@ -827,4 +828,10 @@ http_free(struct http **httpp)
         hl_release(st);
     }
     free(h);
+}
+
+void
+http_set_token(struct http *h, const char *token)
+{
+    hta_set_token(h->hta, token);
 }

@@ -36,5 +36,11 @@
 /* Listen on addr ("ADDR:PORT"). Returns NULL with a log line on error. */
 struct http *http_new(struct proxy *px, const char *addr);
 void http_free(struct http **httpp);
+/* --http-token-file's token (the first line, 16 to cap - 2 printable
+ * characters without spaces) into out: 0, or -1 with a log line. Reads
+ * the file: never on the loop but at start. */
+int http_read_token(const char *file, char *out, size_t cap);
+/* The token requests must bear from now on ("" none). */
+void http_set_token(struct http *h, const char *token);
 
 #endif /* VSPC_HTTP_H */

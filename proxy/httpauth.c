@@ -75,6 +75,13 @@ hta_free(struct hta **hp)
     *hp = NULL;
 }
 
+void
+hta_set_token(struct hta *h, const char *token)
+{
+    OPENSSL_cleanse(h->token, sizeof(h->token));
+    snprintf(h->token, sizeof(h->token), "%s", token);
+}
+
 uint64_t
 hta_unauthorized(const struct hta *h)
 {

@@ -51,6 +51,8 @@ typedef void (*hta_cont_fn)(void *arg, struct evhttp_request *req,
  * listener is HTTPS. NULL if out of memory. */
 struct hta *hta_new(struct proxy *px, const char *token, bool tls);
 void hta_free(struct hta **h);
+/* The bearer token from now on ("": none). */
+void hta_set_token(struct hta *h, const char *token);
 /* 401s answered so far. */
 uint64_t hta_unauthorized(const struct hta *h);
 

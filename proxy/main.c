@@ -28,6 +28,7 @@
 #include "session.h"
 #include "http.h"
 #include "auth.h"
+#include "reload.h"
 #include "users.h"
 #include "tls.h"
 #include "vmlog.h"
@@ -314,11 +315,11 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
     sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
                (unsigned long long)now.tv_sec * 1000000ULL +
                    (unsigned long long)now.tv_nsec / 1000);
-    log_info("SIGHUP: reopening console logs, reading --users and --acl");
+    log_info("SIGHUP: reopening console logs, reading the configuration "
+             "again");
     if (px->vmlog)
         vmlog_reopen(px->vmlog);
-    if (px->auth)
-        auth_reload(px->auth);
+    rld_start(px);
     sd_notify(0, "READY=1");
 }
 

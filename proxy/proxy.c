@@ -16,6 +16,7 @@
 #include "console.h"
 #include "http.h"
 #include "auth.h"
+#include "reload.h"
 #include "operator.h"
 #include "vmlog.h"
 #include "session.h"
@@ -87,6 +88,7 @@ proxy_fini(struct proxy *px)
     vmlog_free(&px->vmlog);
     http_free(&px->http);
     auth_free(&px->auth); /* after every operator and HTTP request */
+    rld_fini(px);
     con_registry_free(&px->consoles);
     aud_free(&px->audit);
     event_free(px->reap_ev);

@@ -192,6 +192,7 @@ struct tls_ctx;
 struct aud_ring;
 struct clog;
 struct clu;
+struct rld;
 
 struct proxy {
     struct proxy_cfg cfg;
@@ -228,6 +229,7 @@ struct proxy {
     struct tls_ctx *op_tls;                /* NULL without --operator-cert */
     struct evconnlistener *op_tls_listener;
     struct auth *auth;      /* logins and rights (auth.h); NULL in unit tests */
+    struct rld *rld;        /* SIGHUP (reload.h); NULL until the first */
     struct aud_ring *audit; /* the last cfg.audit_max vMotion records */
     bool draining; /* operator `drain`: BEGIN gets NOTNOW (node_set_draining) */
     struct strm_cfg strm_cfg; /* from cfg, by proxy_init */

@@ -170,4 +170,22 @@ bool opt_given(const struct opt_loader *ld, const struct opt_def *o);
 bool opt_cmdline(struct opt_loader *ld, const char *prog,
                  void (*usage)(FILE *f), int argc, char **argv);
 
+/*
+ * What the command line named, kept for a reload (SIGHUP): the file and
+ * the options given, in order. Points into argv, which lives as long as
+ * the process. opt_cmdline fills opt_started; opt_reload loads the same
+ * sources again into ld (opt_loader_init'd on a config with its
+ * defaults) and validates: 0, or -1 with the errors in ld. Safe on
+ * another thread (no getopt, no global state).
+ */
+struct opt_sources {
+    const char *file; /* -c FILE, or NULL */
+    size_t n;
+    const char **names, **values; /* n each (a value may be NULL) */
+};
+extern struct opt_sources opt_started;
+int opt_reload(struct opt_loader *ld, const struct opt_sources *src);
+/* The same field of two configs of tab: equal? (lists: same entries) */
+bool opt_same(const struct opt_def *o, const void *a, const void *b);
+
 #endif /* VSPC_OPTTAB_H */

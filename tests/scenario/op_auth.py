@@ -458,7 +458,7 @@ def step11():
     with open(path, "w") as f:
         f.write(old.replace("bob        ro", "bob        rw"))
     C.node_procs["n2"].send_signal(signal.SIGHUP)
-    C.wait_for("n2 reloads", lambda: "rights from --acl reloaded" in
+    C.wait_for("n2 reloads", lambda: "users and rules read again" in
                node_log("n2"))
     c = Operator(C.oper["n2"])  # anonymous on loopback: `login bob`
     c.send(b"login bob\r\n")
@@ -474,8 +474,8 @@ def step11():
     with open(path, "w") as f:
         f.write("bob  maybe  *\n")
     C.node_procs["n2"].send_signal(signal.SIGHUP)
-    C.wait_for("n2 refuses the broken file", lambda: "keeping the users and "
-               "rights in force" in node_log("n2"))
+    C.wait_for("n2 refuses the broken file", lambda: "the configuration has "
+               "errors: nothing changed" in node_log("n2"))
     c = Operator(C.oper["n2"])
     c.send(b"login\r\n")
     c.read_until(b"login: ")
