@@ -10,6 +10,7 @@
 
 #include "audit.h"
 #include "auth.h"
+#include "reload.h"
 #include "cluster.h"
 #include "console.h"
 #include "node.h"
@@ -415,6 +416,19 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
     if (px->auth)
         m_rows(b, m_auth_rows, VSPC_ARRAY_LEN(m_auth_rows),
                auth_stats(px->auth));
+    {
+        uint64_t ok, failed;
+
+        rld_counts(px, &ok, &failed);
+        m_family(b, "vspc_reloads_total", M_COUNTER,
+                 "SIGHUP reloads by result (failed: the configuration had "
+                 "errors, nothing changed).");
+        evbuffer_add_printf(b,
+                            "vspc_reloads_total{result=\"ok\"} %llu\n"
+                            "vspc_reloads_total{result=\"failed\"} %llu\n",
+                            (unsigned long long)ok,
+                            (unsigned long long)failed);
+    }
 
     m_family(b, "vspc_vmotions_total", M_COUNTER, "vMotions by outcome.");
     evbuffer_add_printf(b,

@@ -96,3 +96,14 @@ if(Python3_Interpreter_FOUND)
             ${CMAKE_BINARY_DIR} 25900)
   set_tests_properties(op_auth PROPERTIES TIMEOUT 120 LABELS "scenario;edge")
 endif()
+
+# SIGHUP reloads without dropping anything (tests/scenario/reload.py): ports
+# 25950-25955; one node on -c FILE: reloadable options applied, the others
+# reported and kept, a new telnets:// certificate, nothing disconnected; a
+# file with an error changes nothing.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME reload
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/reload.py
+            ${CMAKE_BINARY_DIR} 25950)
+  set_tests_properties(reload PROPERTIES TIMEOUT 90 LABELS "scenario;ops")
+endif()
