@@ -446,6 +446,33 @@ enum { O_HELP = 900, O_VERSION, O_TABLE = 1000 };
 
 struct opt_sources opt_started;
 
+void
+opt_usage_reloadable(FILE *f, const struct opt_table *tab)
+{
+    size_t col = 0;
+
+    for (size_t i = 0; i < tab->n_opts; i++) {
+        size_t len = strlen(tab->opts[i].name) + 3;
+
+        if (!(tab->opts[i].flags & OPT_F_RELOAD))
+            continue;
+        if (col == 0) {
+            fputs("\nSIGHUP applies these while running (the others need a "
+                  "restart):\n ",
+                  f);
+            col = 1;
+        }
+        if (col + len > 78) {
+            fputs("\n ", f);
+            col = 1;
+        }
+        fprintf(f, " --%s", tab->opts[i].name);
+        col += len;
+    }
+    if (col)
+        fputc('\n', f);
+}
+
 int
 opt_reload(struct opt_loader *ld, const struct opt_sources *src)
 {

@@ -30,7 +30,7 @@ const struct opt_def ccfg_opts[] = {
     {"user", OPT_PATH, F(user), 0, 0, NULL,
      "a user name (become it once the ports are bound; needs root)", 0},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, "info",
-     "error, warn, info or debug", OPT_F_RELOAD},
+     "error, warn, info or debug", 0},
     {"peer", CCFG_ENDPOINT, F(peer), 0, 0, NULL,
      "the other coordinator of the pair's --bind, tcp://ADDR:PORT", 0},
     {"primary", OPT_BOOL, F(primary), 0, 0, "no", "yes or no", 0},

@@ -126,7 +126,7 @@ const struct opt_def cfg_opts[] = {
      "16777216", "a size in bytes up to 1 TiB (0 = never)", 0},
     {"log-keep", OPT_UINT, F(log_keep), 1, 1000, "5", "1 to 1000", 0},
     {"audit-records", OPT_UINT, F(audit_max), 0, 1000000, "1024",
-     "0 to 1000000", OPT_F_RELOAD},
+     "0 to 1000000", 0},
     {"user", OPT_PATH, F(user), 0, 0, NULL,
      "a user name (become it once the ports are bound; needs root)", 0},
     {"log-level", OPT_LEVEL, F(log_level), 0, 0, "info",

@@ -156,6 +156,7 @@ usage(FILE *f)
             "  --help, --version\n"
             "\n"
             "Flags (--refuse-vmotion, ...) also take =yes or =no.\n");
+    opt_usage_reloadable(f, &cfg_table);
 }
 
 /* The operators' TLS context: certificate, key, client CA. NULL with the

@@ -184,6 +184,9 @@ struct opt_sources {
     const char **names, **values; /* n each (a value may be NULL) */
 };
 extern struct opt_sources opt_started;
+/* For --help: the options whose rows say OPT_F_RELOAD, wrapped (nothing
+ * if none). */
+void opt_usage_reloadable(FILE *f, const struct opt_table *tab);
 int opt_reload(struct opt_loader *ld, const struct opt_sources *src);
 /* The same field of two configs of tab: equal? (lists: same entries) */
 bool opt_same(const struct opt_def *o, const void *a, const void *b);
