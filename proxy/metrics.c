@@ -426,8 +426,7 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
         evbuffer_add_printf(b,
                             "vspc_reloads_total{result=\"ok\"} %llu\n"
                             "vspc_reloads_total{result=\"failed\"} %llu\n",
-                            (unsigned long long)ok,
-                            (unsigned long long)failed);
+                            (unsigned long long)ok, (unsigned long long)failed);
     }
 
     m_family(b, "vspc_vmotions_total", M_COUNTER, "vMotions by outcome.");
