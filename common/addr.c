@@ -74,3 +74,30 @@ addr_str(const struct sockaddr *sa, char *out, size_t cap)
         snprintf(out, cap, "?");
     }
 }
+
+bool
+addr_same_port_clash(const struct sockaddr_storage *a,
+                     const struct sockaddr_storage *b)
+{
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)a,
+                             *b4 = (const struct sockaddr_in *)b;
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)a,
+                              *b6 = (const struct sockaddr_in6 *)b;
+    uint16_t pa = a->ss_family == AF_INET ? a4->sin_port : a6->sin6_port;
+    uint16_t pb = b->ss_family == AF_INET ? b4->sin_port : b6->sin6_port;
+    bool wa = a->ss_family == AF_INET ? a4->sin_addr.s_addr == INADDR_ANY
+                                      : IN6_IS_ADDR_UNSPECIFIED(&a6->sin6_addr);
+    bool wb = b->ss_family == AF_INET ? b4->sin_addr.s_addr == INADDR_ANY
+                                      : IN6_IS_ADDR_UNSPECIFIED(&b6->sin6_addr);
+
+    if (pa != pb)
+        return false;
+    if (a->ss_family != b->ss_family) /* :: binds IPv4 too */
+        return (a->ss_family == AF_INET6 && wa) ||
+               (b->ss_family == AF_INET6 && wb);
+    if (wa || wb)
+        return true;
+    return a->ss_family == AF_INET
+               ? a4->sin_addr.s_addr == b4->sin_addr.s_addr
+               : memcmp(&a6->sin6_addr, &b6->sin6_addr, 16) == 0;
+}

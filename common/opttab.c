@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <ini.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -55,11 +56,25 @@ parse_uint(const char *s, double min, double max, unsigned long long *out)
     char *end;
     unsigned long long v;
 
+    unsigned long long mul = 1;
+
     if (s[0] < '0' || s[0] > '9')
         return -1;
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (*end != '\0' || errno != 0 || (double)v < min || (double)v > max)
+    /* Size suffixes, binary: 64k, 16M, 1G (also KiB, MiB, GiB). */
+    if (*end && strchr("kKmMgG", *end)) {
+        mul = (*end == 'k' || *end == 'K')   ? 1024ULL
+              : (*end == 'm' || *end == 'M') ? 1024ULL * 1024
+                                             : 1024ULL * 1024 * 1024;
+        end++;
+        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0)
+            end += strlen(end);
+    }
+    if (*end != '\0' || errno != 0 || v > ULLONG_MAX / mul)
+        return -1;
+    v *= mul;
+    if ((double)v < min || (double)v > max)
         return -1;
     *out = v;
     return 0;

@@ -327,6 +327,45 @@ cfg_check_operator_tls(struct opt_loader *ld)
                  "0.0.0.0:13373");
 }
 
+/* Two listeners on one port of one address (or of the wildcard): the
+ * second bind would fail at start. */
+static void
+cfg_check_listeners(struct opt_loader *ld)
+{
+    struct proxy_cfg *cfg = ld->cfg;
+    const struct {
+        const char *opt;
+        const char *addr;
+    } l[] = {
+        {"vm-listen", cfg->vm_listen},
+        {"tls-listen", cfg->tls_listen},
+        {"operator-listen", cfg->operator_listen},
+        {"operator-tls-listen", cfg->op_tls_listen},
+        {"http-listen", cfg->http_listen},
+        {"agent-listen", cfg->agent_listen},
+        {"peer-listen", cfg->peer_listen},
+    };
+    struct sockaddr_storage ss[VSPC_ARRAY_LEN(l)];
+    socklen_t sl;
+    bool ok[VSPC_ARRAY_LEN(l)];
+
+    for (size_t i = 0; i < VSPC_ARRAY_LEN(l); i++)
+        ok[i] = l[i].addr[0] && addr_parse(l[i].addr, &ss[i], &sl) == 0;
+    for (size_t i = 0; i < VSPC_ARRAY_LEN(l); i++)
+        for (size_t j = i + 1; j < VSPC_ARRAY_LEN(l); j++) {
+            const char *file;
+            int line;
+
+            if (!ok[i] || !ok[j] || !addr_same_port_clash(&ss[i], &ss[j]))
+                continue;
+            opt_where(ld, cfg_find(l[j].opt), &file, &line);
+            opt_error(ld, file, line,
+                      "%s%s %s and %s%s %s: two listeners on one port",
+                      file ? "" : "--", l[i].opt, l[i].addr, file ? "" : "--",
+                      l[j].opt, l[j].addr);
+        }
+}
+
 /* The options against each other (the engine's validate hook). */
 static void
 cfg_cross_check(struct opt_loader *ld)
@@ -396,6 +435,16 @@ cfg_cross_check(struct opt_loader *ld)
                   file ? "" : "--", file ? "" : "--", file ? "" : "--");
     }
     cfg_check_operator_tls(ld);
+    if (cfg->node_id[strspn(cfg->node_id, "abcdefghijklmnopqrstuvwxyz"
+                                          "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                          "0123456789._-")] != '\0') {
+        opt_where(ld, cfg_find("node-id"), &file, &line);
+        opt_error(ld, file, line,
+                  "%snode-id \"%s\": letters, digits, '.', '_' and '-' only "
+                  "(it names the node in the cluster, logs and certificates)",
+                  file ? "" : "--", cfg->node_id);
+    }
+    cfg_check_listeners(ld);
 }
 
 const struct opt_table cfg_table = {

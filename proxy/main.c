@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -200,6 +202,26 @@ check_files(const struct proxy_cfg *cfg)
             return -1;
         }
         tls_ctx_free(&tls);
+    }
+    if (cfg->log_dir) {
+        struct stat st;
+
+        const char *why = stat(cfg->log_dir, &st) != 0 ? strerror(errno)
+                          : !S_ISDIR(st.st_mode)       ? "not a directory"
+                                                       : NULL;
+
+        if (why) {
+            fprintf(stderr, "vspc-proxy: --log-dir %s: %s\n", cfg->log_dir,
+                    why);
+            return -1;
+        }
+        if (access(cfg->log_dir, W_OK | X_OK) != 0) {
+            fprintf(stderr,
+                    "vspc-proxy: --log-dir %s: not writable by this user "
+                    "(%s)\n",
+                    cfg->log_dir, strerror(errno));
+            return -1;
+        }
     }
     if (cfg->users_file) {
         struct usr_db *u = usr_db_load(cfg->users_file, err, sizeof(err));

@@ -11,6 +11,7 @@
 #include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -35,14 +36,25 @@ tls_queue_str(char *out, size_t cap)
     unsigned long e;
     size_t len = 0;
 
+    /* One sentence: the first error is the cause (the rest are the
+     * layers that passed it up); a system error is its errno's text. */
     out[0] = '\0';
     while ((e = ERR_get_error()) != 0) {
-        char one[256];
+        const char *r;
 
-        ERR_error_string_n(e, one, sizeof(one));
-        if (len < cap)
-            len += (size_t)snprintf(out + len, cap - len, "%s%s",
-                                    len ? "; " : "", one);
+        if (len > 0)
+            continue;
+        if (ERR_GET_LIB(e) == ERR_LIB_SYS)
+            len = (size_t)snprintf(out, cap, "cannot read it: %s",
+                                   strerror(ERR_GET_REASON(e)));
+        else if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                 ERR_GET_REASON(e) == PEM_R_NO_START_LINE)
+            len = (size_t)snprintf(out, cap,
+                                   "not a PEM file (no -----BEGIN line)");
+        else if ((r = ERR_reason_error_string(e)) != NULL)
+            len = (size_t)snprintf(out, cap, "%s", r);
+        else
+            len = (size_t)snprintf(out, cap, "OpenSSL error %lx", e);
     }
     if (out[0] == '\0')
         snprintf(out, cap, "unknown error");

@@ -15,5 +15,10 @@
 int addr_parse(const char *s, struct sockaddr_storage *ss, socklen_t *len);
 /* "a.b.c.d:port" or "[v6]:port" of a socket address ("?" otherwise). */
 void addr_str(const struct sockaddr *sa, char *out, size_t cap);
+/* Would binding both fail? The same port, and the same address or either
+ * a wildcard of the same family (0.0.0.0, ::; :: also covers IPv4 unless
+ * the socket is IPv6-only, which ours are not told to be). */
+bool addr_same_port_clash(const struct sockaddr_storage *a,
+                          const struct sockaddr_storage *b);
 
 #endif /* VSPC_ADDR_H */

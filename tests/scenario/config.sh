@@ -42,7 +42,7 @@ if [ -n "$example" ]; then
         grep -v '^;curve-key\|^;coordinator-key' |
         grep -v '^;operator-tls-listen\|^;operator-cert\|^;operator-key' |
         grep -v '^;operator-ca\|^;http-cert\|^;http-key\|^;peer-tls-\|^;peer-ca' |
-        grep -v '^;users\|^;acl' |
+        grep -v '^;users\|^;acl\|^;log-dir' |
         sed 's/^;\([a-z]\)/\1/' >example.ini
     "$proxy" -t -c example.ini >/dev/null || fail "-t (uncommented) $example failed"
 fi
@@ -64,6 +64,25 @@ grep -q -- '--node-index: bad value' err.txt || { cat err.txt >&2; fail "no --no
 timeout 10 "$proxy" -c bad.ini >/dev/null 2>err.txt; rc=$?
 [ $rc -eq 1 ] || fail "start with bad.ini: exit $rc, want 1"
 grep -q 'bad.ini:3:' err.txt || { cat err.txt >&2; fail "start: no bad.ini:3 error"; }
+
+# -t catches what a start would fail on, in one sentence naming the option.
+t_err() { # WANT ARGS...: -t must fail with WANT on stderr
+    local want=$1; shift
+    "$proxy" -t -c good.ini "$@" >/dev/null 2>err.txt && fail "-t $* accepted"
+    grep -qF -- "$want" err.txt || { cat err.txt >&2; fail "-t $*: no \"$want\""; }
+}
+t_err "--log-dir $PWD/no-such-dir: No such file or directory" --log-dir "$PWD/no-such-dir"
+t_err "not a directory" --log-dir "$PWD/good.ini"
+t_err "two listeners on one port" --http-listen 127.0.0.1:25801
+t_err "two listeners on one port" --peer-listen 0.0.0.0:25800
+t_err "letters, digits" --node-id "two words"
+t_err "--tls-cert $PWD/none.pem: cannot read it: No such file or directory" --tls-cert "$PWD/none.pem"
+printf 'not pem\n' >junk.pem
+t_err "--tls-cert $PWD/junk.pem: not a PEM file" --tls-cert "$PWD/junk.pem"
+t_err 'bad value "lots"' --scrollback lots
+# Sizes take k, M and G (binary).
+"$proxy" -t -c good.ini --scrollback 128k --operator-queue 1M \
+    --log-rotate-bytes 1G >/dev/null 2>err.txt || { cat err.txt >&2; fail "size suffixes refused"; }
 
 "$proxy" -c good.ini --http-listen 127.0.0.1:25803 2>proxy.log &
 ppid=$!
