@@ -58,6 +58,48 @@ log_level_parse(const char *name)
     return -1;
 }
 
+static log_console_name_fn log_con_name;
+
+void
+log_set_console_name(log_console_name_fn fn)
+{
+    log_con_name = fn;
+}
+
+/* "console=<id> rest" -> "console=<id> vm=\"name\" rest" in msg. */
+static void
+log_add_vm_name(char *msg, size_t cap)
+{
+    char id[320], ins[600];
+    size_t idlen = strcspn(msg + 8, " "), o = 0, at, tl, il;
+    const char *name;
+
+    if (idlen == 0 || idlen >= sizeof(id))
+        return;
+    memcpy(id, msg + 8, idlen);
+    id[idlen] = '\0';
+    if ((name = log_con_name(id)) == NULL || name[0] == '\0')
+        return;
+    memcpy(ins, " vm=\"", 5);
+    o = 5;
+    for (const char *p = name; *p && o + 3 < sizeof(ins); p++) {
+        if (*p == '"' || *p == '\\')
+            ins[o++] = '\\';
+        ins[o++] = *p;
+    }
+    ins[o++] = '"';
+    il = o;
+    at = 8 + idlen;
+    tl = strlen(msg + at);
+    if (at + il >= cap)
+        return;
+    if (at + il + tl >= cap)
+        tl = cap - 1 - at - il; /* the line's end is cut, as vsnprintf does */
+    memmove(msg + at + il, msg + at, tl);
+    memcpy(msg + at, ins, il);
+    msg[at + il + tl] = '\0';
+}
+
 static void
 log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
 {
@@ -70,6 +112,8 @@ log_vwrite(int level, const char *fmt, va_list ap, const char *suffix)
     gmtime_r(&tv.tv_sec, &tm);
     strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
     vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (log_con_name && strncmp(msg, "console=", 8) == 0)
+        log_add_vm_name(msg, sizeof(msg));
     if (level < 0 || level > LOG_LVL_DEBUG)
         level = LOG_LVL_ERROR;
     /* One fprintf per line so concurrent writers do not interleave. */

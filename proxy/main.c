@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -297,6 +298,22 @@ op_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     op_new(arg, fd, sa);
 }
 
+/* The VM name for log lines (vspc/log.h), on the loop thread only. */
+static struct proxy *log_px;
+static pthread_t log_loop_thread;
+
+static const char *
+log_vm_name(const char *id)
+{
+    const struct console *c;
+
+    if (log_px == NULL || log_px->consoles == NULL ||
+        !pthread_equal(pthread_self(), log_loop_thread))
+        return NULL;
+    c = con_find(log_px->consoles, id);
+    return c ? c->name : NULL;
+}
+
 static void
 op_tls_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
                  struct sockaddr *sa, int salen, void *arg)
@@ -379,6 +396,9 @@ main(int argc, char **argv)
     raise_nofile();
     if (proxy_init(&px) != 0)
         fatalx("cannot set up the event loop (out of memory?)");
+    log_px = &px;
+    log_loop_thread = pthread_self();
+    log_set_console_name(log_vm_name);
     px.sig_term = evsignal_new(px.base, SIGTERM, signal_cb, &px);
     px.sig_int = evsignal_new(px.base, SIGINT, signal_cb, &px);
     px.sig_hup = evsignal_new(px.base, SIGHUP, sighup_cb, &px);

@@ -474,8 +474,8 @@ vxn_route_peer(void *arg, struct session *s, uint8_t node_index,
     }
     s->xpeer = in;
     x->st.in_forwarded++;
-    log_info("session=%llu %s: PEER for a vMotion of node %s: asking it",
-             (unsigned long long)s->id, s->peer_addr, in->node);
+    log_debug("session=%llu %s: PEER for a vMotion of node %s: asking it",
+              (unsigned long long)s->id, s->peer_addr, in->node);
     return true;
 }
 
@@ -616,10 +616,10 @@ vxn_in_run(struct vxn_in *in, enum vxn_in_event ev)
             in->st = IN_END;
             break;
         }
-        log_info("session=%llu %s: node %s accepted its PEER for console %s: "
-                 "PEER-OK",
-                 (unsigned long long)s->id, s->peer_addr, in->node,
-                 in->console_id);
+        log_debug("session=%llu %s: node %s accepted its PEER for console %s: "
+                  "PEER-OK",
+                  (unsigned long long)s->id, s->peer_addr, in->node,
+                  in->console_id);
         sess_become_peer(s, in->seq, in->seq_len);
         break;
     case A_REJECT:

@@ -271,8 +271,8 @@ vmo_start(struct console *c, struct session *src, const uint8_t *seq, size_t n,
         }
     }
     px->stats.vmotion_begin++;
-    log_info("console=%s vmotion BEGIN from %s: GOAHEAD (seq %zu bytes)", c->id,
-             src->peer_addr, n);
+    log_debug("console=%s vmotion BEGIN from %s: GOAHEAD (seq %zu bytes)",
+              c->id, src->peer_addr, n);
     con_event(c, "vMotion begins from %s", src->peer_addr);
     return 0;
 fail:
@@ -391,13 +391,14 @@ vmo_run(struct console *c, enum vmo_event ev, struct session *s,
         clock_gettime(CLOCK_MONOTONIC, &vmo->t_peer);
         d->ops->accept(d, vmo->seq, vmo->seq_len);
         clock_gettime(CLOCK_MONOTONIC, &vmo->t_peer_ok);
-        log_info("console=%s vmotion PEER from %s: PEER-OK", c->id, d->addr);
+        log_debug("console=%s vmotion PEER from %s: PEER-OK", c->id, d->addr);
         return;
     case VMO_ACT_SWITCH:
         vmo->state = VMO_ST_HANDOVER;
         src = vmo->source;
-        log_info("console=%s vmotion COMPLETE from %s%s", c->id, vmo->peer_addr,
-                 src ? ": the source's last output first" : "");
+        log_debug("console=%s vmotion COMPLETE from %s%s", c->id,
+                  vmo->peer_addr,
+                  src ? ": the source's last output first" : "");
         if (src == NULL) {
             vmo_handover(vmo);
             return;

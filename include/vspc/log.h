@@ -26,6 +26,15 @@ void log_init(const char *prog, int level);
 /* Parses "error|warn|info|debug"; returns -1 on an unknown name. */
 int log_level_parse(const char *name);
 
+/*
+ * A console line ("console=<id> ...") gets vm="<VM name>" right after the
+ * id when fn returns a non-empty name for the id (quotes and backslashes
+ * escaped). fn runs on the logging thread: it must answer NULL off the
+ * loop thread.
+ */
+typedef const char *(*log_console_name_fn)(const char *id);
+void log_set_console_name(log_console_name_fn fn);
+
 void log_msg(int level, const char *fmt, ...) VSPC_PRINTF(2, 3);
 /* Like log_msg, appends ": strerror(errno)". */
 void log_msg_errno(int level, const char *fmt, ...) VSPC_PRINTF(2, 3);

@@ -159,6 +159,8 @@ def main():
     expect(b"too many operator connections" in data,
            "2. max-operators is still 1")
     expect(served_thumbprint() == fp_b, "2. still certificate B")
+    expect('console=%s vm="vm-00000" operator' % CID in node_log(),
+           "3. console log lines carry the VM name once known")
     op.close()
     C.stop_all()
     print("reload: all checks passed")
