@@ -62,6 +62,7 @@ C = Cluster(sys.argv[1], int(sys.argv[2]), "op_auth", n_nodes=2)
 TLS_PORT = C.base + 12
 A = "0123456789abcdeffedcba9800590000"
 B = "0123456789abcdeffedcba9800600000"
+BULK = "0123456789abcdeffedcba9800610000"
 D = C.logdir
 
 
@@ -239,8 +240,8 @@ def step10():
     expect(st == 401, "10. n1 HTTPS without credentials: 401")
     expect(api_ids("n1", "alice", "alice-pw") == (200, [A]),
            "10. alice (Basic over HTTPS) lists only A")
-    expect(api_ids("n1", "erin", "erin-pw") == (200, [A, B]),
-           "10. erin (@ops) lists both")
+    expect(api_ids("n1", "erin", "erin-pw") == (200, [A, B, BULK]),
+           "10. erin (@ops) lists all three")
     st, _ = http("n1", "/api/v1/consoles/" + B, "alice", "alice-pw")
     expect(st == 404, "10. B is 404 to alice")
     st, _ = http("n1", "/api/v1/consoles/" + A + "/log", "bob", "bob-pw")
@@ -259,16 +260,39 @@ def step10():
     expect(st == 403, "10. n2 anonymous: /metrics 403 (not an admin)")
 
 
-def replay(c):
-    """A's scrollback after the attach reply: all 61440 bytes of it."""
-    c.send(b"attach %s\r\n" % A.encode())
+def replay(c, cid=A, size=61440, slow=False):
+    """cid's scrollback after the attach reply: all size bytes of it. slow:
+    pause now and then, so the node's socket buffer fills and its TLS
+    writes go out in pieces."""
+    c.send(b"attach %s ro\r\n" % cid.encode())
     line = c.read_until(b"\r\n", 5).decode()
-    deadline = time.monotonic() + 10
-    while len(c.buf) < 61440 and time.monotonic() < deadline:
+    deadline = time.monotonic() + 30
+    n = 0
+    while len(c.buf) < size and time.monotonic() < deadline:
         c.s.settimeout(deadline - time.monotonic())
         c._feed(c.s.recv(65536))
-    out, c.buf = c.buf[:61440], c.buf[61440:]
+        n += 1
+        if slow and n % 16 == 0:
+            time.sleep(0.05)
+    out, c.buf = c.buf[:size], c.buf[size:]
     return line, out
+
+
+def step_bulk():
+    """4 MiB of scrollback over TLS, read with pauses, equals the plain
+    port's byte for byte."""
+    t = Conn(TLS_PORT, cert="carol")
+    t.read_until(b"vspc> ")
+    _, tls_bytes = replay(t, BULK, 4 << 20, slow=True)
+    t.close()
+    p = Conn(C.oper["n1"])
+    p.login("erin", "erin-pw")
+    p.read_until(b"vspc> ")
+    _, plain_bytes = replay(p, BULK, 4 << 20)
+    p.close()
+    expect(len(tls_bytes) == 4 << 20 and tls_bytes == plain_bytes,
+           "1b. 4 MiB of scrollback over TLS (read with pauses) equals the "
+           "plain port's, byte for byte")
 
 
 def step1():
@@ -276,9 +300,10 @@ def step1():
     head = c.read_until(b"vspc> ").decode(errors="replace")
     expect("logged in as carol (client certificate)" in head,
            "1. carol's certificate logs her in without a password")
-    expect(listed(c.command("list")) == [A, B], "1. carol (@ops) sees both")
+    expect(listed(c.command("list")) == [A, B, BULK],
+           "1. carol (@ops) sees all three")
     line, tls_bytes = replay(c)
-    expect(line.startswith("ok attached %s rw" % A), "1. attach rw: " +
+    expect(line.startswith("ok attached %s ro" % A), "1. attach: " +
            line.strip())
     p = Conn(C.oper["n1"])
     p.login("erin", "erin-pw")
@@ -288,6 +313,13 @@ def step1():
     expect(len(tls_bytes) == 61440 and tls_bytes == plain_bytes,
            "1. A's 60 KiB scrollback over TLS equals the plain port's, "
            "byte for byte")
+    c.send(b"\x05c.")
+    c.read_until(b"detached]")
+    c.read_until(b"vspc> ")
+    c.send(b"attach %s\r\n" % A.encode())
+    line = c.read_until(b"\r\n", 5).decode()
+    expect(line.startswith("ok attached %s rw" % A), "1. attach rw: " +
+           line.strip())
     c.send(b"\x05cf")
     c.send(b"\x05c.")
     c.read_until(b"detached]")
@@ -437,8 +469,8 @@ def step8():
 
 
 def step9():
-    expect(metric("n1", "vspc_operator_cert_logins_total") == 1,
-           "9. one certificate login on n1")
+    expect(metric("n1", "vspc_operator_cert_logins_total") == 2,
+           "9. two certificate logins on n1")
     expect(metric("n1", "vspc_operator_certs_refused_total") == 2,
            "9. two certificates refused")
     expect(metric("n1", "vspc_acl_denied_total") >= 3,
@@ -523,7 +555,8 @@ def main():
         "--operator-ca", os.path.join(D, "ca.pem"),
         "--http-cert", os.path.join(D, "node.pem"),
         "--http-key", os.path.join(D, "node.key"),
-        "--http-token-file", os.path.join(D, "token")])
+        "--http-token-file", os.path.join(D, "token"),
+        "--scrollback", "8M"])
     C.start_node("n2", common)
     for n in C.nodes:
         C.wait_for(n + " up", lambda: http(n, "/healthz")[0] == 200)
@@ -532,20 +565,25 @@ def main():
     C.hvsim("vm-db-", "n1", ["--consoles", "1", "--uuid-base", A,
                              "--name-prefix", "db-", "--text", "--bytes",
                              "60k", "--rate", "0", "--duration", "120"])
+    C.hvsim("vm-bulk-", "n1", ["--consoles", "1", "--uuid-base", BULK,
+                               "--name-prefix", "bulk-", "--bytes", "4M",
+                               "--rate", "0", "--duration", "120"])
     C.hvsim("vm-web-", "n1", ["--consoles", "1", "--uuid-base", B,
                               "--name-prefix", "web-", "--text", "--rate",
                               "20", "--duration", "120"])
-    C.wait_for("both consoles listed", lambda: api_ids(
-        "n1", "erin", "erin-pw") == (200, [A, B]) and api_ids("n2") == (
-        200, [B]))
-    C.wait_for("A's 60 KiB in", lambda: json.loads(http(
-        "n1", "/api/v1/consoles/" + A, token=TOKEN)[1])["bytes_in"] == 61440)
+    C.wait_for("the consoles listed", lambda: api_ids(
+        "n1", "erin", "erin-pw") == (200, [A, B, BULK]) and api_ids(
+        "n2") == (200, [B]))
+    for cid, size in ((A, 61440), (BULK, 4 << 20)):
+        C.wait_for("all of %s in" % cid, lambda: json.loads(http(
+            "n1", "/api/v1/consoles/" + cid,
+            token=TOKEN)[1])["bytes_in"] == size, 20)
     step10()
     logins = metric("n1", "vspc_operator_logins_total")
-    for step in (step1, step2, step3, step4):
+    for step in (step_bulk, step1, step2, step3, step4):
         step()
-    expect(metric("n1", "vspc_operator_logins_total") == logins + 3,
-           "9. three password logins counted (erin, alice, bob)")
+    expect(metric("n1", "vspc_operator_logins_total") == logins + 4,
+           "9. four password logins counted (erin twice, alice, bob)")
     for step in (step5_6, step7, step8, step9, step11):
         step()
     C.stop_all()
