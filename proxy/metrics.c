@@ -259,14 +259,17 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
 {
     const struct proxy_stats *st = &px->stats;
     uint64_t by_state[CON_ST__COUNT] = {0};
-    uint64_t n_ops = 0, n_sess = 0;
+    uint64_t n_ops = 0, n_sess = 0, moved = 0;
     struct console *c;
     struct session *s;
     struct oper *op;
     char kind[64];
 
     for (c = con_first(px->consoles); c; c = con_next(c))
-        by_state[con_state(c)]++;
+        if (c->moved_node[0] || clu_shadowed(px->clu, c))
+            moved++; /* another node holds it now: not "disconnected" */
+        else
+            by_state[con_state(c)]++;
     TAILQ_FOREACH (op, &px->operators, link)
         n_ops++;
     TAILQ_FOREACH (s, &px->sessions, link)
@@ -285,11 +288,15 @@ met_render(struct proxy *px, uint64_t http_requests, unsigned http_logs,
     }
     evbuffer_add_printf(b, "\"} 1\n");
 
-    m_family(b, "vspc_consoles", M_GAUGE, "Consoles known, by state.");
+    m_family(b, "vspc_consoles", M_GAUGE,
+             "Consoles known, by state; moved: copies of consoles another "
+             "node holds now (kept for their scrollback until they expire).");
     for (int i = 0; i < CON_ST__COUNT; i++)
         evbuffer_add_printf(b, "vspc_consoles{state=\"%s\"} %llu\n",
                             con_state_str((enum con_state)i),
                             (unsigned long long)by_state[i]);
+    evbuffer_add_printf(b, "vspc_consoles{state=\"moved\"} %llu\n",
+                        (unsigned long long)moved);
     m_family(b, "vspc_operators", M_GAUGE,
              "Operator connections open (command mode or attached).");
     evbuffer_add_printf(b, "vspc_operators %llu\n", (unsigned long long)n_ops);
