@@ -89,7 +89,7 @@ parse_args(int argc, char **argv, struct coord_cfg *cfg)
 
 struct coord {
     struct event_base *base;
-    struct event *sig_term, *sig_int;
+    struct event *sig_term, *sig_int, *sig_hup;
 };
 
 static void
@@ -100,6 +100,18 @@ signal_cb(evutil_socket_t sig, short what, void *arg)
     log_info("signal %d: shutting down", (int)sig);
     sd_notify(0, "STOPPING=1");
     event_base_loopexit(co->base, NULL);
+}
+
+/* SIGHUP: nothing here changes live (its state is the directory; its
+ * options shape the sockets): say so instead of dying of it. */
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    (void)arg;
+    log_warnx("SIGHUP: the coordinator does not reload its options: restart "
+              "it to change them (its pair partner serves meanwhile)");
 }
 
 int
@@ -124,9 +136,11 @@ main(int argc, char **argv)
         fatalx("cannot create the ZeroMQ context");
     co.sig_term = evsignal_new(co.base, SIGTERM, signal_cb, &co);
     co.sig_int = evsignal_new(co.base, SIGINT, signal_cb, &co);
-    if (co.sig_term == NULL || co.sig_int == NULL ||
+    co.sig_hup = evsignal_new(co.base, SIGHUP, sighup_cb, &co);
+    if (co.sig_term == NULL || co.sig_int == NULL || co.sig_hup == NULL ||
         evsignal_add(co.sig_term, NULL) != 0 ||
-        evsignal_add(co.sig_int, NULL) != 0)
+        evsignal_add(co.sig_int, NULL) != 0 ||
+        evsignal_add(co.sig_hup, NULL) != 0)
         fatalx("cannot set up signal handling");
     if (cfg.curve_key) {
         if (zc_load(&curve, cfg.curve_key, err, sizeof(err)) != 0)
@@ -187,6 +201,7 @@ main(int argc, char **argv)
     zc_zap_free(&zap);
     event_free(co.sig_term);
     event_free(co.sig_int);
+    event_free(co.sig_hup);
     zmq_ctx_term(zctx);
     event_base_free(co.base);
     opt_free(&ccfg_table, &cfg);
