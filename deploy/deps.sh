@@ -10,9 +10,11 @@ pkgs=(build-essential cmake pkg-config git
       telnet procps iproute2)
 if [ "${1:-}" = "--test" ]; then
     # python3: the pty test of vspcctl; prometheus: promtool checks
-    # /metrics; clang-format: the format check; openssl: throwaway
-    # certificates for the telnets tests; curl: the benchmarks read /metrics;
-    # haproxy: the HA recipe's test (deploy/ha); etcd-server, etcd-client:
+    # /metrics, and the alert rules and their unit tests in
+    # deploy/prometheus (ctest promtool); clang-format: the format check;
+    # openssl: throwaway certificates for the telnets tests; curl: the
+    # benchmarks read /metrics; haproxy: the HA recipe's test (deploy/ha);
+    # etcd-server, etcd-client:
     # the etcd ownership store's fault test (etcd and etcdctl, started by
     # the test on its own ports; a systemd machine also starts Debian's
     # etcd service on 2379, which no test uses).
@@ -22,6 +24,10 @@ if [ "${1:-}" = "--test" ]; then
     # systemd: systemd-analyze rates the units' sandbox (ctest units).
     pkgs+=(python3 prometheus clang-format openssl curl haproxy etcd-server
            etcd-client keepalived clang-14 libclang-rt-14-dev systemd)
+    # dpkg-dev: the Debian package's Depends (dpkg-shlibdeps, CPack);
+    # man-db, adduser: ctest package reads the installed manual pages and
+    # installs the package (its postinst makes the user vspc).
+    pkgs+=(dpkg-dev man-db adduser)
 fi
 missing=()
 for p in "${pkgs[@]}"; do
