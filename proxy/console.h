@@ -100,6 +100,8 @@ struct con_hv_ops {
     size_t (*queued)(const struct con_hv *h);
     /* A newer connection of the VM took over: let this one go. */
     void (*replaced)(struct con_hv *h, const char *why);
+    /* A serial break toward the VM, after the input sent so far. */
+    void (*brk)(struct con_hv *h);
 };
 struct con_hv {
     const struct con_hv_ops *ops;

@@ -577,46 +577,65 @@ http_get_log(struct http *h, struct evhttp_request *req, const char *id,
 
 /* ---- dispatch ------------------------------------------------------------ */
 
+/*
+ * /api/v1/consoles/<key>[/log|/operators]: key (percent-decoded) is found
+ * as the operator port's attach finds it (ocm_resolve: id, VM name,
+ * unique id prefix; another node's console by id or VM name). Unknown or
+ * not the caller's: 404; ambiguous: 409.
+ */
 static void
 http_api(struct http *h, struct evhttp_request *req, const char *rest,
          const char *query, const struct hta_who *who)
 {
-    char id[VMX_CONSOLE_ID_MAX + 1];
+    char seg[3 * (VMX_NAME_MAX + 1)], key[VMX_NAME_MAX + 1], *dec;
     const char *slash = strchr(rest, '/');
-    size_t len = slash ? (size_t)(slash - rest) : strlen(rest);
+    size_t len = slash ? (size_t)(slash - rest) : strlen(rest), dlen = 0;
     struct console *c;
-    const char *cid, *name = "";
+    const char *cid, *name, *err = "no such console";
+    int rc;
 
-    if (len == 0 || len >= sizeof(id)) {
+    if (len == 0 || len >= sizeof(seg)) {
         http_reply_text(req, 404, "no such console\n");
         return;
     }
-    memcpy(id, rest, len);
-    id[len] = '\0';
-    cid = id;
-    if ((c = con_find(h->px->consoles, id)) != NULL)
-        name = c->name;
-    else
-        clu_names(h->px->clu, id, &cid, &name);
+    memcpy(seg, rest, len);
+    seg[len] = '\0';
+    dec = evhttp_uridecode(seg, 0, &dlen);
+    if (dec == NULL || dlen == 0 || dlen >= sizeof(key) ||
+        strlen(dec) != dlen) {
+        free(dec);
+        http_reply_text(req, 404, "no such console\n");
+        return;
+    }
+    memcpy(key, dec, dlen + 1);
+    free(dec);
+    rc = ocm_resolve(h->px, key, &c, &cid, &name, &err);
     if (hta_right(h->hta, who, cid, name) == ACL_NONE) {
         /* Said like an unknown console: no hint that it exists. */
-        if (h->px->auth && (c || clu_knows(h->px->clu, id)))
+        if (h->px->auth && rc == 0)
             auth_count_denied(h->px->auth);
         http_reply_text(req, 404, "no such console\n");
         return;
     }
-    if (slash) {
-        if (strcmp(slash, "/log") == 0)
-            http_get_log(h, req, id, query);
-        else
-            http_reply_text(req, 404, "not found\n");
+    if (rc != 0) {
+        char text[128];
+
+        snprintf(text, sizeof(text), "%s\n", err);
+        http_reply_text(req, strncmp(err, "ambiguous", 9) == 0 ? 409 : 404,
+                        text);
         return;
     }
-    if ((c = con_find(h->px->consoles, id)) == NULL) {
+    if (slash && strcmp(slash, "/operators") == 0) {
+        http_reply_json(req, ocm_who_json(h->px, cid, name, c));
+    } else if (slash && strcmp(slash, "/log") == 0) {
+        http_get_log(h, req, cid, query);
+    } else if (slash) {
+        http_reply_text(req, 404, "not found\n");
+    } else if (c == NULL) { /* another node's: ask that node */
         http_reply_text(req, 404, "no such console\n");
-        return;
+    } else {
+        http_reply_json(req, con_to_json(c));
     }
-    http_reply_json(req, con_to_json(c));
 }
 
 static void

@@ -7,6 +7,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "^X" (^@ to ^_, or ^a to ^z) or "none", as --escape-char: 0 (none) to
+ * 31, or -1. */
+static int
+opc_escape(const char *s)
+{
+    if (strcmp(s, "none") == 0)
+        return 0;
+    if (s[0] == '^' && s[1] >= '@' && s[1] <= '_' && s[2] == '\0')
+        return s[1] - '@';
+    if (s[0] == '^' && s[1] >= 'a' && s[1] <= 'z' && s[2] == '\0')
+        return s[1] - 'a' + 1;
+    return -1;
+}
+
 static void
 opc_attach(char *args, struct opc *o)
 {
@@ -26,6 +40,8 @@ opc_attach(char *args, struct opc *o)
             o->req = CON_LOCK_TAKE_WRITE;
         else if (strcmp(tok, "raw") == 0)
             o->raw = true;
+        else if (strncmp(tok, "escape=", 7) == 0 && opc_escape(tok + 7) >= 0)
+            o->esc = opc_escape(tok + 7);
         else {
             o->kind = OPC_ATTACH_OPTION;
             o->bad = tok;
@@ -60,6 +76,29 @@ opc_drain(const char *args, bool on, struct opc *o)
         o->kind = on ? OPC_DRAIN : OPC_UNDRAIN;
 }
 
+/* who <console> [--json], in any order. */
+static void
+opc_who(char *args, struct opc *o)
+{
+    char *save = NULL, *tok;
+
+    o->kind = OPC_WHO;
+    for (tok = strtok_r(args, " \t", &save); tok;
+         tok = strtok_r(NULL, " \t", &save)) {
+        if (strcmp(tok, "--json") == 0) {
+            o->json = true;
+        } else if (o->key == NULL && tok[0] != '-') {
+            o->key = tok;
+        } else {
+            o->kind = OPC_WHO_USAGE;
+            o->bad = tok;
+            return;
+        }
+    }
+    if (o->key == NULL)
+        o->kind = OPC_WHO_USAGE;
+}
+
 /* login [NAME]: one word at most. */
 static void
 opc_login(char *rest, struct opc *o)
@@ -85,6 +124,7 @@ opc_parse(char *line, struct opc *out)
     char *cmd, *rest;
 
     memset(out, 0, sizeof(*out));
+    out->esc = -1;
     while (*line == ' ' || *line == '\t')
         line++;
     cmd = line;
@@ -108,6 +148,8 @@ opc_parse(char *line, struct opc *out)
         out->kind = OPC_QUIT;
     else if (strcmp(cmd, "login") == 0)
         opc_login(rest, out);
+    else if (strcmp(cmd, "who") == 0)
+        opc_who(rest, out);
     else {
         out->kind = OPC_UNKNOWN;
         out->bad = cmd;

@@ -4,7 +4,8 @@
  * tests/fuzz/fuzz_opcmd.c feeds it hostile lines).
  *
  *   list [--json]
- *   attach <console> [rw|ro|excl] [raw]
+ *   attach <console> [rw|ro|excl] [raw] [escape=^X|escape=none]
+ *   who <console> [--json]
  *   drain [status | --close-after SECONDS]     (0 < SECONDS <= 86400)
  *   undrain
  *   help | ?        quit | exit
@@ -29,6 +30,7 @@ enum opc_kind {
     OPC_HELP,
     OPC_QUIT,
     OPC_LOGIN, /* key: the user name, or NULL (asked) */
+    OPC_WHO,   /* key, json */
     /* errors */
     OPC_UNKNOWN,       /* bad: the command */
     OPC_ATTACH_OPTION, /* bad: the option */
@@ -36,14 +38,17 @@ enum opc_kind {
     OPC_DRAIN_USAGE,
     OPC_UNDRAIN_USAGE,
     OPC_LOGIN_USAGE,
+    OPC_WHO_USAGE,
 };
 
 struct opc {
     enum opc_kind kind;
-    bool json;             /* list --json */
-    const char *key;       /* attach */
+    bool json;             /* list --json, who --json */
+    const char *key;       /* attach, who */
     enum con_lock_req req; /* attach: rw (default), ro, excl */
     bool raw;              /* attach ... raw */
+    int esc;               /* attach ... escape=: -1 not given (the node's
+                              --escape-char), 0 none, 1..31 ^A..^_ */
     double close_after;    /* drain --close-after */
     const char *bad;       /* the offending word (errors) */
 };

@@ -1,8 +1,9 @@
 /*
  * opcmds.c: ocm_*, the operator port's commands that answer from the
  * node's state: `list` (text and --json, only the consoles the operator
- * may see), `help`, and `drain`/`undrain` (the admin role). The line
- * editor and the parser are operator.c and opcmd.c.
+ * may see), `help`, `drain`/`undrain` (the admin role), the replies to
+ * lines that do not parse, and the escapes' help. The line editor and the
+ * parser are operator.c and opcmd.c; `who` is opwho.c.
  */
 #include "vspc/compat.h"
 
@@ -86,36 +87,92 @@ ocm_list(struct oper *op, bool json)
 void
 ocm_help(struct oper *op)
 {
+    char e = (char)(op->px->cfg.escape_char + '@');
+
+    /* Longer than op_printf's buffer. */
+    op_puts(op, "commands:\r\n"
+                "  list [--json]        the consoles: id, state, hypervisor, "
+                "operators,\r\n"
+                "                       bytes from/to the VM, VM name\r\n"
+                "  attach <console> [rw|ro|excl] [raw] [escape=^X|none]\r\n"
+                "                       console: id, VM name or unique id "
+                "prefix;\r\n"
+                "                       rw shares the console (default), ro "
+                "watches,\r\n"
+                "                       excl takes the write lock; raw: no "
+                "escapes;\r\n"
+                "                       escape=: this attachment's escape "
+                "character\r\n"
+                "  who <console> [--json]   the operators attached to it "
+                "through this\r\n"
+                "                       node: address, user, mode, raw, since "
+                "(and how\r\n"
+                "                       many through other nodes)\r\n"
+                "  drain [status]       drain the node for an upgrade: "
+                "operators are told,\r\n"
+                "                       /readyz 503, agent check \"drain\" "
+                "(alone: new vMotions\r\n"
+                "                       get NOTNOW)\r\n"
+                "  drain --close-after S   the same; after S seconds its "
+                "hypervisors are let go\r\n"
+                "  undrain              end the drain\r\n"
+                "  help                 this text\r\n"
+                "  login [NAME]         log in as a user of --users (more "
+                "rights than\r\n"
+                "                       anonymous, where the ACL says so)\r\n"
+                "  quit                 leave\r\n");
+    if (op->px->cfg.escape_char == 0) {
+        op_puts(op, "attached: no escapes (--escape-char none; attach ... "
+                    "escape=^X sets one)\r\n");
+        return;
+    }
     op_printf(op,
-              "commands:\r\n"
-              "  list [--json]        the consoles: id, state, hypervisor, "
-              "operators,\r\n"
-              "                       bytes from/to the VM, VM name\r\n"
-              "  attach <console> [rw|ro|excl] [raw]\r\n"
-              "                       console: id, VM name or unique id "
-              "prefix;\r\n"
-              "                       rw shares the console (default), ro "
-              "watches,\r\n"
-              "                       excl takes the write lock; raw: no "
-              "escapes\r\n"
-              "  drain [status]       drain the node for an upgrade: "
-              "operators are told,\r\n"
-              "                       /readyz 503, agent check \"drain\" "
-              "(alone: new vMotions\r\n"
-              "                       get NOTNOW)\r\n"
-              "  drain --close-after S   the same; after S seconds its "
-              "hypervisors are let go\r\n"
-              "  undrain              end the drain\r\n"
-              "  help                 this text\r\n"
-              "  login [NAME]         log in as a user of --users (more "
-              "rights than\r\n"
-              "                       anonymous, where the ACL says so)\r\n"
-              "  quit                 leave\r\n"
               "attached: ^%cc. detach, ^%ccr replay, ^%ccf force write, "
-              "^%ccs spectator, ^%cc? help\r\n",
-              op->px->cfg.escape_char + '@', op->px->cfg.escape_char + '@',
-              op->px->cfg.escape_char + '@', op->px->cfg.escape_char + '@',
-              op->px->cfg.escape_char + '@');
+              "^%ccs spectator,\r\n"
+              "          ^%ccl send a break, ^%cc? help\r\n",
+              e, e, e, e, e, e);
+}
+
+void
+ocm_escape_help(struct oper *op)
+{
+    char e = (char)(op_escape_char(op) + '@');
+
+    op_printf(op,
+              "\r\n[vspc %s: escapes: ^%cc. detach  ^%ccr replay  ^%ccf "
+              "force write  ^%ccs spectator  ^%ccl break  ^%cc? help]\r\n",
+              op->mark, e, e, e, e, e, e);
+}
+
+void
+ocm_usage(struct oper *op, const struct opc *c)
+{
+    switch (c->kind) {
+    case OPC_UNKNOWN:
+        op_printf(op, "error unknown command \"%.40s\" (try help)\r\n", c->bad);
+        break;
+    case OPC_ATTACH_OPTION:
+        op_printf(op, "error unknown attach option \"%.32s\"\r\n", c->bad);
+        break;
+    case OPC_ATTACH_USAGE:
+        op_puts(op, "error usage: attach <console> [rw|ro|excl] [raw] "
+                    "[escape=^X|none]\r\n");
+        break;
+    case OPC_DRAIN_USAGE:
+        op_puts(op, "error usage: drain [status | --close-after SECONDS]\r\n");
+        break;
+    case OPC_UNDRAIN_USAGE:
+        op_puts(op, "error usage: undrain\r\n");
+        break;
+    case OPC_LOGIN_USAGE:
+        op_puts(op, "error usage: login [NAME]\r\n");
+        break;
+    case OPC_WHO_USAGE:
+        op_puts(op, "error usage: who <console> [--json]\r\n");
+        break;
+    default:
+        break;
+    }
 }
 
 /* drain [status] / undrain (node_set_draining). */

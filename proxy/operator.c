@@ -218,6 +218,9 @@ op_attached(struct oper *op, const char *console_id, const char *node,
     op->state = OP_ST_ATTACHED;
     op->esc_state = 0;
     op->ro_told = false;
+    op->attached_at = time(NULL);
+    op->att_mode = mode;
+    snprintf(op->att_id, sizeof(op->att_id), "%s", console_id);
     log_info("console=%s operator %s attached %s%s%s", console_id, op->addr,
              op_mode_names[mode], op->raw ? " raw" : "",
              op->admin ? " (option 233)" : "");
@@ -351,6 +354,7 @@ op_run_line(struct oper *op)
         ocm_list(op, c.json);
         break;
     case OPC_ATTACH:
+        op->esc = c.esc;
         if (op_attach_key(op, c.key, c.req, c.raw, &err))
             return true;
         op_printf(op, "error %s\r\n", err);
@@ -363,31 +367,19 @@ op_run_line(struct oper *op)
     case OPC_HELP:
         ocm_help(op);
         break;
+    case OPC_WHO:
+        ocm_who(op, &c);
+        break;
     case OPC_QUIT:
         op_puts(op, "bye\r\n");
         op_close_flush(op, "quit");
         return true;
-    case OPC_UNKNOWN:
-        op_printf(op, "error unknown command \"%.40s\" (try help)\r\n", c.bad);
-        break;
-    case OPC_ATTACH_OPTION:
-        op_printf(op, "error unknown attach option \"%.32s\"\r\n", c.bad);
-        break;
-    case OPC_ATTACH_USAGE:
-        op_puts(op, "error usage: attach <console> [rw|ro|excl] [raw]\r\n");
-        break;
-    case OPC_DRAIN_USAGE:
-        op_puts(op, "error usage: drain [status | --close-after SECONDS]\r\n");
-        break;
-    case OPC_UNDRAIN_USAGE:
-        op_puts(op, "error usage: undrain\r\n");
-        break;
     case OPC_LOGIN:
         if (opa_login_cmd(op, c.key))
             return false; /* the login prompt is out */
         break;
-    case OPC_LOGIN_USAGE:
-        op_puts(op, "error usage: login [NAME]\r\n");
+    default:
+        ocm_usage(op, &c);
         break;
     }
     op_puts(op, OP_PROMPT);
@@ -456,17 +448,6 @@ op_input(struct oper *op, const uint8_t *p, size_t n)
         op->tgt->input(op, p, n);
 }
 
-static void
-op_escape_help(struct oper *op)
-{
-    char e = (char)(op->px->cfg.escape_char + '@');
-
-    op_printf(op,
-              "\r\n[vspc %s: escapes: ^%cc. detach  ^%ccr replay  ^%ccf "
-              "force write  ^%ccs spectator  ^%cc? help]\r\n",
-              op->mark, e, e, e, e, e);
-}
-
 /* Escape command ch after "<esc> c". Returns false if op left the console. */
 static bool
 op_escape(struct oper *op, uint8_t ch)
@@ -489,8 +470,11 @@ op_escape(struct oper *op, uint8_t ch)
         if (op->tgt)
             op->tgt->escape(op, ch);
         return true;
+    case 'l':
+        ocm_break(op);
+        return true;
     case '?':
-        op_escape_help(op);
+        ocm_escape_help(op);
         return true;
     default:
         op_notice(op, "unknown escape (escape c ? for help)");
@@ -503,7 +487,7 @@ op_escape(struct oper *op, uint8_t ch)
 static size_t
 op_console_bytes(struct oper *op, const uint8_t *p, size_t n)
 {
-    uint8_t esc = op->px->cfg.escape_char;
+    uint8_t esc = op_escape_char(op);
     size_t run = 0, skipped = 0;
 
     if (op->skip_lf && n > 0) {
@@ -890,6 +874,7 @@ op_new_any(struct proxy *px, int fd, const struct sockaddr *sa, bool tls)
     op->id = ++px->next_session_id;
     op->state = OP_ST_LOGIN; /* until op_start says who it is */
     op->tls = tls;
+    op->esc = -1;
     op_new_mark(op);
     addr_str(sa, op->addr, sizeof(op->addr));
     memcpy(&op->sa, sa,

@@ -5,10 +5,11 @@
  * An operator is in command mode (banner, prompt, line editing, `list`,
  * `attach`, `help`, `quit`) or attached to one console, where bytes flow
  * both ways (0xFF doubled on the wire) and conserver-style escapes apply
- * (default ^E: ^Ec. detach, ^Ecr replay, ^Ecf force write, ^Ecs spectator,
- * ^Ec? help). A client that accepts our WILL 233 speaks VMware's admin
- * option instead (PROTOCOL.md 8.2): port list, connect with a lock mode;
- * it gets no banner, no prompt and no escapes.
+ * (--escape-char, or the attach's escape=, default ^E: ^Ec. detach, ^Ecr
+ * replay, ^Ecf force write, ^Ecs spectator, ^Ecl break, ^Ec? help). A client
+ * that accepts our WILL 233 speaks VMware's admin option instead
+ * (PROTOCOL.md 8.2): port list, connect with a lock mode; it gets no banner, no
+ * prompt and no escapes.
  *
  * Ownership: operators belong to proxy.operators; op_close() marks one
  * closing, detaches it from its console and queues it for the reap event.
@@ -20,6 +21,7 @@
 
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
@@ -78,8 +80,13 @@ struct oper {
     bool typing_pw;    /* the line is a password: no echo */
     bool ro_right;     /* the ACL gives it read-only on its console */
     uint8_t login_tries;
-    bool flush_close;  /* close once the output drained */
-    uint8_t esc_state; /* 0, 1 = saw the escape char, 2 = escape + 'c' */
+    bool flush_close;      /* close once the output drained */
+    uint8_t esc_state;     /* 0, 1 = saw the escape char, 2 = escape + 'c' */
+    int esc;               /* attach ... escape=: -1 the node's --escape-char,
+                              0 none, else the character */
+    time_t attached_at;    /* when it attached (kept when it follows) */
+    enum op_mode att_mode; /* the mode it attached with (who) */
+    char att_id[VMX_CONSOLE_ID_MAX + 1]; /* the console it attached to */
     uint64_t wire_out; /* bytes ever queued to the socket (progress) */
     struct con_op co;  /* attached here: the console's view (mode, reader) */
     enum con_lock_req req; /* what it asked for (kept when it follows) */
@@ -193,11 +200,41 @@ bool op_attach_key(struct oper *op, const char *key, enum con_lock_req req,
 /* Leave the console (if any). */
 void op_detach(struct oper *op, const char *why);
 
+/* The escape character of op's attachment (0: none). */
+static inline uint8_t
+op_escape_char(const struct oper *op)
+{
+    return op->esc >= 0 ? (uint8_t)op->esc : op->px->cfg.escape_char;
+}
+
 /* opcmds.c: the command-mode commands that answer from the node's state
  * (the parser is opcmd.c). */
 void ocm_list(struct oper *op, bool json);
 void ocm_help(struct oper *op);
 void ocm_drain(struct oper *op, const struct opc *c);
+/* The reply to a command line opc_parse refused (c->kind an error). */
+void ocm_usage(struct oper *op, const struct opc *c);
+/* ^Ec? while attached. */
+void ocm_escape_help(struct oper *op);
+
+/* opwho.c: `who` and the break escape. */
+/* key as the operator port's attach finds it: a console of this node
+ * (con_lookup: id, VM name, unique id prefix; *cp set) or, in a cluster,
+ * another node's by id or VM name (*cp NULL). 0 with *id and *name (valid
+ * until the loop runs again), or -1 with *err ("no such console",
+ * "ambiguous ..."; *id is key, *name ""). */
+int ocm_resolve(struct proxy *px, const char *key, struct console **cp,
+                const char **id, const char **name, const char **err);
+/* {console, name, node, operators: [{addr, user, mode, raw, tls, since,
+ * since_unix}], remote_operators}: the operators of THIS node attached to
+ * console id (c: this node's copy, or NULL); remote_operators counts those
+ * attached through other nodes (null unless this node holds it). NULL on
+ * ENOMEM. */
+json_t *ocm_who_json(struct proxy *px, const char *id, const char *name,
+                     const struct console *c);
+void ocm_who(struct oper *op, const struct opc *c);
+/* ^Ecl: a telnet BREAK toward the VM (write access needed). */
+void ocm_break(struct oper *op);
 
 /* opadmin.c: VMware's admin option 233 (PROTOCOL.md 8.2), subcommands
  * from vmware/vspc vspc/admin_option.py. */

@@ -912,10 +912,19 @@ sess_hv_replaced(struct con_hv *h, const char *why)
     sess_close_flush(s, why);
 }
 
+/* A serial break toward the VM: telnet IAC BRK (PROTOCOL.md: what ESXi
+ * makes of it is up to the host). */
+static void
+sess_hv_brk(struct con_hv *h)
+{
+    tn_send_cmd(&sess_of_hv(h)->tn, TN_BRK);
+}
+
 static const struct con_hv_ops sess_hv_ops = {
     .send = sess_hv_send,
     .queued = sess_hv_queued,
     .replaced = sess_hv_replaced,
+    .brk = sess_hv_brk,
 };
 
 static void

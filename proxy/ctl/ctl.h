@@ -2,7 +2,8 @@
  * ctl.h: the pieces of vspcctl, the operator and administrator command
  * line (DESIGN.md "vspcctl").
  *
- *   vspcctl.c      arguments, `list`, `log`
+ *   vspcctl.c      arguments, which transport a command takes, `list`,
+ *                  `log`, `status`
  *   ctl_net.c      ctl_*: TCP connect with poll() deadlines, a small
  *                  HTTP/1.1 GET client (Content-Length, chunked, or EOF;
  *                  https://, a bearer token or HTTP Basic)
@@ -13,7 +14,10 @@
  *   ctl_op.c       ctl_op_*: an operator-port session: telnet, the login
  *                  dialogue, reply lines, then a byte sink
  *   ctl_console.c  `console`: the operator port, a raw terminal, escapes
- *   ctl_drain.c    `drain`, `undrain`: the operator port's drain command
+ *   ctl_drain.c    `drain`, `undrain`, `drain --status`: the operator
+ *                  port's drain command, the node checked by its banner
+ *   ctl_who.c      `who`: the operators attached to a console (HTTP or
+ *                  the operator port), the table
  *   ctl_keygen.c   `keygen`: a CURVE key pair for the cluster links
  *   ctl_passwd.c   `passwd`: a users-file line (a password hashed, users.h)
  *
@@ -27,6 +31,7 @@
 
 #include <stdio.h>
 #include <sys/types.h>
+#include <jansson.h>
 
 #include "telnet.h"
 
@@ -132,6 +137,7 @@ struct ctl_op {
     struct tn tn;
     char addr[280];   /* as given (tls://...), for messages */
     char user[72];    /* who we logged in as ("" none) */
+    char node[128];   /* the node id its banner names ("" none seen) */
     bool failed;      /* write or protocol error: unusable */
     char err[256];    /* why the last call failed */
     ctl_op_sink sink; /* NULL: the bytes are command-mode text */
@@ -160,6 +166,12 @@ int ctl_op_line(struct ctl_op *op, int64_t deadline, const char *waiting_for,
 /* From now on the bytes go to sink (NULL: back to text), starting with
  * those received after the last line taken. */
 void ctl_op_set_sink(struct ctl_op *op, ctl_op_sink sink, void *arg);
+/*
+ * At the prompt: send the command line cmd and take its whole reply, up
+ * to the next prompt (any size up to CTL_BODY_MAX), into *reply (malloc'd,
+ * the echo left out, lines ending in LF). 0, or -1 (op->err).
+ */
+int ctl_op_command(struct ctl_op *op, const char *cmd, char **reply);
 
 /*
  * Write all n bytes to fd (blocking or not), waiting with poll() at most
@@ -183,6 +195,10 @@ typedef int (*ctl_body_cb)(void *arg, int status, const char *p, size_t n);
 int ctl_http_get(const char *addr, const char *path, int idle_ms,
                  ctl_body_cb sink, void *arg);
 
+/* s percent-encoded for a URL path segment (all but A-Z a-z 0-9 - . _ ~)
+ * into out; false if it does not fit. */
+bool ctl_url_escape(const char *s, char *out, size_t cap);
+
 /* Largest body ctl_http_get_body keeps. */
 #define CTL_BODY_MAX (64 * 1024 * 1024)
 /*
@@ -193,12 +209,25 @@ int ctl_http_get(const char *addr, const char *path, int idle_ms,
 int ctl_http_get_body(const char *addr, const char *path, char **body);
 
 /*
- * `vspcctl drain NODE [--close-after S]` (on) and `vspcctl undrain NODE`:
- * checks through the HTTP API at http_addr that the node is NODE, then
- * sends the command on its operator port. Returns the exit status.
+ * `vspcctl drain NODE [--close-after S]` (what "drain"), `vspcctl undrain
+ * NODE` ("undrain") and `vspcctl drain --status [NODE]` ("status", node
+ * may be NULL): on the operator port at op_addr, once its banner says the
+ * node is NODE. The answer as text, or JSON. Returns the exit status.
  */
-int ctl_drain(const char *op_addr, const char *http_addr, const char *node,
-              bool on, const char *close_after);
+int ctl_drain(const char *op_addr, const char *what, const char *node,
+              const char *close_after, bool as_json);
+
+/*
+ * `vspcctl who <key>`: the operators of the node attached to console key,
+ * from the HTTP API at http_addr (op_addr NULL) or the operator port at
+ * op_addr (`who <key> --json`), as a table or JSON. Exit status.
+ */
+int ctl_who(const char *op_addr, const char *http_addr, const char *key,
+            bool as_json);
+/* The operator port's `cmd` (one that answers JSON: `list --json`, `who
+ * KEY --json`) at addr, parsed. NULL with a message ("error ..." replies
+ * too). */
+json_t *ctl_op_json(const char *addr, const char *cmd);
 
 /* The HTTP API's bearer token from file's first line, sent with every
  * request from now on. 0, or -1 (printed). */
@@ -211,11 +240,21 @@ int ctl_keygen(const char *file);
  * "passwd": the users-file line on stdout. Exit status. */
 int ctl_passwd(int argc, char **argv);
 
+/* How `vspcctl console` attaches. */
+struct ctl_attach {
+    const char *mode; /* "rw", "ro" or "excl" */
+    bool raw;         /* attach ... raw: the proxy takes no escapes */
+    int esc;          /* -e: 0 none, else the character (default ^E) */
+    bool esc_given;   /* -e was given */
+};
+/* "^X" (^@.. ^_, ^a.. ^z) or "none" into *esc (0 none). 0, or -1. */
+int ctl_parse_escape(const char *s, int *esc);
+
 /*
  * `vspcctl console`: attach to key (id, VM name or unique id prefix)
- * through the operator port at addr, read-only if ro. Returns the exit
- * status (the terminal is restored on every path).
+ * through the operator port at addr, as a says. Returns the exit status
+ * (the terminal is restored on every path).
  */
-int ctl_console(const char *addr, const char *key, bool ro);
+int ctl_console(const char *addr, const char *key, const struct ctl_attach *a);
 
 #endif /* VSPC_CTL_H */

@@ -3,8 +3,9 @@
  * operator port (tests/hvsim/OPERATOR-PORT.md).
  *
  * Phases: connect (plain or tls://), log in if asked, up to the prompt
- * (ctl_op.c); send "attach <key> rw|ro"; read lines until "ok attached
- * ..." (then every byte after that line is the console) or "error ...".
+ * (ctl_op.c); send "attach <key> rw|ro|excl [raw] [escape=^X|none]"; read
+ * lines until "ok attached ..." (then every byte after that line is the
+ * console) or "error ...".
  * Attached: stdin goes to the connection, the connection to stdout, both
  * through the telnet codec (0xFF doubled one way, IAC sequences and
  * negotiation handled the other way). The terminal turns raw only once
@@ -12,7 +13,14 @@
  *
  * Escapes, conserver style: ^E c . detaches and exits, ^E c ? prints the
  * list; any other ^E c <x> is passed on to the proxy (which knows ^Ecr,
- * ^Ecf, ^Ecs ...), and ^E followed by anything but 'c' is sent as is.
+ * ^Ecf, ^Ecs, ^Ecl ...), and ^E followed by anything but 'c' is sent as
+ * is. -e ^X makes ^X the escape on both sides: the attach says
+ * escape=^X, so the proxy takes ^X c <x> (and passes ^E to the VM like
+ * any byte) whatever its --escape-char; without -e the attach says
+ * escape=^E, so vspcctl and the proxy always agree. -e none: no escapes
+ * at all, here or there (leave by ending stdin, or a signal). --raw: the
+ * proxy takes no escapes; ^E c . and ^E c ? still work here, every other
+ * byte is the VM's.
  *
  * The terminal: when stdin is a tty it is put in raw mode (cfmakeraw) for
  * the attached phase and restored on every way out: return, exit() (an
@@ -34,7 +42,6 @@
 
 #include "telnet.h"
 
-#define ESC_CHAR 0x05       /* ^E */
 #define EOF_QUIET_MS 500    /* stdin ended: leave after this silence */
 #define EOF_LINGER_MAX 2000 /* ... or this long at most */
 
@@ -121,7 +128,9 @@ struct cs {
     struct ctl_op op; /* connected and logged in, at the prompt */
     bool attached;
     bool out_error; /* stdout is gone */
-    uint8_t esc;    /* 0, 1 = saw ^E, 2 = saw ^E c */
+    bool raw;       /* the proxy takes no escapes */
+    uint8_t esc_ch; /* the escape character; 0 none */
+    uint8_t esc;    /* 0, 1 = saw the escape, 2 = saw the escape and c */
 };
 
 static void
@@ -165,28 +174,39 @@ cs_send(struct cs *cs, const uint8_t *p, size_t n)
 }
 
 static void
-cs_help(void)
+cs_help(const struct cs *cs)
 {
-    say("vspcctl escapes (^E c, then):\r\n"
-        "  .  detach and exit\r\n"
-        "  ?  this help\r\n"
-        "  r  replay the scrollback       (the proxy)\r\n"
-        "  f  force write access          (the proxy)\r\n"
-        "  s  become a spectator          (the proxy)");
+    char text[600];
+
+    snprintf(text, sizeof(text),
+             "vspcctl escapes (^%c c, then):\r\n"
+             "  .  detach and exit\r\n"
+             "  ?  this help\r\n%s",
+             cs->esc_ch + '@',
+             cs->raw ? "  (raw: anything else goes to the VM as is)"
+                     : "  r  replay the last lines         (the proxy)\r\n"
+                       "  f  force write access          (the proxy)\r\n"
+                       "  s  become a spectator          (the proxy)\r\n"
+                       "  l  send a break to the VM      (the proxy)");
+    say(text);
 }
 
 /* Stdin bytes: escapes first. Returns true when the user detached. */
 static bool
 cs_stdin_bytes(struct cs *cs, const uint8_t *p, size_t n)
 {
-    static const uint8_t esc_c[2] = {ESC_CHAR, 'c'};
+    const uint8_t esc_c[2] = {cs->esc_ch, 'c'};
     size_t start = 0;
 
+    if (cs->esc_ch == 0) { /* -e none */
+        cs_send(cs, p, n);
+        return false;
+    }
     for (size_t i = 0; i < n; i++) {
         uint8_t ch = p[i];
 
         if (cs->esc == 0) {
-            if (ch != ESC_CHAR)
+            if (ch != cs->esc_ch)
                 continue;
             cs_send(cs, p + start, i - start);
             start = i + 1;
@@ -199,9 +219,9 @@ cs_stdin_bytes(struct cs *cs, const uint8_t *p, size_t n)
             }
             /* Not an escape: the ^E goes through. ^E ^E sends one and
              * the second may start an escape. */
-            cs->esc = ch == ESC_CHAR ? 1 : 0;
+            cs->esc = ch == cs->esc_ch ? 1 : 0;
             cs_send(cs, esc_c, 1);
-            if (ch != ESC_CHAR)
+            if (ch != cs->esc_ch)
                 cs_send(cs, &ch, 1);
         } else {
             start = i + 1;
@@ -209,7 +229,7 @@ cs_stdin_bytes(struct cs *cs, const uint8_t *p, size_t n)
             if (ch == '.')
                 return true;
             if (ch == '?') {
-                cs_help();
+                cs_help(cs);
                 continue;
             }
             cs_send(cs, esc_c, 2);
@@ -221,14 +241,22 @@ cs_stdin_bytes(struct cs *cs, const uint8_t *p, size_t n)
 }
 
 /* At the prompt: attach, and wait for the reply. Returns 0 once attached
- * (the console's bytes then go to stdout). */
+ * (the console's bytes then go to stdout), 1 when the proxy does not know
+ * the escape= option (an older one: try without), -1 failed. */
 static int
-cs_attach(struct cs *cs, const char *key, bool ro)
+cs_attach_once(struct cs *cs, const char *key, const struct ctl_attach *a,
+               bool with_esc)
 {
+    static const char old_err[] = "error unknown attach option \"escape=";
     int64_t deadline = ctl_now_ms() + CTL_IO_TIMEOUT_MS;
-    char cmd[512], line[CTL_OP_TEXT_MAX + 1];
+    char cmd[512], esc[32] = "", line[CTL_OP_TEXT_MAX + 1];
 
-    snprintf(cmd, sizeof(cmd), "attach %s %s\r\n", key, ro ? "ro" : "rw");
+    if (with_esc && a->esc == 0)
+        snprintf(esc, sizeof(esc), " escape=none");
+    else if (with_esc)
+        snprintf(esc, sizeof(esc), " escape=^%c", a->esc + '@');
+    snprintf(cmd, sizeof(cmd), "attach %s %s%s%s\r\n", key, a->mode,
+             a->raw ? " raw" : "", esc);
     if (ctl_op_send(&cs->op, cmd, strlen(cmd)) == 0) {
         while (ctl_op_line(&cs->op, deadline, "answer to attach", line,
                            sizeof(line)) == 0) {
@@ -238,14 +266,46 @@ cs_attach(struct cs *cs, const char *key, bool ro)
                 ctl_op_set_sink(&cs->op, cs_stdout, cs);
                 return 0;
             }
+            if (with_esc && !a->esc_given &&
+                strncmp(line, old_err, sizeof(old_err) - 1) == 0)
+                return 1;
             if (strncmp(line, "error ", 6) == 0) {
                 snprintf(cs->op.err, sizeof(cs->op.err), "%.200s", line + 6);
                 break;
             }
         }
     }
+    return -1;
+}
+
+static int
+cs_attach(struct cs *cs, const char *key, const struct ctl_attach *a)
+{
+    /* raw: the proxy takes no escapes, so it needs no escape=. */
+    int rc = cs_attach_once(cs, key, a, !a->raw);
+
+    if (rc == 1)
+        rc = cs_attach_once(cs, key, a, false);
+    if (rc == 0)
+        return 0;
     ctl_warnx("cannot attach to \"%s\": %s", key, cs->op.err);
     return -1;
+}
+
+int
+ctl_parse_escape(const char *s, int *esc)
+{
+    if (strcmp(s, "none") == 0)
+        *esc = 0;
+    else if (s[0] == '^' && s[1] >= '@' && s[1] <= '_' && s[2] == '\0')
+        *esc = s[1] - '@';
+    else if (s[0] == '^' && s[1] >= 'a' && s[1] <= 'z' && s[2] == '\0')
+        *esc = s[1] - 'a' + 1;
+    else if (s[0] > 0 && s[0] < 0x20 && s[1] == '\0') /* the byte itself */
+        *esc = s[0];
+    else
+        return -1;
+    return 0;
 }
 
 /* The attached phase. Returns the exit status. */
@@ -317,22 +377,31 @@ cs_relay(struct cs *cs)
 }
 
 int
-ctl_console(const char *addr, const char *key, bool ro)
+ctl_console(const char *addr, const char *key, const struct ctl_attach *a)
 {
     struct cs *cs = calloc(1, sizeof(*cs));
     int status = 1;
 
     if (cs == NULL)
         return 1;
+    cs->raw = a->raw;
+    cs->esc_ch = (uint8_t)a->esc;
     /* The login, if any, happens here, before the terminal goes raw. */
     if (ctl_op_open(&cs->op, addr) == -1) {
         free(cs);
         return 1;
     }
-    if (cs_attach(cs, key, ro) == 0) {
+    if (cs_attach(cs, key, a) == 0) {
         if (tty_make_raw() == 0) {
+            char hint[80];
+
+            snprintf(hint, sizeof(hint),
+                     "[vspcctl: ^%cc. detaches, ^%cc? helps]", cs->esc_ch + '@',
+                     cs->esc_ch + '@');
             if (tty_raw)
-                say("[vspcctl: ^Ec. detaches, ^Ec? helps]");
+                say(cs->esc_ch ? hint
+                               : "[vspcctl: no escapes (-e none): end "
+                                 "with a signal]");
             status = cs_relay(cs);
         }
         tty_restore();

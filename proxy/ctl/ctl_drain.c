@@ -1,9 +1,12 @@
 /*
- * ctl_drain.c: `vspcctl drain NODE [--close-after SECONDS]` and `vspcctl
- * undrain NODE`: the operator port's drain command, sent to the node at
- * --operator once --http confirms that node is NODE (a drain meant for
- * another node never lands on this one). Both may need a login (--user;
- * ctl_op.c, ctl_net.c).
+ * ctl_drain.c: `vspcctl drain NODE [--close-after SECONDS]`, `vspcctl
+ * undrain NODE` and `vspcctl drain --status [NODE]`: the operator port's
+ * drain command, sent to the node at --operator once its banner ("vspc
+ * VERSION node NODE-ID ...") says it is NODE, so that a drain meant for
+ * another node never lands on this one. Plain or tls://, logged in if
+ * asked (ctl_op.c). The answer ("ok draining", "ok already not
+ * draining", ...) is printed as is, or with --json as
+ * {"node", "draining", "changed"}.
  */
 #include "vspc/compat.h"
 
@@ -16,74 +19,40 @@
 
 #include "ctl.h"
 
-/* The node id the HTTP API at addr names, into out; 0 or -1. */
+/* "ok [already ]draining" / "ok [already ]not draining" as JSON. */
 static int
-node_id_at(const char *addr, char *out, size_t cap)
+print_json(const char *node, const char *answer)
 {
-    char *body;
-    json_error_t jerr;
+    const char *s = answer + 3; /* after "ok " */
+    bool changed = strncmp(s, "already ", 8) != 0;
     json_t *o;
-    const char *id;
-    int status = ctl_http_get_body(addr, "/api/v1/cluster", &body);
+    char *text;
 
-    if (status != 200) {
-        if (status != -1)
-            ctl_warnx("%s: HTTP %d", addr, status);
-        free(body);
-        return -1;
+    if (!changed)
+        s += 8;
+    if (strcmp(s, "draining") != 0 && strcmp(s, "not draining") != 0) {
+        ctl_warnx("unexpected answer \"%s\"", answer);
+        return 1;
     }
-    o = json_loads(body, 0, &jerr);
-    free(body);
-    id = json_string_value(json_object_get(json_object_get(o, "node"), "id"));
-    if (id == NULL) {
-        ctl_warnx("%s: no node id in /api/v1/cluster", addr);
-        json_decref(o);
-        return -1;
-    }
-    snprintf(out, cap, "%s", id);
+    o = json_pack("{s:s, s:b, s:b}", "node", node, "draining", s[0] == 'd',
+                  "changed", changed);
+    text = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
     json_decref(o);
+    if (text == NULL)
+        return 1;
+    printf("%s\n", text);
+    free(text);
     return 0;
 }
 
-/* Send line on the operator port at addr (logged in if asked); print the
- * "ok ..."/"error ..." answer. Returns the exit status. */
-static int
-op_command(const char *addr, const char *line)
-{
-    struct ctl_op *op = malloc(sizeof(*op));
-    char reply[CTL_OP_TEXT_MAX + 1];
-    int64_t deadline;
-    int rc = 1;
-
-    if (op == NULL || ctl_op_open(op, addr) == -1) {
-        free(op);
-        return 1;
-    }
-    deadline = ctl_now_ms() + CTL_IO_TIMEOUT_MS;
-    if (ctl_op_send(op, line, strlen(line)) == 0) {
-        while (ctl_op_line(op, deadline, "answer to the drain command", reply,
-                           sizeof(reply)) == 0) {
-            if (strncmp(reply, "ok ", 3) == 0 ||
-                strncmp(reply, "error ", 6) == 0) {
-                printf("%s\n", reply);
-                rc = reply[0] == 'o' ? 0 : 1;
-                goto out;
-            }
-        }
-    }
-    ctl_warnx("%s: %s", addr, op->err);
-out:
-    ctl_op_close(op);
-    free(op);
-    return rc;
-}
-
 int
-ctl_drain(const char *op_addr, const char *http_addr, const char *node, bool on,
-          const char *close_after)
+ctl_drain(const char *op_addr, const char *what, const char *node,
+          const char *close_after, bool as_json)
 {
-    char id[128], line[160];
+    struct ctl_op *op;
+    char line[160], *reply = NULL;
     char *end = NULL;
+    int rc = 1;
 
     if (close_after &&
         (strtod(close_after, &end) <= 0 || end == close_after || *end)) {
@@ -91,17 +60,43 @@ ctl_drain(const char *op_addr, const char *http_addr, const char *node, bool on,
                   close_after);
         return 2;
     }
-    if (node_id_at(http_addr, id, sizeof(id)) != 0)
-        return 1;
-    if (strcmp(id, node) != 0) {
-        ctl_warnx("the node at %s is %s, not %s: point --operator and --http "
-                  "at %s",
-                  http_addr, id, node, node);
+    if (strcmp(what, "drain") == 0 && close_after)
+        snprintf(line, sizeof(line), "drain --close-after %s", close_after);
+    else
+        snprintf(line, sizeof(line), "%s",
+                 strcmp(what, "status") == 0 ? "drain status" : what);
+    if ((op = malloc(sizeof(*op))) == NULL || ctl_op_open(op, op_addr) == -1) {
+        free(op);
         return 1;
     }
-    if (on && close_after)
-        snprintf(line, sizeof(line), "drain --close-after %s\r\n", close_after);
-    else
-        snprintf(line, sizeof(line), "%s\r\n", on ? "drain" : "undrain");
-    return op_command(op_addr, line);
+    if (op->node[0] == '\0') {
+        ctl_warnx("%s: its banner names no node", op_addr);
+        goto out;
+    }
+    if (node && strcmp(op->node, node) != 0) {
+        ctl_warnx("the node at %s is %s, not %s: point --operator at %s",
+                  op_addr, op->node, node, node);
+        goto out;
+    }
+    if (ctl_op_command(op, line, &reply) == -1) {
+        ctl_warnx("%s: %s", op_addr, op->err);
+        goto out;
+    }
+    reply[strcspn(reply, "\n")] = '\0';
+    if (strncmp(reply, "ok ", 3) != 0) {
+        ctl_warnx("%s (%s): %s", op_addr, op->node,
+                  strncmp(reply, "error ", 6) == 0 ? reply + 6 : reply);
+        goto out;
+    }
+    if (as_json) {
+        rc = print_json(op->node, reply);
+    } else {
+        printf("%s\n", reply);
+        rc = fflush(stdout) == 0 ? 0 : 1;
+    }
+out:
+    free(reply);
+    ctl_op_close(op);
+    free(op);
+    return rc;
 }

@@ -537,3 +537,31 @@ ctl_http_get_body(const char *addr, const char *path, char **body)
     *body = m.p;
     return m.p ? status : -1;
 }
+
+bool
+ctl_url_escape(const char *s, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                     (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+                     c == '_' || c == '~';
+
+        if (n + (plain ? 1 : 3) >= cap)
+            return false;
+        if (plain) {
+            out[n++] = (char)c;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        }
+    }
+    if (cap == 0)
+        return false;
+    out[n] = '\0';
+    return true;
+}

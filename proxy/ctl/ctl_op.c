@@ -196,6 +196,18 @@ enum op_login {
     OPL_LOGGED, /* "logged in as": the prompt follows */
 };
 
+/* The banner, "vspc VERSION node NODE-ID (help ...": the node id. */
+static void
+op_banner(struct ctl_op *op, const char *line)
+{
+    const char *p = strstr(line, " node ");
+
+    if (strncmp(line, "vspc ", 5) != 0 || p == NULL || op->node[0])
+        return;
+    p += 6;
+    snprintf(op->node, sizeof(op->node), "%.*s", (int)strcspn(p, " \t"), p);
+}
+
 /* The complete lines said before the prompt. 0 go on, -1 failed. */
 static int
 op_login_lines(struct ctl_op *op, enum op_login *st, int *busy)
@@ -203,8 +215,15 @@ op_login_lines(struct ctl_op *op, enum op_login *st, int *busy)
     char line[CTL_OP_TEXT_MAX + 1];
 
     while (op_take_line(op, line, sizeof(line))) {
+        op_banner(op, line);
         if (strncmp(line, "logged in as ", 13) == 0) {
             *st = OPL_LOGGED;
+            if (op->user[0] == '\0') /* a client certificate's */
+                snprintf(op->user, sizeof(op->user), "%.*s",
+                         (int)strcspn(line + 13, " "), line + 13);
+        } else if (*st == OPL_NAME && strncmp(line, "error ", 6) == 0) {
+            snprintf(op->err, sizeof(op->err), "%.200s", line + 6);
+            return -1; /* `login NAME` refused */
         } else if (*st == OPL_PASS && strcmp(line, "Login incorrect") == 0) {
             snprintf(op->err, sizeof(op->err), "login incorrect");
             return -1;
@@ -219,12 +238,12 @@ op_login_lines(struct ctl_op *op, enum op_login *st, int *busy)
     return 0;
 }
 
-/* Up to the first prompt, logging in on the way. 0, or -1 (op->err). */
+/* Up to the first prompt, logging in on the way (st: OPL_NAME once
+ * `login NAME` was sent). 0, or -1 (op->err). */
 static int
-op_login(struct ctl_op *op)
+op_login(struct ctl_op *op, enum op_login st)
 {
     int64_t deadline = ctl_now_ms() + CTL_IO_TIMEOUT_MS;
-    enum op_login st = OPL_WAIT;
     int busy = 0;
 
     for (;;) {
@@ -306,7 +325,24 @@ ctl_op_open(struct ctl_op *op, const char *addr)
     tn_init(&op->tn, &policy, &op_handlers, op);
     tn_request_local(&op->tn, TN_OPT_BINARY, true);
     tn_request_remote(&op->tn, TN_OPT_BINARY, true);
-    if ((rc = op_login(op)) != 0) {
+    rc = op_login(op, OPL_WAIT);
+    /* Let in anonymously, but --user was given: log in as that user (the
+     * node's `login NAME`), for the rights the user has. */
+    if (rc == 0 && op->user[0] == '\0' && ctl_login_configured()) {
+        const char *user = ctl_login_user(op->addr);
+        char line[128];
+
+        if (user == NULL) {
+            rc = -2;
+        } else {
+            snprintf(line, sizeof(line), "login %.100s\r\n", user);
+            snprintf(op->user, sizeof(op->user), "%s", user);
+            rc = ctl_op_send(op, line, strlen(line)) == 0
+                     ? op_login(op, OPL_NAME)
+                     : -1;
+        }
+    }
+    if (rc != 0) {
         if (rc == -1)
             ctl_warnx("%s: %s", addr, op->err);
         ctl_op_close(op);
@@ -326,6 +362,82 @@ ctl_op_line(struct ctl_op *op, int64_t deadline, const char *waiting_for,
     while (strncmp(line, "vspc> ", 6) == 0)
         memmove(line, line + 6, strlen(line + 6) + 1);
     return 0;
+}
+
+/* ---- one command, its whole reply ---------------------------------------- */
+
+struct op_reply {
+    char *p;
+    size_t n, cap;
+    bool too_big;
+};
+
+static void
+op_reply_sink(void *arg, const uint8_t *p, size_t n)
+{
+    struct op_reply *r = arg;
+
+    if (r->too_big || n == 0)
+        return;
+    if (r->n + n + 1 > r->cap) {
+        size_t cap = r->cap ? r->cap : 4096;
+        char *np;
+
+        while (cap < r->n + n + 1)
+            cap *= 2;
+        if (cap > CTL_BODY_MAX || (np = realloc(r->p, cap)) == NULL) {
+            r->too_big = true;
+            return;
+        }
+        r->p = np;
+        r->cap = cap;
+    }
+    memcpy(r->p + r->n, p, n);
+    r->n += n;
+    r->p[r->n] = '\0';
+}
+
+int
+ctl_op_command(struct ctl_op *op, const char *cmd, char **reply)
+{
+    int64_t deadline = ctl_now_ms() + CTL_IO_TIMEOUT_MS;
+    struct op_reply r = {0};
+    size_t clen = strlen(cmd), skip = 0;
+    char line[600], *w;
+    int rc = -1;
+
+    *reply = NULL;
+    snprintf(line, sizeof(line), "%s\r\n", cmd);
+    ctl_op_set_sink(op, op_reply_sink, &r);
+    if (ctl_op_send(op, line, strlen(line)) == -1)
+        goto out;
+    /* The reply ends with the next prompt, the only "\r\nvspc> " (a reply
+     * line never holds a line end). */
+    while (r.n < 8 || memcmp(r.p + r.n - 8, "\r\nvspc> ", 8) != 0) {
+        if (r.too_big) {
+            snprintf(op->err, sizeof(op->err), "a reply larger than %d bytes",
+                     CTL_BODY_MAX);
+            goto out;
+        }
+        if (op_more(op, deadline, "reply") == -1)
+            goto out;
+    }
+    r.p[r.n - 8] = '\0';
+    /* The server echoes what it was sent. */
+    if (strncmp(r.p, cmd, clen) == 0 && strncmp(r.p + clen, "\r\n", 2) == 0)
+        skip = clen + 2;
+    w = r.p; /* without the echo; CR LF -> LF */
+    for (const char *q = r.p + skip; *q; q++)
+        if (q[0] != '\r' || q[1] != '\n')
+            *w++ = *q;
+    *w = '\0';
+    *reply = r.p;
+    r.p = NULL;
+    rc = 0;
+out:
+    ctl_op_set_sink(op, NULL, NULL);
+    free(r.p);
+    return rc;
 }
 
 void

@@ -5,15 +5,25 @@
  *           [--ca FILE] [--cert FILE [--key FILE]]
  *           [--user NAME [--password-file FILE]] COMMAND ...
  *     list [--json]            consoles (HTTP /api/v1/consoles)
- *     console <key> [--ro]     attach through the operator port
+ *     who <key> [--json]       operators attached (HTTP .../operators)
+ *     console <key> [--ro|--excl] [--raw] [-e ^X|none]
+ *                              attach through the operator port
  *     log <key> [--follow]     a console's log (HTTP), like tail -f
  *     status [--json]          the node and its cluster (/api/v1/cluster)
- *     drain NODE [--close-after S], undrain NODE   (the operator port)
+ *     drain NODE [--close-after S], undrain NODE, drain --status [NODE]
+ *                              [--json]   (the operator port)
  *     passwd [--scheme S] [--cost N] NAME [GROUPS]   a users-file line
  *
- * <key> is a console id, a VM name or a unique id prefix (as the operator
- * port's attach). Defaults: operator port 127.0.0.1:13371, HTTP
- * 127.0.0.1:13372, or $VSPC_OPERATOR / $VSPC_HTTP.
+ * <key> is a console id, a VM name or a unique id prefix (the node finds
+ * it, as the operator port's attach does). Defaults: operator port
+ * 127.0.0.1:13371, HTTP 127.0.0.1:13372, or $VSPC_OPERATOR / $VSPC_HTTP.
+ *
+ * Transports: list, who, log and status read the HTTP API; console and
+ * drain use the operator port. A transport named on the command line is
+ * the one used: with --operator and no --http, list and who ask the
+ * operator port (`list --json`, `who <key> --json`) and log and status
+ * fail (they need --http); with --http and no --operator, console and
+ * drain fail. Never a silent fallback to the other one.
  *
  * Logging in: tls:// and https:// verify the server (--ca, else the
  * system's CAs) and offer --cert as a client certificate, which logs in
@@ -39,6 +49,8 @@
 
 static const char *opt_operator = CTL_DEFAULT_OPERATOR;
 static const char *opt_http = CTL_DEFAULT_HTTP;
+/* --operator / --http given on the command line (not the environment). */
+static bool op_named, http_named;
 /* Logging in: files and names (ctl_tls.c, ctl_login.c). */
 static const char *opt_ca, *opt_cert, *opt_key, *opt_user, *opt_pw_file;
 
@@ -60,19 +72,25 @@ usage(int status)
             "               [--user NAME [--password-file FILE]] COMMAND ...\n"
             "\n"
             "  list [--json]             consoles on the node\n"
-            "  console <key> [--ro]      attach to a console (^Ec. detaches, "
-            "^Ec? helps)\n"
+            "  who <key> [--json]        operators attached to a console "
+            "through this node\n"
+            "  console <key> [--ro|--excl] [--raw] [-e ^X|none]\n"
+            "                            attach to a console (^Ec. detaches, "
+            "^Ec? helps,\n"
+            "                            ^Ecl sends a break); -e: the escape "
+            "character\n"
             "  log <key> [--follow]      print a console's log, then follow "
             "it\n"
             "  status [--json]           the node, the coordinators, the "
             "nodes, consoles\n"
             "                            without a live owner\n"
-            "  drain NODE [--close-after SECONDS]\n"
+            "  drain NODE [--close-after SECONDS] [--json]\n"
             "                            drain node NODE (the one at "
-            "--operator/--http) for\n"
-            "                            an upgrade; after SECONDS its "
+            "--operator) for an\n"
+            "                            upgrade; after SECONDS its "
             "hypervisors are let go\n"
-            "  undrain NODE              end it\n"
+            "  undrain NODE [--json]     end it\n"
+            "  drain --status [NODE] [--json]   draining or not\n"
             "  keygen [FILE]             a CURVE key pair for the cluster "
             "links: the secret\n"
             "                            into FILE (0600), the public key "
@@ -85,6 +103,11 @@ usage(int status)
             "stdin)\n"
             "\n"
             "<key>: console id, VM name or unique id prefix.\n"
+            "list, who, log, status use --http; console, drain use "
+            "--operator. With\n"
+            "--operator alone list and who use the operator port, log and "
+            "status fail;\n"
+            "with --http alone console and drain fail.\n"
             "  --operator [tls://]ADDR:PORT\n"
             "                            operator port (default %s,\n"
             "                            or $VSPC_OPERATOR)\n"
@@ -122,14 +145,26 @@ get_mem(const char *path, char **body)
     return ctl_http_get_body(opt_http, path, body);
 }
 
-/* The consoles as a JSON array, or NULL with a message. */
+/* The consoles as a JSON array (from the operator port's `list --json`
+ * if via_op), or NULL with a message. */
 static json_t *
-fetch_consoles(void)
+fetch_consoles(bool via_op)
 {
     char *body;
     json_error_t jerr;
     json_t *arr = NULL;
-    int status = get_mem("/api/v1/consoles", &body);
+    int status;
+
+    if (via_op) {
+        arr = ctl_op_json(opt_operator, "list --json");
+        if (arr && !json_is_array(arr)) {
+            ctl_warnx("%s: bad console list: not an array", opt_operator);
+            json_decref(arr);
+            arr = NULL;
+        }
+        return arr;
+    }
+    status = get_mem("/api/v1/consoles", &body);
 
     if (status == -1) {
         /* ctl_http_get said why */
@@ -160,52 +195,6 @@ jnum(const json_t *o, const char *key)
     json_int_t v = json_integer_value(json_object_get(o, key));
 
     return v > 0 ? (unsigned long long)v : 0;
-}
-
-/*
- * The operator port's lookup, on the client side: exact id, then exact VM
- * name (unique), then unique id prefix. Returns a malloc'd id or NULL with
- * a message.
- */
-static char *
-resolve_key(const char *key)
-{
-    json_t *arr = fetch_consoles(), *o;
-    const char *hit = NULL;
-    size_t i, n_name = 0, n_prefix = 0;
-    const char *by_name = NULL, *by_prefix = NULL;
-    char *id = NULL;
-
-    if (arr == NULL)
-        return NULL;
-    json_array_foreach(arr, i, o)
-    {
-        const char *cid = jstr(o, "id");
-
-        if (strcmp(cid, key) == 0)
-            hit = cid;
-        if (strcmp(jstr(o, "name"), key) == 0) {
-            by_name = cid;
-            n_name++;
-        }
-        if (strncmp(cid, key, strlen(key)) == 0) {
-            by_prefix = cid;
-            n_prefix++;
-        }
-    }
-    if (hit == NULL && n_name == 1)
-        hit = by_name;
-    if (hit == NULL && n_name == 0 && n_prefix == 1)
-        hit = by_prefix;
-    if (hit)
-        id = strdup(hit);
-    else if (n_name > 1 || n_prefix > 1)
-        ctl_warnx("\"%s\" is ambiguous (%zu consoles match)", key,
-                  n_name > 1 ? n_name : n_prefix);
-    else
-        ctl_warnx("no such console \"%s\"", key);
-    json_decref(arr);
-    return id;
 }
 
 /* ---- status ---------------------------------------------------------------
@@ -289,11 +278,11 @@ cmd_status(bool as_json)
  */
 
 static int
-cmd_list(bool as_json)
+cmd_list(bool as_json, bool via_op)
 {
     static const char *const hdr[] = {"ID",  "NAME", "STATE", "HYPERVISOR",
                                       "OPS", "IN",   "OUT"};
-    json_t *arr = fetch_consoles(), *o;
+    json_t *arr = fetch_consoles(via_op), *o;
     int w[7];
     size_t i;
 
@@ -367,18 +356,18 @@ stdout_sink(void *arg, int status, const char *p, size_t n)
     return 0;
 }
 
+/* The node finds key (id, VM name, unique id prefix) as attach does. */
 static int
 cmd_log(const char *key, bool follow)
 {
-    char *id = resolve_key(key), path[512];
+    char path[1024], ekey[800];
     bool out_err = false;
     int status;
 
-    if (id == NULL)
-        return 1;
-    snprintf(path, sizeof(path), "/api/v1/consoles/%s/log%s", id,
+    if (!ctl_url_escape(key, ekey, sizeof(ekey)))
+        return 2;
+    snprintf(path, sizeof(path), "/api/v1/consoles/%s/log%s", ekey,
              follow ? "?follow=1" : "");
-    free(id);
     status = ctl_http_get(opt_http, path, follow ? -1 : CTL_IO_TIMEOUT_MS,
                           stdout_sink, &out_err);
     if (status == -1)
@@ -450,6 +439,34 @@ key_ok(const char *key)
     return true;
 }
 
+enum via { VIA_NONE = -1, VIA_HTTP, VIA_OP };
+
+/*
+ * The transport cmd takes: HTTP or the operator port (whichever it can
+ * use); a transport named on the command line wins, and naming only one
+ * the command cannot use is an error (never a silent switch to the
+ * other). VIA_NONE after the message.
+ */
+static enum via
+via_for(const char *cmd, bool http_ok, bool op_ok)
+{
+    if (op_named && !http_named) {
+        if (op_ok)
+            return VIA_OP;
+        ctl_warnx("%s reads the HTTP API: give --http (only --operator was "
+                  "given)",
+                  cmd);
+        return VIA_NONE;
+    }
+    if (http_named && !op_named && !http_ok) {
+        ctl_warnx("%s works on the operator port: give --operator (only "
+                  "--http was given)",
+                  cmd);
+        return VIA_NONE;
+    }
+    return http_ok ? VIA_HTTP : VIA_OP;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -469,6 +486,10 @@ main(int argc, char **argv)
     static const struct option cmd_opts[] = {
         {"json", no_argument, NULL, 'j'},
         {"ro", no_argument, NULL, 'r'},
+        {"excl", no_argument, NULL, 'x'},
+        {"raw", no_argument, NULL, 'R'},
+        {"status", no_argument, NULL, 's'},
+        {"escape", required_argument, NULL, 'e'},
         {"follow", no_argument, NULL, 'f'},
         {"close-after", required_argument, NULL, 'c'},
         {"operator", required_argument, NULL, 'o'},
@@ -481,9 +502,12 @@ main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool as_json = false, ro = false, follow = false;
+    bool as_json = false, ro = false, excl = false, follow = false;
+    bool drain_status = false;
+    struct ctl_attach att = {.mode = "rw", .esc = 0x05};
     const char *cmd, *key = NULL, *env, *close_after = NULL;
     const char *token_file = NULL;
+    enum via via;
     int c;
 
     signal(SIGPIPE, SIG_IGN);
@@ -495,16 +519,27 @@ main(int argc, char **argv)
         token_file = env;
     login_env();
     /* Global options stop at the command ("+"). */
-    while ((c = getopt_long(argc, argv, "+h", global_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+he:", global_opts, NULL)) != -1) {
         switch (c) {
         case 'o':
             opt_operator = optarg;
+            op_named = true;
             break;
         case 'H':
             opt_http = optarg;
+            http_named = true;
             break;
         case 'T':
             token_file = optarg;
+            break;
+        case 'e':
+            if (ctl_parse_escape(optarg, &att.esc) != 0) {
+                ctl_warnx("-e: ^X (a control character) or none, not "
+                          "\"%s\"",
+                          optarg);
+                usage(2);
+            }
+            att.esc_given = true;
             break;
         case OPT_CA:
         case OPT_CERT:
@@ -533,13 +568,31 @@ main(int argc, char **argv)
     argc -= optind;
     argv += optind;
     optind = 0; /* glibc: a full restart, permuting operands again */
-    while ((c = getopt_long(argc, argv, "h", cmd_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "he:", cmd_opts, NULL)) != -1) {
         switch (c) {
         case 'j':
             as_json = true;
             break;
         case 'r':
             ro = true;
+            break;
+        case 'x':
+            excl = true;
+            break;
+        case 'R':
+            att.raw = true;
+            break;
+        case 's':
+            drain_status = true;
+            break;
+        case 'e':
+            if (ctl_parse_escape(optarg, &att.esc) != 0) {
+                ctl_warnx("-e: ^X (a control character) or none, not "
+                          "\"%s\"",
+                          optarg);
+                usage(2);
+            }
+            att.esc_given = true;
             break;
         case 'f':
             follow = true;
@@ -549,9 +602,11 @@ main(int argc, char **argv)
             break;
         case 'o':
             opt_operator = optarg;
+            op_named = true;
             break;
         case 'H':
             opt_http = optarg;
+            http_named = true;
             break;
         case OPT_CA:
         case OPT_CERT:
@@ -578,35 +633,57 @@ main(int argc, char **argv)
         ctl_warnx("unexpected argument \"%s\"", argv[optind]);
         usage(2);
     }
-
-    if (strcmp(cmd, "list") == 0 && key == NULL && !ro && !follow)
-        return cmd_list(as_json);
-    if (strcmp(cmd, "console") == 0 && key && !as_json && !follow) {
-        if (!key_ok(key)) {
-            ctl_warnx("bad console key \"%s\"", key);
-            return 2;
-        }
-        return ctl_console(opt_operator, key, ro);
+    if (key && strcmp(cmd, "keygen") != 0 && strcmp(cmd, "drain") != 0 &&
+        strcmp(cmd, "undrain") != 0 && !key_ok(key)) {
+        ctl_warnx("bad console key \"%s\"", key);
+        return 2;
     }
-    if (strcmp(cmd, "log") == 0 && key && !as_json && !ro) {
-        if (!key_ok(key)) {
-            ctl_warnx("bad console key \"%s\"", key);
-            return 2;
-        }
-        return cmd_log(key, follow);
-    }
-    if ((strcmp(cmd, "drain") == 0 ||
-         (strcmp(cmd, "undrain") == 0 && close_after == NULL)) &&
-        key && !as_json && !ro && !follow)
-        return ctl_drain(opt_operator, opt_http, key, cmd[0] == 'd',
-                         close_after);
-    if (close_after) {
-        ctl_warnx("--close-after goes with drain");
+    if (strcmp(cmd, "console") != 0 &&
+        (ro || excl || att.raw || att.esc_given)) {
+        ctl_warnx("--ro, --excl, --raw and -e go with console");
         usage(2);
     }
-    if (strcmp(cmd, "status") == 0 && key == NULL && !ro && !follow)
+    if ((close_after || drain_status) && strcmp(cmd, "drain") != 0) {
+        ctl_warnx("--close-after and --status go with drain");
+        usage(2);
+    }
+
+    if (strcmp(cmd, "list") == 0 && key == NULL && !follow) {
+        if ((via = via_for(cmd, true, true)) == VIA_NONE)
+            return 1;
+        return cmd_list(as_json, via == VIA_OP);
+    }
+    if (strcmp(cmd, "who") == 0 && key && !follow) {
+        if ((via = via_for(cmd, true, true)) == VIA_NONE)
+            return 1;
+        return ctl_who(via == VIA_OP ? opt_operator : NULL, opt_http, key,
+                       as_json);
+    }
+    if (strcmp(cmd, "console") == 0 && key && !as_json && !follow &&
+        !(ro && excl)) {
+        if (via_for(cmd, false, true) == VIA_NONE)
+            return 1;
+        att.mode = ro ? "ro" : excl ? "excl" : "rw";
+        return ctl_console(opt_operator, key, &att);
+    }
+    if (strcmp(cmd, "log") == 0 && key && !as_json) {
+        if (via_for(cmd, true, false) == VIA_NONE)
+            return 1;
+        return cmd_log(key, follow);
+    }
+    if ((strcmp(cmd, "drain") == 0 || strcmp(cmd, "undrain") == 0) &&
+        (key || drain_status) && !follow && !(drain_status && close_after)) {
+        if (via_for(cmd, false, true) == VIA_NONE)
+            return 1;
+        return ctl_drain(opt_operator, drain_status ? "status" : cmd, key,
+                         close_after, as_json);
+    }
+    if (strcmp(cmd, "status") == 0 && key == NULL && !follow) {
+        if (via_for(cmd, true, false) == VIA_NONE)
+            return 1;
         return cmd_status(as_json);
-    if (strcmp(cmd, "keygen") == 0 && !as_json && !ro && !follow)
+    }
+    if (strcmp(cmd, "keygen") == 0 && !as_json && !follow)
         return ctl_keygen(key);
     if (strcmp(cmd, "help") == 0)
         usage(0);

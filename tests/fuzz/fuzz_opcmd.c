@@ -2,7 +2,8 @@
  * fuzz_opcmd.c: the operator port's command parser (proxy/opcmd.c) on
  * hostile lines. Oracles: every string it returns lies inside the line;
  * a command it accepts, written back in canonical form, parses to the
- * same command (kind, key, lock request, raw, --json, --close-after).
+ * same command (kind, key, lock request, raw, escape, --json,
+ * --close-after).
  */
 #include "fuzz.h"
 
@@ -37,7 +38,7 @@ inside(const char *p, const char *buf, size_t n, const char *what)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char line[4096], canon[4200];
+    static char line[4096], canon[4200], esc[16];
     struct opc a, b;
 
     if (size >= sizeof(line))
@@ -54,8 +55,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case OPC_ATTACH:
         if (a.key == NULL || mode_word(a.req) == NULL)
             fuzz_fail("attach without a key or with a strange mode");
-        snprintf(canon, sizeof(canon), "attach %s %s%s", a.key,
-                 mode_word(a.req), a.raw ? " raw" : "");
+        if (a.esc < -1 || a.esc > 31)
+            fuzz_fail("attach with escape %d", a.esc);
+        if (a.esc == 0)
+            snprintf(esc, sizeof(esc), " escape=none");
+        else if (a.esc > 0)
+            snprintf(esc, sizeof(esc), " escape=^%c", a.esc + '@');
+        else
+            esc[0] = '\0';
+        snprintf(canon, sizeof(canon), "attach %s %s%s%s", a.key,
+                 mode_word(a.req), a.raw ? " raw" : "", esc);
+        break;
+    case OPC_WHO:
+        if (a.key == NULL || a.key[0] == '-')
+            fuzz_fail("who without a key");
+        snprintf(canon, sizeof(canon), "who %s%s", a.key,
+                 a.json ? " --json" : "");
         break;
     case OPC_DRAIN:
         if (a.close_after > 0)
@@ -85,7 +100,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     opc_parse(canon, &b);
     if (a.kind != b.kind || a.json != b.json || a.raw != b.raw ||
-        a.req != b.req || a.close_after != b.close_after ||
+        a.req != b.req || a.esc != b.esc || a.close_after != b.close_after ||
         (a.key && (b.key == NULL || strcmp(a.key, b.key) != 0)))
         fuzz_fail("\"%s\" does not parse back to the same command", canon);
     return 0;

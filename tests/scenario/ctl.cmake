@@ -32,3 +32,13 @@ add_test(NAME ctl_auth
           $<TARGET_FILE:vspc-hvsim> ${CMAKE_CURRENT_LIST_DIR}/with-proxy.sh
           26500)
 set_tests_properties(ctl_auth PROPERTIES TIMEOUT 90 LABELS scenario)
+
+# vspcctl administers: who (operator port, HTTP, rights), ^Ecl reaching a
+# fake hypervisor as IAC BRK, HTTP name/prefix resolution (409 when
+# ambiguous), console --excl/--raw/-e, --json outputs, drain/undrain, and
+# transports named but unusable or unreachable (exit 1).
+# Ports 26700 (hypervisors), 26701 (operators), 26702 (HTTP).
+add_test(NAME ctl_admin
+  COMMAND python3 ${CMAKE_CURRENT_LIST_DIR}/ctl_admin.py
+          ${CMAKE_BINARY_DIR} 26700)
+set_tests_properties(ctl_admin PROPERTIES TIMEOUT 120 LABELS scenario)

@@ -32,10 +32,15 @@
     "  list [--json]        the consoles: id, state, hypervisor, "             \
     "operators,\r\n"                                                           \
     "                       bytes from/to the VM, VM name\r\n"                 \
-    "  attach <console> [rw|ro|excl] [raw]\r\n"                                \
+    "  attach <console> [rw|ro|excl] [raw] [escape=^X|none]\r\n"               \
     "                       console: id, VM name or unique id prefix;\r\n"     \
     "                       rw shares the console (default), ro watches,\r\n"  \
-    "                       excl takes the write lock; raw: no escapes\r\n"    \
+    "                       excl takes the write lock; raw: no escapes;\r\n"   \
+    "                       escape=: this attachment's escape character\r\n"   \
+    "  who <console> [--json]   the operators attached to it through this\r\n" \
+    "                       node: address, user, mode, raw, since (and "       \
+    "how\r\n"                                                                  \
+    "                       many through other nodes)\r\n"                     \
     "  drain [status]       drain the node for an upgrade: operators are "     \
     "told,\r\n"                                                                \
     "                       /readyz 503, agent check \"drain\" (alone: new "   \
@@ -45,9 +50,12 @@
     "are let go\r\n"                                                           \
     "  undrain              end the drain\r\n"                                 \
     "  help                 this text\r\n"                                     \
+    "  login [NAME]         log in as a user of --users (more rights than\r\n" \
+    "                       anonymous, where the ACL says so)\r\n"             \
     "  quit                 leave\r\n"                                         \
-    "attached: ^Ec. detach, ^Ecr replay, ^Ecf force write, ^Ecs spectator, "   \
-    "^Ec? help\r\n"
+    "attached: ^Ec. detach, ^Ecr replay, ^Ecf force write, ^Ecs "              \
+    "spectator,\r\n"                                                           \
+    "          ^Ecl send a break, ^Ec? help\r\n"
 #define PROMPT "vspc> "
 #define ESC "\x05" /* the default escape character, ^E */
 #define RO_NOTICE                                                              \
@@ -198,7 +206,7 @@ START_TEST(attach_errors)
     con_get(W.px.consoles, UUID_C, NULL);
     says(o, "attach\r\n");
     ck_took(o, "attach\r\nerror usage: attach <console> [rw|ro|excl] "
-               "[raw]\r\n" PROMPT);
+               "[raw] [escape=^X|none]\r\n" PROMPT);
     says(o, "attach nosuch\r\n");
     ck_took(o, "attach nosuch\r\nerror no such console\r\n" PROMPT);
     says(o, "attach 0123\r\n");
@@ -255,7 +263,7 @@ START_TEST(escapes)
     says(o, ESC "c?");
     ck_took(o, "\r\n[vspc " HW_MARK
                ": escapes: ^Ec. detach  ^Ecr replay  ^Ecf force "
-               "write  ^Ecs spectator  ^Ec? help]\r\n");
+               "write  ^Ecs spectator  ^Ecl break  ^Ec? help]\r\n");
     says(o, ESC "cx");
     ck_took(o, notice("unknown escape (escape c ? for help)"));
     says(o, ESC "cf");
@@ -381,6 +389,66 @@ START_TEST(escape_bytes_and_splits)
     says(o, ".");
     ck_took(o, "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT);
     ck_assert_bb(&h->data, "ab\x05y\x05", 5);
+}
+END_TEST
+
+/* attach ... escape=^B: ^B is this attachment's escape, ^E is data; ^Bcl
+ * sends IAC BRK to the host (everyone is told), a spectator's is refused;
+ * `who` lists the operators. */
+START_TEST(escape_option_break_who)
+{
+    struct ep *h = host(UUID_A_TEXT, "vm-00000");
+    struct ep *o = hw_oper_prompt(), *w = hw_oper_prompt();
+    struct console *c = hw_con(UUID_A);
+    json_t *j, *e;
+
+    op_attach_as(o, UUID_A, "rw escape=^B", UUID_A, "rw");
+    says(o, ESC "c.");
+    ck_assert_int_eq(oper(o)->state, OP_ST_ATTACHED);
+    ck_assert_bb(&h->data, ESC "c.", 3);
+    says(o, "\x02"
+            "c?");
+    ck_took(o, "\r\n[vspc " HW_MARK
+               ": escapes: ^Bc. detach  ^Bcr replay  ^Bcf force "
+               "write  ^Bcs spectator  ^Bcl break  ^Bc? help]\r\n");
+    says(o, "\x02"
+            "cl");
+    ck_assert_uint_ge(h->raw.n, 2);
+    ck_assert(memcmp(h->raw.p + h->raw.n - 2, "\xff\xf3", 2) == 0);
+    ck_took(o, notice("operator %s sent a break", o->addr));
+    says(w, "who nosuch\r\n");
+    ck_took(w, "who nosuch\r\nerror no such console\r\n" PROMPT);
+    says(w, "who\r\n");
+    ck_took(w, "who\r\nerror usage: who <console> [--json]\r\n" PROMPT);
+    op_attach_as(w, "vm-00000", "ro", UUID_A, "ro");
+    ck_took(o, notice("operator %s attached (ro)", w->addr));
+    says(w, ESC "cl");
+    ck_took(w, notice("break: you are read-only (escape f forces write "
+                      "access)"));
+    j = ocm_who_json(&W.px, UUID_A, "vm-00000", c);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_uint_eq(json_array_size(json_object_get(j, "operators")), 2);
+    e = json_array_get(json_object_get(j, "operators"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "addr")), o->addr);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "user")),
+                     "anonymous");
+    ck_assert_str_eq(json_string_value(json_object_get(e, "mode")), "rw");
+    e = json_array_get(json_object_get(j, "operators"), 1);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "mode")), "ro");
+    ck_assert_int_eq(json_integer_value(json_object_get(j, "remote_operators")),
+                     0);
+    json_decref(j);
+    says(o, "\x02"
+            "c.");
+    ck_took(o, "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT);
+    /* A plain attach again: the node's ^E. */
+    op_attach_as(o, UUID_A, "excl", UUID_A, "rw");
+    j = ocm_who_json(&W.px, UUID_A, "", c);
+    e = json_array_get(json_object_get(j, "operators"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(e, "mode")), "excl");
+    json_decref(j);
+    says(o, ESC "c.");
+    ck_took(o, "\r\n[vspc " HW_MARK ": detached]\r\n" PROMPT);
 }
 END_TEST
 
@@ -870,6 +938,7 @@ operator_suite(void)
     tcase_add_test(tc, escape_replay_lines);
     tcase_add_test(tc, escape_bytes_and_splits);
     tcase_add_test(tc, raw_passes_escapes);
+    tcase_add_test(tc, escape_option_break_who);
     tcase_add_test(tc, nvt_cr_nul);
     tcase_add_test(tc, reattach_same_write);
     tcase_add_test(tc, option_233);
