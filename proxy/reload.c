@@ -18,6 +18,7 @@
 #include "proxy.h"
 #include "tls.h"
 #include "users.h"
+#include "vmlog.h"
 
 /* What the thread read: all of it valid, or errors. */
 struct rld_result {
@@ -170,6 +171,9 @@ rld_apply(struct rld *rl)
     px->strm_cfg.policy = px->cfg.slow_reader;
     px->strm_cfg.stall_timeout = px->cfg.stall_timeout;
     log_verbosity = px->cfg.log_level;
+    if (px->vmlog)
+        vmlog_set(px->vmlog, px->cfg.log_timestamps, px->cfg.log_rotate_bytes,
+                  px->cfg.log_keep);
     if (r->tls && px->tls) {
         /* New handshakes use it; live connections keep theirs (each SSL
          * holds a reference to its context). */

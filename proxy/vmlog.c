@@ -283,6 +283,39 @@ vmlog_event(struct vmlog *log, const char *console_id, const char *fmt, ...)
     return vmlog_submit(log, VMLOG_R_EVENT, console_id, text, (size_t)len);
 }
 
+/* Rotation at rotate_bytes: soft at a line end, hard a slack later (0:
+ * never). */
+static void
+vmlog_rotate_limits(size_t rotate_bytes, uint64_t *soft, uint64_t *hard)
+{
+    *soft = *hard = 0;
+    if (rotate_bytes > 0) {
+        *soft = rotate_bytes;
+        *hard =
+            rotate_bytes +
+            (rotate_bytes < VMLOG_SLACK_MAX ? rotate_bytes : VMLOG_SLACK_MAX);
+    }
+}
+
+void
+vmlog_set(struct vmlog *log, bool timestamps, size_t rotate_bytes,
+          unsigned keep)
+{
+    struct vmlog_settings set = {.timestamps = timestamps,
+                                 .keep = keep < 1 ? 1 : keep};
+    struct vmlog_rec *r;
+
+    vmlog_rotate_limits(rotate_bytes, &set.rotate_soft, &set.rotate_hard);
+    if ((r = vmlog_rec_new(VMLOG_R_SETTINGS, "", 0, &set, sizeof(set))) ==
+        NULL) {
+        log_warnx("console log settings: out of memory: unchanged");
+        return;
+    }
+    pthread_mutex_lock(&log->mu);
+    vmlog_push(log, r, true); /* tiny, and only on SIGHUP */
+    pthread_mutex_unlock(&log->mu);
+}
+
 void
 vmlog_reopen(struct vmlog *log)
 {
@@ -467,13 +500,8 @@ vmlog_new(const struct vmlog_cfg *cfg, struct event_base *base)
     log->timestamps = cfg->timestamps;
     log->keep = cfg->keep;
     log->queue_max = cfg->queue_max;
-    if (cfg->rotate_bytes > 0) {
-        log->rotate_soft = cfg->rotate_bytes;
-        log->rotate_hard =
-            cfg->rotate_bytes + (cfg->rotate_bytes < VMLOG_SLACK_MAX
-                                     ? cfg->rotate_bytes
-                                     : VMLOG_SLACK_MAX);
-    }
+    vmlog_rotate_limits(cfg->rotate_bytes, &log->rotate_soft,
+                        &log->rotate_hard);
     log->max_open = VMLOG_OPEN_MAX;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
         rl.rlim_cur / 2 < log->max_open)

@@ -121,6 +121,10 @@ int vmlog_event(struct vmlog *log, const char *console_id, const char *fmt, ...)
  * Queued in order with the records; never blocks.
  */
 void vmlog_reopen(struct vmlog *log);
+/* SIGHUP: new timestamps, rotation size and keep, applied by the writer
+ * from this point of the stream on (files stay open). */
+void vmlog_set(struct vmlog *log, bool timestamps, size_t rotate_bytes,
+               unsigned keep);
 /* Counters as of the writer's last report (it reports after each batch
  * and before each read completes). */
 void vmlog_get_stats(struct vmlog *log, struct vmlog_stats *out);

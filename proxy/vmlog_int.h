@@ -55,10 +55,18 @@
 #define VMLOG_NBUCKET 1024
 
 enum vmlog_kind {
-    VMLOG_R_DATA,   /* console bytes (n may be 0: losses to announce only) */
-    VMLOG_R_EVENT,  /* marker text */
-    VMLOG_R_READ,   /* a vmlog_read request */
-    VMLOG_R_REOPEN, /* close every file, reopen the directory */
+    VMLOG_R_DATA,     /* console bytes (n may be 0: losses to announce only) */
+    VMLOG_R_EVENT,    /* marker text */
+    VMLOG_R_READ,     /* a vmlog_read request */
+    VMLOG_R_REOPEN,   /* close every file, reopen the directory */
+    VMLOG_R_SETTINGS, /* p: a struct vmlog_settings (SIGHUP) */
+};
+
+/* What SIGHUP may change: applied by the writer, in stream order. */
+struct vmlog_settings {
+    bool timestamps;
+    uint64_t rotate_soft, rotate_hard;
+    unsigned keep;
 };
 
 /* Losses to announce: queue full (bytes, markers), write errors (bytes). */
@@ -109,6 +117,8 @@ TAILQ_HEAD(vmlw_files, vmlw_file);
 struct vmlog {
     /* Fixed after vmlog_new; read by both threads. */
     char *dir;
+    /* Set by vmlog_new, then read and changed (VMLOG_R_SETTINGS) by the
+     * writer only. */
     bool timestamps;
     uint64_t rotate_soft, rotate_hard; /* 0: no rotation */
     unsigned keep;

@@ -512,6 +512,16 @@ vmlw_record(struct vmlog *log, struct vmlog_rec *r, bool stopping)
     case VMLOG_R_REOPEN:
         vmlw_reopen(log);
         break;
+    case VMLOG_R_SETTINGS: {
+        struct vmlog_settings set;
+
+        memcpy(&set, r->p, sizeof(set));
+        log->timestamps = set.timestamps;
+        log->rotate_soft = set.rotate_soft;
+        log->rotate_hard = set.rotate_hard;
+        log->keep = set.keep;
+        break;
+    }
     case VMLOG_R_DATA:
     case VMLOG_R_EVENT:
         if ((f = vmlw_file_get(log, r->buf)) == NULL) {

@@ -72,10 +72,12 @@ def write_ini(vm_port, max_ops, esc, cert_name, extra=""):
                 "allow = 127.0.0.0/8\n"
                 "max-operators = %d\n"
                 "escape-char = %s\n"
+                "log-dir = %s\n"
                 "node-id = n1\n%s" %
                 (vm_port, OPS, HTTP, PEER, TLS,
                  os.path.join(D, cert_name + ".pem"),
-                 os.path.join(D, cert_name + ".key"), max_ops, esc, extra))
+                 os.path.join(D, cert_name + ".key"), max_ops, esc,
+                 os.path.join(D, "logs"), extra))
 
 
 def served_thumbprint():
@@ -102,6 +104,7 @@ def sighup_and_wait(count_ok, count_failed):
 
 def main():
     fp_a, fp_b = cert("certA"), cert("certB")
+    os.mkdir(os.path.join(D, "logs"))
     write_ini(VM, 50, "^E", "certA")
     C.start("n1", [C.proxy_bin, "-c", os.path.join(D, "node.ini")])
     C.wait_for("n1 up", lambda: C.http("n1", "/healthz"))
@@ -115,11 +118,12 @@ def main():
     op.read_until(b"ok attached")
     op.read_until(b"\n")
 
-    write_ini(VM2, 1, "^]", "certB", "allow = 10.20.0.0/16\n")
+    write_ini(VM2, 1, "^]", "certB",
+              "allow = 10.20.0.0/16\nlog-timestamps = yes\n")
     sighup_and_wait(1, 0)
     log = node_log()
     for opt in ("max-operators", "escape-char", "allow", "tls-cert",
-                "tls-key"):
+                "tls-key", "log-timestamps"):
         expect("SIGHUP: %s changed: applied" % opt in log,
                "1. %s applied" % opt)
     expect("SIGHUP: vm-listen changed: it cannot change while running" in
@@ -144,6 +148,15 @@ def main():
     print("ok: 1. the attached operator's escape is ^] at once")
     expect(served_thumbprint() == fp_b,
            "1. a new telnets:// handshake presents certificate B")
+    path = os.path.join(D, "logs", CID + ".log")
+
+    def stamped_tail():
+        with open(path, errors="replace") as f:
+            lines = f.read().split("\n")[:-1]
+        return len(lines) > 2 and all(x.startswith("[") for x in lines[-2:])
+    C.wait_for("stamped console log lines", stamped_tail)
+    print("ok: 1. the console log's new lines carry timestamps "
+          "(log-timestamps applied by the writer)")
     with socket.create_connection(("127.0.0.1", VM), timeout=2):
         pass
     print("ok: 1. the hypervisor port stays where it was")
