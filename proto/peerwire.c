@@ -252,7 +252,7 @@ pw_validate(const struct pw_frame *f, char *err, size_t errlen)
     case PW_CONTROL:
         CHK(f->u.control.sub_id != 0, "control.sub_id: 0");
         CHK(f->u.control.action >= PW_CTL_REPLAY &&
-                f->u.control.action <= PW_CTL_SPECTATOR,
+                f->u.control.action <= PW_CTL_BREAK,
             "control.action: %d", (int)f->u.control.action);
         return PW_OK;
     case PW_UNSUBSCRIBE:

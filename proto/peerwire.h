@@ -155,6 +155,7 @@ enum pw_control_action {
     PW_CTL_REPLAY = 1,
     PW_CTL_FORCE_WRITE = 2,
     PW_CTL_SPECTATOR = 3,
+    PW_CTL_BREAK = 4,
 };
 struct pw_control {
     uint64_t sub_id;

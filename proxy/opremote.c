@@ -384,8 +384,15 @@ opr_t_escape(struct oper *op, uint8_t ch)
     struct pl_link *l;
     enum pw_control_action act = ch == 'r'   ? PW_CTL_REPLAY
                                  : ch == 'f' ? PW_CTL_FORCE_WRITE
+                                 : ch == 'l' ? PW_CTL_BREAK
                                              : PW_CTL_SPECTATOR;
 
+    if (act == PW_CTL_BREAK && a && evbuffer_get_length(a->pend) > 0) {
+        /* Not before the input typed ahead of it. */
+        op_notice(op, "break not sent: input still on its way to the "
+                      "owner node; try again");
+        return;
+    }
     if (a && a->sub_id && (l = pl_link_get(a->set->pl, a->node)) != NULL)
         pl_control(l, a->sub_id, act);
 }

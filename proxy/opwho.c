@@ -162,8 +162,10 @@ ocm_break(struct oper *op)
         return;
     }
     if (c == NULL) {
-        op_notice(op, "break: not available yet on a console another node "
-                      "holds");
+        /* Another node holds it: the owner checks the lock and sends it
+         * after the input that went before (opremote.c, rreader.c). */
+        if (op->tgt)
+            op->tgt->escape(op, 'l');
         return;
     }
     if (!con_op_can_write(c, &op->co)) {

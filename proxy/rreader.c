@@ -10,6 +10,7 @@
 #include "vspc/log.h"
 #include "vspc/strmap.h"
 #include "conhold.h"
+#include "heldin.h"
 #include "console.h"
 
 /* ^Ecr from a remote operator replays this many lines (as oplocal.c). */
@@ -528,6 +529,23 @@ rr_control(struct rr_set *set, struct pl_link *l, uint64_t sub_id,
     case PW_CTL_SPECTATOR:
         con_make_spectator(r->c, &r->co);
         rr_co_notice(&r->co, "you are a spectator (read-only)");
+        break;
+    case PW_CTL_BREAK:
+        /* The subscriber's node checked the ACL; here the lock, and that
+         * the input before it has gone straight to the host. */
+        if (!con_op_can_write(r->c, &r->co))
+            rr_co_notice(&r->co, "break: you are read-only (escape f "
+                                 "forces write access)");
+        else if (r->c->vmo || r->co.moving || hin_len(&r->c->held) > 0 ||
+                 r->c->owner == NULL || r->c->owner->ops->brk == NULL)
+            rr_co_notice(&r->co, "break not sent: no hypervisor connection "
+                                 "now (or a vMotion is under way)");
+        else {
+            r->c->owner->ops->brk(r->c->owner);
+            log_info("console=%s operator %s sent a break", r->c->id,
+                     r->co.name);
+            con_event(r->c, "operator %s sent a break", r->co.name);
+        }
         break;
     }
 }

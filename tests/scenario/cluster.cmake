@@ -224,3 +224,14 @@ if(Python3_Interpreter_FOUND AND TARGET vspc-coordinator)
   set_tests_properties(peer_tls PROPERTIES TIMEOUT 120 SKIP_RETURN_CODE 77
     LABELS "scenario;cluster;coord")
 endif()
+
+# ^Ecl on a console another node holds (tests/scenario/remote_break.py):
+# ports 25970-25981; the break travels the peer link after the bytes typed
+# before it; a spectator's is refused by the owner.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME remote_break
+    COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/remote_break.py
+            ${CMAKE_BINARY_DIR} 25970)
+  set_tests_properties(remote_break PROPERTIES TIMEOUT 90
+    LABELS "scenario;cluster")
+endif()

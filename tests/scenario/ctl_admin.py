@@ -47,7 +47,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from clusterlib import Operator  # noqa: E402
+from clusterlib import FakeHV as _FakeHV, Operator  # noqa: E402
 
 BUILD, BASE = sys.argv[1], int(sys.argv[2])
 VM, OP, HTTP = BASE, BASE + 1, BASE + 2
@@ -73,134 +73,11 @@ def expect(cond, what, detail=""):
         fail(what + (": " + detail if detail else ""))
 
 
-# ---- a fake hypervisor ------------------------------------------------------
-
-IAC, DONT, DO, WONT, WILL, SB, SE, BRK = 255, 254, 253, 252, 251, 250, 240, 243
-EXT = 232
-
-
-class FakeHV(threading.Thread):
-    """One VM's serial port: identifies itself, keeps what it receives
-    (data, and how many IAC BRK)."""
-
-    def __init__(self, uuid, name):
-        super().__init__(daemon=True)
-        self.uuid, self.name = uuid, name
-        self.data = bytearray()
-        self.brk = 0
-        self.lock = threading.Lock()
-        self.s = socket.create_connection(("127.0.0.1", VM), timeout=5)
-        self.s.settimeout(None)
-        self.s.sendall(bytes([IAC, WILL, EXT]))
-        self.start()
-
-    def sb(self, sub, payload=b""):
-        p = bytes([sub]) + payload
-        self.s.sendall(bytes([IAC, SB, EXT]) + p.replace(b"\xff", b"\xff\xff")
-                       + bytes([IAC, SE]))
-
-    def on_sb(self, opt, p):
-        if opt != EXT or not p:
-            return
-        if p[0] == 0x51:  # GET-VM-VC-UUID
-            h = self.uuid
-            text = " ".join(h[i:i + 2] for i in range(0, 16, 2)) + "-" + \
-                " ".join(h[i:i + 2] for i in range(16, 32, 2))
-            self.sb(0x50, text.encode())
-        elif p[0] == 0x53:  # GET-VM-NAME
-            self.sb(0x52, self.name.encode())
-
-    def on_neg(self, verb, opt):
-        if verb == DO and opt == EXT:
-            self.sb(0x00, bytes([0, 1, 2, 3, 0x28, 0x29, 0x2B, 0x2C, 0x2D,
-                                 0x2E, 0x30, 0x46, 0x47, 0x49, 0x50, 0x51,
-                                 0x52, 0x53]))
-            self.sb(0x46, b"Sctl_admin")  # DO-PROXY
-        elif verb == DO and opt in (0, 3):
-            self.s.sendall(bytes([IAC, WILL, opt]))
-        elif verb == WILL and opt in (0, 3):
-            self.s.sendall(bytes([IAC, DO, opt]))
-        elif verb == DO and opt != EXT:
-            self.s.sendall(bytes([IAC, WONT, opt]))
-        elif verb == WILL:
-            self.s.sendall(bytes([IAC, DONT, opt]))
-
-    def run(self):
-        st, verb, sbopt, sbuf = "data", 0, 0, bytearray()
-        while True:
-            try:
-                chunk = self.s.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            for b in chunk:
-                if st == "data":
-                    if b == IAC:
-                        st = "iac"
-                    else:
-                        with self.lock:
-                            self.data.append(b)
-                elif st == "iac":
-                    if b == IAC:
-                        with self.lock:
-                            self.data.append(b)
-                        st = "data"
-                    elif b in (DO, DONT, WILL, WONT):
-                        verb, st = b, "opt"
-                    elif b == SB:
-                        st, sbuf = "sbopt", bytearray()
-                    else:
-                        if b == BRK:
-                            with self.lock:
-                                self.brk += 1
-                        st = "data"
-                elif st == "opt":
-                    self.on_neg(verb, b)
-                    st = "data"
-                elif st == "sbopt":
-                    sbopt, st = b, "sb"
-                elif st == "sb":
-                    if b == IAC:
-                        st = "sbiac"
-                    else:
-                        sbuf.append(b)
-                elif st == "sbiac":
-                    if b == SE:
-                        self.on_sb(sbopt, bytes(sbuf))
-                        st = "data"
-                    else:
-                        sbuf.append(b)
-                        st = "sb"
-
-    def take(self):
-        with self.lock:
-            d, self.data = bytes(self.data), bytearray()
-            return d
-
-    def wait_brk(self, n, secs=5.0):
-        deadline = time.monotonic() + secs
-        while time.monotonic() < deadline:
-            with self.lock:
-                if self.brk >= n:
-                    return True
-            time.sleep(0.02)
-        return False
-
-    def wait_data(self, want, secs=5.0):
-        deadline = time.monotonic() + secs
-        while time.monotonic() < deadline:
-            with self.lock:
-                if want in self.data:
-                    return True
-            time.sleep(0.02)
-        return False
-
-    def say(self, text):
-        self.s.sendall(text)
-
-
 # ---- helpers ----------------------------------------------------------------
+
+def FakeHV(uuid, name):
+    return _FakeHV(uuid, name, VM, "Sctl_admin")
+
 
 def b64(b):
     return base64.b64encode(b).decode().rstrip("=")
