@@ -126,6 +126,7 @@ opa_done(void *arg, enum auth_result r)
     case AUTH_OK:
         snprintf(op->user, sizeof(op->user), "%s", op->login_user);
         opa_admitted(op);
+        op_idle_arm(op); /* the prompt's idle timeout, not the login's */
         op_printf(op, "logged in as %s\r\n", op->user);
         op_prompt(op);
         op_unstash(op);

@@ -375,8 +375,10 @@ op_run_line(struct oper *op)
         op_close_flush(op, "quit");
         return true;
     case OPC_LOGIN:
-        if (opa_login_cmd(op, c.key))
-            return false; /* the login prompt is out */
+        if (opa_login_cmd(op, c.key)) {
+            op_idle_arm(op); /* the login's own limit from now */
+            return false;    /* the login prompt is out */
+        }
         break;
     default:
         ocm_usage(op, &c);
@@ -671,7 +673,7 @@ op_login_timeout(const struct oper *op)
     return t < OP_LOGIN_SECS ? t : OP_LOGIN_SECS;
 }
 
-static void
+void
 op_idle_arm(struct oper *op)
 {
     double t = op->state == OP_ST_LOGIN || op->state == OP_ST_VERIFYING

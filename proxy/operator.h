@@ -160,8 +160,9 @@ void op_close_flush(struct oper *op, const char *why);
 void op_prompt(struct oper *op);
 /* Input read while reading was paused (attach, login), now used. */
 void op_unstash(struct oper *op);
-/* Offer VMware's option 233 (only to an operator that may use it). */
-void op_offer_admin(struct oper *op);
+/* (Re)start the idle clock for op's state: the login's limit while it
+ * logs in, --operator-idle-timeout at the prompt. */
+void op_idle_arm(struct oper *op);
 
 /*
  * opauth.c: the login and the rights of an operator (auth.h). Without
