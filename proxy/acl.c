@@ -8,8 +8,9 @@
 #include "vspc/compat.h"
 #include "acl.h"
 
+#include "textfile.h"
+
 #include <fnmatch.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,45 +47,6 @@ struct acl {
     size_t na, cap_a;
 };
 
-static void fail_line(char *err, size_t errcap, unsigned line, const char *fmt,
-                      ...) VSPC_PRINTF(4, 5);
-
-/* "acl file line N: " and the message into err. */
-static void
-fail_line(char *err, size_t errcap, unsigned line, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (errcap == 0)
-        return;
-    n = snprintf(err, errcap, "acl file line %u: ", line);
-    if (n < 0 || (size_t)n >= errcap)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err + n, errcap - (size_t)n, fmt, ap);
-    va_end(ap);
-}
-
-/* s cut to 40 bytes with anything unprintable as '?', for messages. */
-static const char *
-shown(const char *s, size_t n, char *buf, size_t cap)
-{
-    size_t i, k = 0;
-
-    for (i = 0; i < n && k + 4 < cap && i < 40; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        buf[k++] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-    }
-    if (i < n && k + 4 <= cap) {
-        memcpy(buf + k, "...", 3);
-        k += 3;
-    }
-    buf[k] = '\0';
-    return buf;
-}
-
 static bool
 blank(char ch)
 {
@@ -107,24 +69,6 @@ word(char **s)
         *e++ = '\0';
     *s = e;
     return w;
-}
-
-/* Cuts a comment (a '#' at the start or after a blank); trims blanks. */
-static char *
-strip_line(char *s)
-{
-    char *e;
-
-    for (e = s; *e; e++)
-        if (*e == '#' && (e == s || blank(e[-1]))) {
-            *e = '\0';
-            break;
-        }
-    while (e > s && blank(e[-1]))
-        *--e = '\0';
-    while (blank(*s))
-        s++;
-    return s;
 }
 
 /* WHO w into r. NULL, or what is wrong. */
@@ -161,23 +105,23 @@ add_admins(struct acl *a, char *rest, unsigned line, char *err, size_t errcap)
 
         if (strcmp(w, "rw") == 0 || strcmp(w, "ro") == 0 ||
             strcmp(w, "none") == 0) {
-            fail_line(err, errcap, line,
-                      "\"admin %s ...\": `admin` starts the admin list, so "
-                      "no rule can name a user \"admin\" (use a group)",
-                      w);
+            tf_fail_line(err, errcap, "acl file", line,
+                         "\"admin %s ...\": `admin` starts the admin list, so "
+                         "no rule can name a user \"admin\" (use a group)",
+                         w);
             return -1;
         }
         if (why == NULL && (r.kind == ACL_WHO_ANY || r.kind == ACL_WHO_ANON))
             why = "(the admin role takes user names and @groups, not * or "
                   "anonymous)";
         if (why) {
-            fail_line(err, errcap, line, "bad admin \"%s\" %s",
-                      shown(w, strlen(w), q, sizeof(q)), why);
+            tf_fail_line(err, errcap, "acl file", line, "bad admin \"%s\" %s",
+                         tf_shown(w, strlen(w), q, sizeof(q)), why);
             return -1;
         }
         if (a->na == ACL_RULES_MAX) {
-            fail_line(err, errcap, line, "more than %d admin entries",
-                      ACL_RULES_MAX);
+            tf_fail_line(err, errcap, "acl file", line,
+                         "more than %d admin entries", ACL_RULES_MAX);
             return -1;
         }
         if (a->na == a->cap_a) {
@@ -195,7 +139,8 @@ add_admins(struct acl *a, char *rest, unsigned line, char *err, size_t errcap)
         got++;
     }
     if (got == 0) {
-        fail_line(err, errcap, line, "admin wants user names or @groups");
+        tf_fail_line(err, errcap, "acl file", line,
+                     "admin wants user names or @groups");
         return -1;
     }
     return 0;
@@ -242,13 +187,13 @@ add_rule(struct acl *a, char *who, char *rest, unsigned line, char *err,
     while (blank(*rest))
         rest++;
     if (rights == NULL || *rest == '\0') {
-        fail_line(err, errcap, line,
-                  "expected WHO RIGHTS CONSOLES (or admin WHO...)");
+        tf_fail_line(err, errcap, "acl file", line,
+                     "expected WHO RIGHTS CONSOLES (or admin WHO...)");
         return -1;
     }
     if ((why = parse_who(who, &r.who)) != NULL) {
-        fail_line(err, errcap, line, "bad WHO \"%s\" %s",
-                  shown(who, strlen(who), q, sizeof(q)), why);
+        tf_fail_line(err, errcap, "acl file", line, "bad WHO \"%s\" %s",
+                     tf_shown(who, strlen(who), q, sizeof(q)), why);
         return -1;
     }
     if (strcmp(rights, "rw") == 0)
@@ -258,18 +203,20 @@ add_rule(struct acl *a, char *who, char *rest, unsigned line, char *err,
     else if (strcmp(rights, "none") == 0)
         r.right = ACL_NONE;
     else {
-        fail_line(err, errcap, line, "bad RIGHTS \"%s\" (rw, ro or none)",
-                  shown(rights, strlen(rights), q, sizeof(q)));
+        tf_fail_line(err, errcap, "acl file", line,
+                     "bad RIGHTS \"%s\" (rw, ro or none)",
+                     tf_shown(rights, strlen(rights), q, sizeof(q)));
         return -1;
     }
     if ((why = parse_pattern(rest, &r)) != NULL) {
-        fail_line(err, errcap, line, "%s: \"%s\"", why,
-                  shown(rest, strlen(rest), q, sizeof(q)));
+        tf_fail_line(err, errcap, "acl file", line, "%s: \"%s\"", why,
+                     tf_shown(rest, strlen(rest), q, sizeof(q)));
         return -1;
     }
     if (a->n == ACL_RULES_MAX) {
         free(r.glob);
-        fail_line(err, errcap, line, "more than %d rules", ACL_RULES_MAX);
+        tf_fail_line(err, errcap, "acl file", line, "more than %d rules",
+                     ACL_RULES_MAX);
         return -1;
     }
     if (a->n == a->cap) {
@@ -311,19 +258,19 @@ acl_parse(const char *text, size_t len, char *err, size_t errcap)
         pos += l + (nl != NULL);
         line++;
         if (memchr(p, '\0', l)) {
-            fail_line(err, errcap, line, "NUL byte");
+            tf_fail_line(err, errcap, "acl file", line, "NUL byte");
             goto fail;
         }
         if (l > 0 && p[l - 1] == '\r')
             l--;
         if (l > ACL_LINE_MAX) {
-            fail_line(err, errcap, line, "line longer than %d bytes",
-                      ACL_LINE_MAX);
+            tf_fail_line(err, errcap, "acl file", line,
+                         "line longer than %d bytes", ACL_LINE_MAX);
             goto fail;
         }
         memcpy(buf, p, l);
         buf[l] = '\0';
-        s = strip_line(buf);
+        s = tf_strip_line(buf);
         if ((first = word(&s)) == NULL)
             continue;
         if (strcmp(first, "admin") == 0)
@@ -346,7 +293,7 @@ acl_load(const char *path, char *err, size_t errcap)
     size_t len;
     struct acl *a;
 
-    if (usr_file_read(path, ACL_FILE_MAX, 0002, &text, &len, err, errcap))
+    if (tf_read_file(path, ACL_FILE_MAX, 0002, &text, &len, err, errcap))
         return NULL;
     a = acl_parse(text, len, msg, sizeof(msg));
     free(text);

@@ -81,6 +81,50 @@ tls_fill_identity(struct tls_ctx *t)
                       (int)sizeof(t->subject));
 }
 
+/* What every context of ours sets: no session cache, no tickets (no
+ * resumption), and how libevent writes. */
+static void
+tls_ctx_modes(SSL_CTX *ssl)
+{
+    SSL_CTX_set_session_cache_mode(ssl, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ssl, 0);
+    /* libevent writes from its evbuffer chunks: they move between
+     * retries. No SSL_MODE_ENABLE_PARTIAL_WRITE: libevent 2.1's do_write
+     * goes on to the next chunk after a partial SSL_write and drains
+     * bytes it never sent (fixed in 2.2, fc568ff0): a chunk over one
+     * record (16 KiB) corrupts the stream. Without it a chunk is written
+     * whole or retried whole. */
+    SSL_CTX_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+}
+
+/* The certificate chain and its key, checked against each other; errors
+ * name the options. 0, or -1 with err. */
+static int
+tls_load_pair(SSL_CTX *ssl, const char *cert_file, const char *key_file,
+              const char *cert_opt, const char *key_opt, char *err,
+              size_t errcap)
+{
+    char why[512];
+
+    if (SSL_CTX_use_certificate_chain_file(ssl, cert_file) != 1) {
+        tls_queue_str(why, sizeof(why));
+        snprintf(err, errcap, "%s %s: %s", cert_opt, cert_file, why);
+        return -1;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ssl, key_file, SSL_FILETYPE_PEM) != 1) {
+        tls_queue_str(why, sizeof(why));
+        snprintf(err, errcap, "%s %s: %s", key_opt, key_file, why);
+        return -1;
+    }
+    if (SSL_CTX_check_private_key(ssl) != 1) {
+        tls_queue_str(why, sizeof(why));
+        snprintf(err, errcap, "%s %s does not match %s %s: %s", key_opt,
+                 key_file, cert_opt, cert_file, why);
+        return -1;
+    }
+    return 0;
+}
+
 struct tls_ctx *
 tls_server_new(const char *cert_file, const char *key_file, char *err,
                size_t errcap)
@@ -112,28 +156,10 @@ tls_server_new_named(const char *cert_file, const char *key_file,
                                     SSL_OP_NO_COMPRESSION |
                                     SSL_OP_CIPHER_SERVER_PREFERENCE |
                                     SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(t->ssl, 0);
-    /* libevent writes from its evbuffer chunks: they move between
-     * retries. Never SSL_MODE_ENABLE_PARTIAL_WRITE (see tls_mutual_new:
-     * libevent 2.1 would drop the unwritten rest of a chunk). */
-    SSL_CTX_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (SSL_CTX_use_certificate_chain_file(t->ssl, cert_file) != 1) {
-        tls_queue_str(why, sizeof(why));
-        snprintf(err, errcap, "%s %s: %s", cert_opt, cert_file, why);
+    tls_ctx_modes(t->ssl);
+    if (tls_load_pair(t->ssl, cert_file, key_file, cert_opt, key_opt, err,
+                      errcap) != 0)
         goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(t->ssl, key_file, SSL_FILETYPE_PEM) != 1) {
-        tls_queue_str(why, sizeof(why));
-        snprintf(err, errcap, "%s %s: %s", key_opt, key_file, why);
-        goto fail;
-    }
-    if (SSL_CTX_check_private_key(t->ssl) != 1) {
-        tls_queue_str(why, sizeof(why));
-        snprintf(err, errcap, "%s %s does not match %s %s: %s", key_opt,
-                 key_file, cert_opt, cert_file, why);
-        goto fail;
-    }
     tls_fill_identity(t);
     return t;
 fail_ssl:
@@ -436,27 +462,10 @@ tls_mutual_new(const char *cert_file, const char *key_file, const char *ca_file,
     /* No resumption (a resumed session skips the certificates). */
     SSL_CTX_set_options(t->ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET |
                                     SSL_OP_IGNORE_UNEXPECTED_EOF);
-    SSL_CTX_set_session_cache_mode(t->ssl, SSL_SESS_CACHE_OFF);
-    SSL_CTX_set_num_tickets(t->ssl, 0);
-    /* libevent writes from its evbuffer chunks: they move between
-     * retries. No SSL_MODE_ENABLE_PARTIAL_WRITE: libevent 2.1's do_write
-     * goes on to the next chunk after a partial SSL_write and drains
-     * bytes it never sent (fixed in 2.2, fc568ff0): a chunk over one
-     * record (16 KiB) corrupts the stream. Without it a chunk is written
-     * whole or retried whole. */
-    SSL_CTX_set_mode(t->ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-    if (SSL_CTX_use_certificate_chain_file(t->ssl, cert_file) != 1) {
-        tls_queue_str(why, sizeof(why));
-        snprintf(err, errcap, "--peer-tls-cert %s: %s", cert_file, why);
+    tls_ctx_modes(t->ssl);
+    if (tls_load_pair(t->ssl, cert_file, key_file, "--peer-tls-cert",
+                      "--peer-tls-key", err, errcap) != 0)
         goto fail;
-    }
-    if (SSL_CTX_use_PrivateKey_file(t->ssl, key_file, SSL_FILETYPE_PEM) != 1 ||
-        SSL_CTX_check_private_key(t->ssl) != 1) {
-        tls_queue_str(why, sizeof(why));
-        snprintf(err, errcap, "--peer-tls-key %s (for --peer-tls-cert %s): %s",
-                 key_file, cert_file, why);
-        goto fail;
-    }
     /* Only the cluster CA: never the system's trust store. */
     if (SSL_CTX_load_verify_locations(t->ssl, ca_file, NULL) != 1) {
         tls_queue_str(why, sizeof(why));

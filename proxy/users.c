@@ -9,14 +9,11 @@
 #include "vspc/compat.h"
 #include "users.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
+#include "textfile.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -76,45 +73,6 @@ bool
 usr_name_ok(const char *s)
 {
     return s && name_ok_n(s, strnlen(s, USR_NAME_MAX + 1));
-}
-
-/* s cut to 40 bytes with anything unprintable as '?', for messages. */
-static const char *
-shown(const char *s, size_t n, char *buf, size_t cap)
-{
-    size_t i, k = 0;
-
-    for (i = 0; i < n && k + 4 < cap && i < 40; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        buf[k++] = (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-    }
-    if (i < n && k + 4 <= cap) {
-        memcpy(buf + k, "...", 3);
-        k += 3;
-    }
-    buf[k] = '\0';
-    return buf;
-}
-
-static void fail_line(char *err, size_t errcap, unsigned line, const char *fmt,
-                      ...) VSPC_PRINTF(4, 5);
-
-/* "users file line N: " and the message into err. */
-static void
-fail_line(char *err, size_t errcap, unsigned line, const char *fmt, ...)
-{
-    va_list ap;
-    int n;
-
-    if (errcap == 0)
-        return;
-    n = snprintf(err, errcap, "users file line %u: ", line);
-    if (n < 0 || (size_t)n >= errcap)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err + n, errcap - (size_t)n, fmt, ap);
-    va_end(ap);
 }
 
 /* The OpenSSL error queue's first reason into err (and the queue cleared). */
@@ -365,50 +323,52 @@ parse_line(char *s, unsigned line, struct usr_user *u, char *err, size_t errcap)
 
     c2 = c1 ? strchr(c1 + 1, ':') : NULL;
     if (c2 == NULL) {
-        fail_line(err, errcap, line, "expected NAME:HASH:GROUPS");
+        tf_fail_line(err, errcap, "users file", line,
+                     "expected NAME:HASH:GROUPS");
         return -1;
     }
     if (strchr(c2 + 1, ':')) {
-        fail_line(err, errcap, line,
-                  "too many ':' (expected NAME:HASH:GROUPS)");
+        tf_fail_line(err, errcap, "users file", line,
+                     "too many ':' (expected NAME:HASH:GROUPS)");
         return -1;
     }
     *c1 = *c2 = '\0';
     if (!name_ok_n(s, strlen(s))) {
-        fail_line(err, errcap, line,
-                  "bad user name \"%s\" (1..64 of A-Za-z0-9._@-)",
-                  shown(s, strlen(s), q, sizeof(q)));
+        tf_fail_line(err, errcap, "users file", line,
+                     "bad user name \"%s\" (1..64 of A-Za-z0-9._@-)",
+                     tf_shown(s, strlen(s), q, sizeof(q)));
         return -1;
     }
     if (strcmp(s, "anonymous") == 0) {
-        fail_line(err, errcap, line,
-                  "the user name \"anonymous\" is reserved (the ACL's "
-                  "unauthenticated operator)");
+        tf_fail_line(err, errcap, "users file", line,
+                     "the user name \"anonymous\" is reserved (the ACL's "
+                     "unauthenticated operator)");
         return -1;
     }
     hash = c1 + 1;
     if ((why = parse_hash(hash, &u->cred)) != NULL) {
-        fail_line(err, errcap, line, "user %s: %s", s, why);
+        tf_fail_line(err, errcap, "users file", line, "user %s: %s", s, why);
         return -1;
     }
     for (g = c2 + 1; *g;) {
         size_t gl = strcspn(g, ",");
 
         if (!name_ok_n(g, gl)) {
-            fail_line(err, errcap, line,
-                      "user %s: bad group \"%s\" (1..64 of A-Za-z0-9._@-, "
-                      "comma-separated)",
-                      s, shown(g, gl, q, sizeof(q)));
+            tf_fail_line(err, errcap, "users file", line,
+                         "user %s: bad group \"%s\" (1..64 of A-Za-z0-9._@-, "
+                         "comma-separated)",
+                         s, tf_shown(g, gl, q, sizeof(q)));
             return -1;
         }
         if (++ng > USR_GROUPS_MAX) {
-            fail_line(err, errcap, line, "user %s: more than %d groups", s,
-                      USR_GROUPS_MAX);
+            tf_fail_line(err, errcap, "users file", line,
+                         "user %s: more than %d groups", s, USR_GROUPS_MAX);
             return -1;
         }
         g += gl;
         if (*g == ',' && *++g == '\0') {
-            fail_line(err, errcap, line, "user %s: empty group after ','", s);
+            tf_fail_line(err, errcap, "users file", line,
+                         "user %s: empty group after ','", s);
             return -1;
         }
     }
@@ -430,27 +390,6 @@ user_cmp(const void *a, const void *b)
     if (d)
         return d;
     return x->line < y->line ? -1 : x->line > y->line;
-}
-
-/*
- * Cuts a comment (a '#' at the start or after a blank) and trims blanks.
- * Returns the start of what is left (in s).
- */
-static char *
-strip_line(char *s)
-{
-    char *e;
-
-    for (e = s; *e; e++)
-        if (*e == '#' && (e == s || e[-1] == ' ' || e[-1] == '\t')) {
-            *e = '\0';
-            break;
-        }
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        *--e = '\0';
-    while (*s == ' ' || *s == '\t')
-        s++;
-    return s;
 }
 
 struct usr_db *
@@ -475,23 +414,24 @@ usr_db_parse(const char *text, size_t len, char *err, size_t errcap)
         pos += l + (nl != NULL);
         line++;
         if (memchr(p, '\0', l)) {
-            fail_line(err, errcap, line, "NUL byte");
+            tf_fail_line(err, errcap, "users file", line, "NUL byte");
             goto fail;
         }
         if (l > 0 && p[l - 1] == '\r')
             l--;
         if (l > USR_LINE_MAX) {
-            fail_line(err, errcap, line, "line longer than %d bytes",
-                      USR_LINE_MAX);
+            tf_fail_line(err, errcap, "users file", line,
+                         "line longer than %d bytes", USR_LINE_MAX);
             goto fail;
         }
         memcpy(buf, p, l);
         buf[l] = '\0';
-        s = strip_line(buf);
+        s = tf_strip_line(buf);
         if (*s == '\0')
             continue;
         if (db->n == USR_USERS_MAX) {
-            fail_line(err, errcap, line, "more than %d users", USR_USERS_MAX);
+            tf_fail_line(err, errcap, "users file", line, "more than %d users",
+                         USR_USERS_MAX);
             goto fail;
         }
         if (db->n == db->cap) {
@@ -524,9 +464,9 @@ usr_db_parse(const char *text, size_t len, char *err, size_t errcap)
 
         for (i = 0; db->users[i].line != dup_line; i++)
             ;
-        fail_line(err, errcap, dup_line,
-                  "duplicate user \"%s\" (also on line %u)", db->users[i].name,
-                  dup_first);
+        tf_fail_line(err, errcap, "users file", dup_line,
+                     "duplicate user \"%s\" (also on line %u)",
+                     db->users[i].name, dup_first);
         goto fail;
     }
     return db;
@@ -549,87 +489,6 @@ usr_db_free(struct usr_db **db)
     *db = NULL;
 }
 
-int
-usr_file_read(const char *path, size_t max, unsigned refuse_mode, char **text,
-              size_t *len, char *err, size_t errcap)
-{
-    struct stat st;
-    char *buf = NULL;
-    size_t n = 0, cap;
-    int fd;
-
-    *text = NULL;
-    *len = 0;
-    /* O_NONBLOCK: a FIFO in the way must not hang the start. */
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd == -1) {
-        snprintf(err, errcap, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fd, &st) == -1) {
-        snprintf(err, errcap, "%s: %s", path, strerror(errno));
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        snprintf(err, errcap, "%s: not a regular file", path);
-        goto fail;
-    }
-    if (st.st_mode & refuse_mode) {
-        snprintf(err, errcap,
-                 "%s: mode %04o lets other users %s it; refused (chmod o-rw "
-                 "%s)",
-                 path, (unsigned)(st.st_mode & 07777),
-                 (st.st_mode & refuse_mode & 0004) ? "read" : "write", path);
-        goto fail;
-    }
-    if ((uint64_t)st.st_size > max) {
-        snprintf(err, errcap, "%s: larger than %zu bytes", path, max);
-        goto fail;
-    }
-    cap = (size_t)st.st_size + 1;
-    if ((buf = malloc(cap)) == NULL) {
-        snprintf(err, errcap, "%s: out of memory", path);
-        goto fail;
-    }
-    for (;;) {
-        ssize_t r;
-
-        if (n + 1 == cap) { /* it grew while we read */
-            char *nb;
-
-            if (cap - 1 >= max) {
-                snprintf(err, errcap, "%s: larger than %zu bytes", path, max);
-                goto fail;
-            }
-            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-            if ((nb = realloc(buf, cap)) == NULL) {
-                snprintf(err, errcap, "%s: out of memory", path);
-                goto fail;
-            }
-            buf = nb;
-        }
-        r = read(fd, buf + n, cap - 1 - n);
-        if (r == -1 && errno == EINTR)
-            continue;
-        if (r == -1) {
-            snprintf(err, errcap, "%s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (r == 0)
-            break;
-        n += (size_t)r;
-    }
-    close(fd);
-    buf[n] = '\0';
-    *text = buf;
-    *len = n;
-    return 0;
-fail:
-    free(buf);
-    close(fd);
-    return -1;
-}
-
 struct usr_db *
 usr_db_load(const char *path, char *err, size_t errcap)
 {
@@ -637,7 +496,7 @@ usr_db_load(const char *path, char *err, size_t errcap)
     size_t len;
     struct usr_db *db;
 
-    if (usr_file_read(path, USR_FILE_MAX, 0006, &text, &len, err, errcap))
+    if (tf_read_file(path, USR_FILE_MAX, 0006, &text, &len, err, errcap))
         return NULL;
     db = usr_db_parse(text, len, msg, sizeof(msg));
     OPENSSL_cleanse(text, len);

@@ -135,13 +135,4 @@ int usr_hash_new(const char *password, size_t pwlen, const char *scheme,
                  unsigned cost, char *out, size_t cap, char *err,
                  size_t errcap);
 
-/*
- * Reads a whole configuration file for usr_db_load and acl_load (blocking):
- * regular, at most max bytes, none of the mode bits in refuse_mode
- * (say so). *text is malloc'd (NUL added after *len bytes; the caller
- * frees it). Returns 0, or -1 with "path: reason" in err.
- */
-int usr_file_read(const char *path, size_t max, unsigned refuse_mode,
-                  char **text, size_t *len, char *err, size_t errcap);
-
 #endif /* VSPC_USERS_H */

@@ -467,6 +467,17 @@ via_for(const char *cmd, bool http_ok, bool op_ok)
     return http_ok ? VIA_HTTP : VIA_OP;
 }
 
+/* -e ^X|none, before or after the command. */
+static void
+escape_opt(const char *arg, struct ctl_attach *att)
+{
+    if (ctl_parse_escape(arg, &att->esc) != 0) {
+        ctl_warnx("-e: ^X (a control character) or none, not \"%s\"", arg);
+        usage(2);
+    }
+    att->esc_given = true;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -533,13 +544,7 @@ main(int argc, char **argv)
             token_file = optarg;
             break;
         case 'e':
-            if (ctl_parse_escape(optarg, &att.esc) != 0) {
-                ctl_warnx("-e: ^X (a control character) or none, not "
-                          "\"%s\"",
-                          optarg);
-                usage(2);
-            }
-            att.esc_given = true;
+            escape_opt(optarg, &att);
             break;
         case OPT_CA:
         case OPT_CERT:
@@ -586,13 +591,7 @@ main(int argc, char **argv)
             drain_status = true;
             break;
         case 'e':
-            if (ctl_parse_escape(optarg, &att.esc) != 0) {
-                ctl_warnx("-e: ^X (a control character) or none, not "
-                          "\"%s\"",
-                          optarg);
-                usage(2);
-            }
-            att.esc_given = true;
+            escape_opt(optarg, &att);
             break;
         case 'f':
             follow = true;
