@@ -438,7 +438,9 @@ cmd_stall(int port, uint64_t bytes, struct shm *shm, const char *console)
                                        sizeof(mark) - 1)) != NULL;
          p++) {
         int end = 0;
-        const char *colon = memchr(p + sizeof(mark) - 1, ':', 16);
+        size_t left = kept - (size_t)(p - buf) - (sizeof(mark) - 1);
+        const char *colon =
+            memchr(p + sizeof(mark) - 1, ':', left < 16 ? left : 16);
 
         if (colon && colon[1] == ' ' &&
             sscanf(colon + 2, "%llu bytes of output skipped%n", &skipped,

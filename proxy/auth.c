@@ -311,7 +311,10 @@ auth_login(struct auth *a, const char *src, const char *user, const char *pw,
     memcpy(l->pw, pw, pwlen);
     l->pwlen = pwlen;
     u = a->users ? usr_find(a->users, user) : NULL;
-    l->have_cred = u && usr_cred_get(u, &l->cred) == 0;
+    /* Only a password user's own check; anyone else (unknown, disabled,
+     * certificate only) costs the dummy one: the same time. */
+    l->have_cred =
+        u && usr_password_ok_kind(u) && usr_cred_get(u, &l->cred) == 0;
     l->st = L_QUEUED;
     a->queued++;
     pthread_mutex_lock(&a->mu);

@@ -668,7 +668,7 @@ http_route(void *arg, struct evhttp_request *req, const struct hta_who *who)
         strcmp(path, "/api/v1/cluster") == 0) {
         if (!hta_admin(h->hta, who))
             http_forbidden(req);
-        else if (path[1] == 'm')
+        else if (strcmp(path, "/metrics") == 0)
             http_get_metrics(h, req);
         else if (strcmp(path, HTTP_VMOTIONS) == 0)
             http_get_vmotions(h, req, query);

@@ -20,7 +20,6 @@
 #include "vspc/log.h"
 #include "cluster.h"
 #include "operator.h"
-#include "session.h"
 
 int
 ocm_resolve(struct proxy *px, const char *key, struct console **cp,

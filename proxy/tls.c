@@ -213,42 +213,29 @@ tls_ctx_client_ca(struct tls_ctx *ctx, const char *ca_file, char *err,
     return 0;
 }
 
+static int tls_cert_cn(X509 *cert, char *out, size_t cap);
+
 int
 tls_peer_identity(struct bufferevent *bev, char *cn, size_t cncap, char *why,
                   size_t whycap)
 {
     SSL *ssl = bufferevent_openssl_get_ssl(bev);
     X509 *peer;
-    X509_NAME *subj;
-    const ASN1_STRING *s;
     long vr;
-    int idx, len;
 
     cn[0] = '\0';
     why[0] = '\0';
-    if (ssl == NULL || (peer = SSL_get1_peer_certificate(ssl)) == NULL)
+    if (ssl == NULL || (peer = SSL_get0_peer_certificate(ssl)) == NULL)
         return 0;
     if ((vr = SSL_get_verify_result(ssl)) != X509_V_OK) {
         snprintf(why, whycap, "%s", X509_verify_cert_error_string(vr));
-        X509_free(peer);
         return -1;
     }
-    subj = X509_get_subject_name(peer);
-    idx = subj ? X509_NAME_get_index_by_NID(subj, NID_commonName, -1) : -1;
-    s = idx >= 0 ? X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx))
-                 : NULL;
-    len = s ? ASN1_STRING_length(s) : 0;
-    if (s == NULL || len <= 0 || (size_t)len >= cncap ||
-        ASN1_STRING_type(s) == V_ASN1_BMPSTRING ||
-        ASN1_STRING_type(s) == V_ASN1_UNIVERSALSTRING) {
+    if (tls_cert_cn(peer, cn, cncap) != 0) {
         snprintf(why, whycap, "the certificate has no usable subject CN");
-        X509_free(peer);
         return -1;
     }
-    memcpy(cn, ASN1_STRING_get0_data(s), (size_t)len);
-    cn[len] = '\0';
-    X509_free(peer);
-    for (int i = 0; i < len; i++)
+    for (size_t i = 0; cn[i]; i++)
         if ((unsigned char)cn[i] < 0x21 || (unsigned char)cn[i] > 0x7e) {
             snprintf(why, whycap,
                      "the certificate's subject CN is not "
